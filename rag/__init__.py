@@ -1,0 +1,73 @@
+"""Grounded, cited question answering over research-paper abstracts.
+
+    from rag import answer, retrieve
+    a = answer("Which papers bridge CNNs and ViTs?")
+    a.text, a.citations, a.abstained, a.sources
+    papers = retrieve("vision transformers with convolutions", k=10)
+
+Options (`answerer=`, `max_papers=`, `llm_base_url=`, any Settings field) are keyword
+arguments; everything else comes from `Settings()` (RAG_* environment variables). The first
+call in a process opens the index; later calls with the same store reuse it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+from rag.models import Answer, Citation, Chunk, Paper, Source
+from rag.questions import QuestionError
+from rag.settings import Settings
+from rag.store import StoreError
+
+__all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Paper", "Source", "Settings",
+           "QuestionError", "StoreError", "pipeline_for"]
+
+_lock = threading.Lock()
+_pipelines: dict[tuple, object] = {}
+
+
+def _settings(settings: Settings | None, options: dict) -> Settings:
+    base = settings or Settings()
+    return base.model_copy(update=options) if options else base
+
+
+def pipeline_for(settings: Settings):
+    """The process's pipeline for this store (data dir or server, embedding model), opened
+    on first use. An explicit cache, keyed by what identifies an index, rather than a
+    hidden global: two stores in one process get two pipelines."""
+    from rag.pipeline import build_pipeline
+
+    key = (str(settings.data_dir), settings.chroma_host, settings.chroma_port, settings.embed_model)
+    with _lock:
+        pipe = _pipelines.get(key)
+        if pipe is None:
+            pipe = _pipelines[key] = build_pipeline(settings)
+    return pipe
+
+
+def answer(question: str, history: list[dict] | None = None, *, settings: Settings | None = None,
+           follow_up: bool | None = None, **options) -> Answer:
+    """Answer `question` from the corpus, citing the papers used.
+
+    `history`: earlier turns as [{"role": "user"|"assistant", "content": str}]; a question
+    that points back ("which of those ...") is answered against the previous answer's papers
+    (`follow_up=True/False` forces it). Raises QuestionError (a ValueError) for unusable
+    questions and StoreError when there is no index yet; never for LLM failures, which fall
+    back to the extractive answer with a note.
+    """
+    s = _settings(settings, options)
+    return pipeline_for(s).answer(question, history, settings=s, follow_up=follow_up)
+
+
+def stream(question: str, history: list[dict] | None = None, *, settings: Settings | None = None,
+           follow_up: bool | None = None, **options) -> Iterator[str | Answer]:
+    """Like `answer`, but yields text deltas as they come and the final Answer last."""
+    s = _settings(settings, options)
+    return pipeline_for(s).stream(question, history, settings=s, follow_up=follow_up)
+
+
+def retrieve(question: str, k: int = 10, *, settings: Settings | None = None, **options) -> list[Source]:
+    """The `k` best papers for `question`, one entry per paper, best first."""
+    s = _settings(settings, options)
+    return pipeline_for(s).retrieve(question, k=k, settings=s)

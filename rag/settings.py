@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         default="hybrid", description="Dense (Chroma), BM25 (bm25s), or both fused."
     )
     candidate_chunks: int = Field(default=100, ge=1, description="Chunks each retriever returns before fusion.")
+    fusion: Literal["relative", "rrf"] = Field(
+        default="relative", description="How dense and BM25 scores are fused: min-max "
+        "normalised mean ('relative', keeps score gaps for the cut-off) or reciprocal rank fusion."
+    )
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     max_papers: int = Field(default=12, ge=1, description="Upper bound on papers an answer uses.")
     min_papers: int = Field(default=1, ge=1, description="Lower bound on papers an answer uses.")

@@ -1,0 +1,202 @@
+"""`rag` command line: parse arguments, build Settings, call the core, print.
+
+Heavy libraries (torch, chromadb, gradio) are imported inside the commands that need them, so
+`rag --help` starts instantly. Errors a user can fix are printed as one line on stderr with a
+non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class UserError(Exception):
+    """An error the user can act on; printed as one line."""
+
+
+def _settings(**overrides):
+    from pydantic import ValidationError
+
+    from rag.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise UserError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def cmd_ingest(args) -> int:
+    from rag.ingest import ingest
+    from rag.store import Store, delete_store, open_client
+
+    s = _settings()
+    paths = [Path(p) for p in args.paths] or s.corpus_paths
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"no such file or directory: {p}")
+    if args.rebuild:
+        delete_store(s, s.embed_model)
+        print(f"dropped the index at {_where(s)}; rebuilding", file=sys.stderr)
+    store = Store(open_client(s), s.embed_model)
+    report = ingest(paths, s, store, progress=not args.quiet)
+    print(report.summary())
+    papers, chunks = store.counts()
+    print(f"index: {papers} papers, {chunks} chunks at {_where(s)}")
+    return 0
+
+
+def _where(s) -> str:
+    from rag.store import store_location
+
+    return store_location(s)
+
+
+def cmd_stats(args) -> int:
+    from rag.embedding import TokenCounter
+    from rag.store import Store, open_client
+
+    s = _settings()
+    store = Store(open_client(s), s.embed_model, create=False)
+    papers, chunks = store.counts()
+    info = {"papers": papers, "chunks": chunks, "embedding_model": s.embed_model,
+            "collections": [store.papers_name, store.chunks_name], "store": _where(s), "sources": store.sources()}
+    if args.tokens:
+        counter = TokenCounter(s.embed_model)
+        docs = store.chunks.get(include=["documents"])["documents"]
+        sizes = [counter.count(d) + 2 for d in docs]
+        info["largest_chunk_tokens"] = max(sizes, default=0)
+        info["chunks_over_window"] = sum(n > 256 for n in sizes)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for key, value in info.items():
+        if key == "sources":
+            print("sources:")
+            for name, n in sorted(value.items()):
+                print(f"  {name}: {n} papers")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from rag import stream
+    from rag.models import Answer
+    from rag.render import references
+
+    options = {"answerer": args.answerer, "max_papers": args.max_papers, "retrieval_mode": args.mode}
+    s = _settings(**options)
+    final = None
+    for event in stream(args.question, settings=s):
+        if isinstance(event, Answer):
+            final = event
+        elif args.stream and not args.json:
+            print(event, end="", flush=True)
+    assert final is not None
+    if args.json:
+        print(json.dumps(_answer_json(final), indent=2, ensure_ascii=False))
+        return 0
+    if not args.stream:
+        print(final.text)
+    else:
+        print()
+    for note in final.notes:
+        print(f"note: {note}")
+    if final.unsupported:
+        print(f"flagged: {len(final.unsupported)} sentence(s) without support in the cited abstract")
+    if final.citations:
+        print("\nReferences:\n" + references(final))
+    return 0
+
+
+def _answer_json(a) -> dict:
+    return {
+        "question": a.question, "text": a.text, "abstained": a.abstained, "answerer": a.answerer,
+        "citations": [c.__dict__ for c in a.citations], "notes": a.notes, "unsupported": a.unsupported,
+        "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score, "dense": s.dense, "bm25": s.bm25}
+                    for s in a.sources],
+    }
+
+
+def cmd_ui(args) -> int:
+    from ui.app import launch
+
+    launch(_settings(ui_host=args.host, ui_port=args.port))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from eval.runner import run
+
+    return run(args, _settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Grounded, cited answers from a collection of paper abstracts.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="index paper files (no path: the bundled corpus)")
+    p.add_argument("paths", nargs="*", help=".txt (Daily Papers), .jsonl/.json, .csv files or directories")
+    p.add_argument("--rebuild", action="store_true", help="drop this model's index first (e.g. after damage)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("stats", help="what the index holds")
+    p.add_argument("--tokens", action="store_true", help="also count word pieces of every chunk")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("ask", help="answer a question with numbered references")
+    p.add_argument("question")
+    p.add_argument("--answerer", choices=["extractive", "llm"])
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
+    p.add_argument("--max-papers", type=int)
+    p.add_argument("--stream", action="store_true", help="print text as it is generated")
+    p.add_argument("--json", action="store_true", help="the whole Answer as JSON")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("ui", help="start the chat UI and print its URL")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("eval", help="score the assistant on eval/questions.jsonl")
+    try:
+        from eval.cli_args import add_arguments
+    except ImportError:  # eval package not installed (non-editable install without it)
+        add_arguments = None
+    if add_arguments:
+        add_arguments(p)
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from rag.questions import QuestionError
+    from rag.store import StoreError
+
+    try:
+        return args.func(args)
+    except (UserError, QuestionError, StoreError, FileNotFoundError) as err:
+        print(f"rag: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

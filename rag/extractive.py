@@ -1,0 +1,140 @@
+"""The offline answerer: answers assembled from sentences of the retrieved abstracts.
+
+Every sentence of an extractive answer is copied verbatim from the abstract it cites (or is
+a title or a fixed connective such as "Papers in the corpus that match:"), so nothing in
+the text is unsupported by its citation, by construction. The shape follows the question:
+- list ("which papers ..."): one line per paper with the sentence that shows why it fits;
+- compare (two named papers, "compare", "differ", "versus"): each paper side by side;
+- otherwise (a value or an explanation): the sentence that states it, first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+from rag.models import Answer, Citation, Source
+from rag.text import terms
+
+_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}\b(papers?|works?|studies|articles|approaches|methods|models)\b"
+                   r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
+_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
+_QUANTITY = re.compile(r"\b(how (many|much|large|big|fast|long)|what (percentage|percent|number|accuracy|score|size|rate)|"
+                       r"how well|what .{0,30}(accuracy|score|f1|bleu|auc|error|speed|parameters|size|rate))\b", re.I)
+_NUMBER = re.compile(r"\d")
+_CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
+                           r"(is|are) proposed|we study|we show)\b", re.I)
+
+
+def question_kind(question: str, named: int = 0) -> str:
+    """"list", "compare" or "fact". `named` is how many papers the question names.
+
+    `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
+    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare".
+    """
+    if named >= 2 and _COMPARE.search(question) or named >= 2 and " and " in question.lower():
+        return "compare"
+    if _LIST.search(question):
+        return "list"
+    return "fact"
+
+
+class SentenceScorer:
+    """Scores a sentence by the IDF-weighted share of the question's terms it contains."""
+
+    def __init__(self, question: str, idf: Callable[[str], float]):
+        self.q_terms = set(terms(question))
+        self.weights = {t: idf(t) for t in self.q_terms}
+        self.total = sum(self.weights.values()) or 1.0
+        self.wants_number = bool(_QUANTITY.search(question))
+
+    def __call__(self, sentence: str, position: int) -> float:
+        overlap = self.q_terms & set(terms(sentence))
+        score = sum(self.weights[t] for t in overlap) / self.total
+        if self.wants_number and _NUMBER.search(sentence):
+            score += 0.25
+        if _CONTRIBUTION.search(sentence):
+            score += 0.05
+        return score - 0.01 * position  # ties go to the earlier sentence
+
+
+def best_sentences(sentences: list[str], scorer: SentenceScorer, n: int = 1) -> list[str]:
+    """The `n` best sentences, in abstract order."""
+    ranked = sorted(range(len(sentences)), key=lambda i: -scorer(sentences[i], i))[:n]
+    return [sentences[i] for i in sorted(ranked)]
+
+
+def _short_name(title: str) -> str:
+    head = title.split(":", 1)[0].strip()
+    return head if ":" in title and len(head) <= 40 else title
+
+
+class Extractive:
+    """`Extractive(sentences_of, idf)(question, used)` -> Answer, where `sentences_of(paper_id)`
+    gives an abstract's sentences and `idf(term)` the term's inverse document frequency."""
+
+    name = "extractive"
+
+    def __init__(self, sentences_of: Callable[[str], list[str]], idf: Callable[[str], float]):
+        self.sentences_of = sentences_of
+        self.idf = idf
+
+    def __call__(self, question: str, used: list[Source], kind: str) -> Answer:
+        scorer = SentenceScorer(question, self.idf)
+        if kind == "compare" and len(used) >= 2:
+            return self._compare(question, used[:2], scorer)
+        if kind == "list":
+            return self._list(question, used, scorer)
+        return self._fact(question, used, scorer)
+
+    def _list(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
+        lines, cites = [f"Papers in the corpus that match ({len(used)}):", ""], []
+        for n, src in enumerate(used, start=1):
+            (quote,) = best_sentences(self.sentences_of(src.paper_id), scorer, 1)
+            lines.append(f"{n}. **{src.title}** [{n}]: {quote}")
+            cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))
+        return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
+
+    def _fact(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
+        top = used[0]
+        quotes = best_sentences(self.sentences_of(top.paper_id), scorer, 2)
+        # The sentence that states the value comes first, its context after.
+        quotes.sort(key=lambda s: -scorer(s, 0))
+        parts = [f"{quotes[0]} [1]"]
+        if len(quotes) > 1:
+            parts.append(f"{quotes[1]} [1]")
+        text = " ".join(parts) + f"\n\n(From **{top.title}** [1].)"
+        cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(quotes))]
+        return Answer(question=question, text=text, citations=cites, sources=used)
+
+    def _compare(self, question: str, pair: list[Source], scorer: SentenceScorer) -> Answer:
+        blocks, cites = [], []
+        for n, src in enumerate(pair, start=1):
+            sents = self.sentences_of(src.paper_id)
+            what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
+            best = best_sentences(sents, scorer, 1)[0]
+            quote = what if best == what else f"{what} {best}"
+            blocks.append(f"**{_short_name(src.title)}** [{n}]: {quote}")
+            cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))
+        return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
+
+
+def abstention(question: str, nearest: list[Source]) -> Answer:
+    """The corpus does not cover the question: say so, cite nothing, name the nearest papers."""
+    lines = ["The corpus does not cover this question: no abstract gives enough evidence to answer it."]
+    if nearest:
+        lines += ["", "Nearest papers (nearest, not answering):"]
+        lines += [f"- {s.title}" for s in nearest]
+    return Answer(question=question, text="\n".join(lines), citations=[], abstained=True, sources=nearest)
+
+
+def idf_table(tokenized_docs: list[list[str]]) -> Callable[[str], float]:
+    """Smoothed IDF over documents: `idf(t) = ln(1 + N / (1 + df(t)))`."""
+    df: dict[str, int] = {}
+    for doc in tokenized_docs:
+        for t in set(doc):
+            df[t] = df.get(t, 0) + 1
+    n = len(tokenized_docs)
+    default = math.log(1 + n)
+    return lambda t: math.log(1 + n / (1 + df[t])) if t in df else default

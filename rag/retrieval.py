@@ -1,0 +1,166 @@
+"""Hybrid retrieval: dense search in Chroma plus BM25 over the same chunks, fused per paper.
+
+`Index` is the query-time view of a store, opened once per process: the paper table, each
+abstract's sentences, and a bm25s index over the chunk texts (built in memory at open; a few
+milliseconds for the bundled corpus). `Index.search` returns every candidate paper with its
+dense and BM25 evidence and a fused score; `select` then cuts that ranking where the evidence
+falls off, so a broad question can keep ten papers and a narrow one two.
+
+Fusion ("relative score fusion"): each retriever's per-paper best-chunk score is min-max
+normalised over its candidates, and the fused score is their mean (a paper one retriever did
+not return contributes 0 for it). Unlike reciprocal rank fusion (available as `fusion="rrf"`
+for comparison) this keeps the *size* of score gaps, which is what a cut-off needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import bm25s
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.models import Paper, Source
+from rag.store import Store, paper_from_record
+from rag.text import sentences, terms
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    mode: str = "hybrid"  # "hybrid" | "dense" | "bm25"
+    candidates: int = 100  # chunks per retriever
+    fusion: str = "relative"  # "relative" | "rrf"
+    rrf_k: int = 60
+
+
+class Index:
+    """Everything retrieval and answering need at query time, loaded once from a store."""
+
+    def __init__(self, store: Store, embedder: Embedder):
+        self.store = store
+        self.embedder = embedder
+        rows = store.papers.get(include=["documents", "metadatas"])
+        self.papers: dict[str, Paper] = {
+            pid: paper_from_record(pid, doc, meta)
+            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])
+        }
+        chunks = store.chunks.get(include=["documents", "metadatas"])
+        # Only chunks of committed papers: a half-ingested paper is invisible until re-run.
+        keep = [i for i, m in enumerate(chunks["metadatas"]) if m["paper_id"] in self.papers]
+        self.chunk_ids = [chunks["ids"][i] for i in keep]
+        self.chunk_texts = [chunks["documents"][i] for i in keep]
+        self.chunk_paper = np.array([chunks["metadatas"][i]["paper_id"] for i in keep], dtype=object)
+        self._sentences: dict[str, list[str]] = {}
+        self.bm25 = bm25s.BM25()
+        if self.chunk_texts:
+            self.bm25.index([terms(t) for t in self.chunk_texts], show_progress=False)
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def sentences(self, paper_id: str) -> list[str]:
+        """The abstract's sentences, split once and cached (abstracts never change under an
+        open index)."""
+        cached = self._sentences.get(paper_id)
+        if cached is None:
+            cached = self._sentences[paper_id] = sentences(self.papers[paper_id].abstract)
+        return cached
+
+    # --- the two retrievers, each -> {paper_id: best chunk score} -----------------------
+    def dense(self, query_vec: np.ndarray, n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
+        total = len(self.chunk_ids)
+        if total == 0 or (restrict is not None and not restrict):
+            return {}
+        where = {"paper_id": {"$in": sorted(restrict)}} if restrict is not None else None
+        res = self.store.chunks.query(
+            query_embeddings=[query_vec], n_results=min(n, total), where=where, include=["metadatas", "distances"],
+        )
+        best: dict[str, float] = {}
+        for meta, dist in zip(res["metadatas"][0], res["distances"][0]):
+            pid = meta["paper_id"]
+            if pid in self.papers:
+                best[pid] = max(best.get(pid, -1.0), 1.0 - float(dist))  # cosine space
+        return best
+
+    def lexical(self, query: str, n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
+        q = terms(query)
+        if not q or not self.chunk_ids:
+            return {}
+        mask = None
+        if restrict is not None:
+            mask = np.isin(self.chunk_paper, list(restrict)).astype(np.float32)
+        docs, scores = self.bm25.retrieve([q], k=min(n, len(self.chunk_ids)), show_progress=False,
+                                          weight_mask=mask, n_threads=1)
+        best: dict[str, float] = {}
+        for doc, score in zip(docs[0], scores[0]):
+            if score <= 0:
+                continue
+            pid = self.chunk_paper[doc]
+            best[pid] = max(best.get(pid, 0.0), float(score))
+        return best
+
+    def search(self, query: str, params: SearchParams, restrict: Collection[str] | None = None,
+               query_vec: np.ndarray | None = None) -> list[Source]:
+        """All candidate papers for `query`, best first. `restrict` limits the search to
+        those paper ids (follow-up questions)."""
+        dense: dict[str, float] = {}
+        lexical: dict[str, float] = {}
+        if params.mode in ("hybrid", "dense"):
+            if query_vec is None:
+                query_vec = self.embedder.embed_query(query)
+            dense = self.dense(query_vec, params.candidates, restrict)
+        if params.mode in ("hybrid", "bm25"):
+            lexical = self.lexical(query, params.candidates, restrict)
+        fused = (rrf if params.fusion == "rrf" else relative_fusion)([dense, lexical], params.rrf_k)
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [
+            Source(paper=self.papers[pid], score=round(score, 6), dense=dense.get(pid), bm25=lexical.get(pid))
+            for pid, score in ranked
+        ]
+
+
+def _minmax(scores: dict[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi - lo < 1e-9:
+        return {k: 1.0 for k in scores}
+    return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
+
+
+def relative_fusion(runs: list[dict[str, float]], _k: int = 0) -> dict[str, float]:
+    """Mean of min-max-normalised scores over the runs that returned anything.
+
+    `relative_fusion([{"a": 0.9, "b": 0.5}, {"a": 3.0, "c": 1.0}])` -> `{"a": 1.0, "b": 0.0, "c": 0.0}`
+    """
+    active = [_minmax(r) for r in runs if r]
+    if not active:
+        return {}
+    keys = set().union(*active)
+    return {k: sum(r.get(k, 0.0) for r in active) / len(active) for k in keys}
+
+
+def rrf(runs: list[dict[str, float]], k: int = 60) -> dict[str, float]:
+    """Reciprocal rank fusion: sum of 1/(k + rank) over the runs, ranks from 1.
+
+    `rrf([{"a": 0.9, "b": 0.5}, {"b": 2.0}], k=60)` -> `{"a": 1/61, "b": 1/62 + 1/61}`
+    """
+    out: dict[str, float] = {}
+    for run in runs:
+        for rank, (key, _) in enumerate(sorted(run.items(), key=lambda kv: (-kv[1], kv[0])), start=1):
+            out[key] = out.get(key, 0.0) + 1.0 / (k + rank)
+    return out
+
+
+def select(ranked: list[Source], relative_cutoff: float, min_papers: int, max_papers: int) -> list[Source]:
+    """The papers an answer should use: those whose fused score is at least `relative_cutoff`
+    of the best one, at least `min_papers` and at most `max_papers`.
+
+    With scores [1.0, 0.9, 0.8, 0.3] and cut-off 0.6 -> the first three.
+    """
+    if not ranked:
+        return []
+    top = ranked[0].score
+    kept = [s for s in ranked[:max_papers] if s.score >= relative_cutoff * top]
+    return kept if len(kept) >= min_papers else ranked[:min_papers]

@@ -1,0 +1,66 @@
+"""Pure text helpers shared by BM25, sentence selection and the support check.
+
+One analyser (lower-case, English stop words out, Snowball stems) everywhere, so "what BM25
+matched" and "what the support check counts" mean the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_MARKER = re.compile(r"\[(\d+)\]")
+_STOP = frozenset(STOPWORDS_EN) | {"paper", "papers", "work", "works", "propose", "proposed", "approach",
+                                    "method", "methods", "using", "use", "used", "based", "also", "which", "what"}
+_stemmer = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def terms(text: str) -> list[str]:
+    """Content-word stems: `terms("Vision Transformers with convolutions")` ->
+    `["vision", "transform", "convolut"]`."""
+    return [_stem(w) for w in _TOKEN.findall(text.lower()) if w not in _STOP]
+
+
+def strip_markers(text: str) -> str:
+    """`strip_markers("CvT adds convolutions [2].")` -> `"CvT adds convolutions ."`"""
+    return _MARKER.sub("", text)
+
+
+def markers(text: str) -> list[int]:
+    """Citation markers in order of appearance: `markers("a [1] b [3][1]")` -> `[1, 3, 1]`."""
+    return [int(m) for m in _MARKER.findall(text)]
+
+
+@lru_cache(maxsize=1)
+def _punkt():
+    from llama_index.core.node_parser.text.utils import split_by_sentence_tokenizer
+
+    return split_by_sentence_tokenizer()
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of an abstract (punkt, via llama-index's bundled model), stripped."""
+    return [s.strip() for s in _punkt()(text) if s.strip()]
+
+
+def support_score(claim: str, evidence: str) -> float:
+    """Share of the claim's content-word stems that occur in the evidence (0..1).
+
+    The support check for citations: a sentence copied from an abstract scores 1.0; a
+    sentence about something else scores near 0. Markers are ignored. A claim with no
+    content words (e.g. "See below.") counts as supported: it asserts nothing.
+    `support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT")` -> 0.75
+    """
+    claim_terms = set(terms(strip_markers(claim)))
+    if not claim_terms:
+        return 1.0
+    return len(claim_terms & set(terms(evidence))) / len(claim_terms)
