@@ -29,15 +29,22 @@ def _settings(**overrides):
 
     from rag.settings import Settings
 
+    from rag.embedding import model_path
+
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:
         first = err.errors()[0]
         raise UserError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    try:
+        model_path(settings.embed_model)  # fail here, in one line, rather than deep in torch
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return settings
 
 
 def cmd_ingest(args) -> int:
-    from rag.ingest import ingest
+    from rag.ingest import BATCH_PAPERS, ingest
     from rag.store import Store, delete_store, open_client
 
     s = _settings()
@@ -45,11 +52,13 @@ def cmd_ingest(args) -> int:
     for p in paths:
         if not p.exists():
             raise UserError(f"no such file or directory: {p}")
+    if args.batch_papers is not None and args.batch_papers < 1:
+        raise UserError(f"--batch-papers must be at least 1, not {args.batch_papers}")
     if args.rebuild:
         delete_store(s, s.embed_model)
         print(f"dropped the index at {_where(s)}; rebuilding", file=sys.stderr)
     store = Store(open_client(s), s.embed_model)
-    report = ingest(paths, s, store, progress=not args.quiet)
+    report = ingest(paths, s, store, progress=not args.quiet, batch_papers=args.batch_papers or BATCH_PAPERS)
     print(report.summary())
     papers, chunks = store.counts()
     print(f"index: {papers} papers, {chunks} chunks at {_where(s)}")
@@ -150,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help=".txt (Daily Papers), .jsonl/.json, .csv files or directories")
     p.add_argument("--rebuild", action="store_true", help="drop this model's index first (e.g. after damage)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--batch-papers", type=int, metavar="N",
+                   help="papers embedded and committed per round (default 256); smaller loses less to an interruption")
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("stats", help="what the index holds")
@@ -190,12 +201,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (UserError, QuestionError, StoreError, FileNotFoundError) as err:
-        print(f"rag: error: {err}", file=sys.stderr)
+    except (UserError, QuestionError, StoreError) as err:
+        print(f"rag: error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file or directory the user named: missing, unreadable, full disk
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"rag: error: {_one_line(err.strerror or str(err))}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

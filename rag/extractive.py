@@ -1,7 +1,8 @@
 """The offline answerer: answers assembled from sentences of the retrieved abstracts.
 
 Every sentence of an extractive answer is copied verbatim from the abstract it cites (or is
-a title or a fixed connective such as "Papers in the corpus that match:"), so nothing in
+a title or a fixed connective such as "Papers in the corpus that match:"; a bracketed number
+inside a sentence is shown as "(7)", see `unmarked`), so nothing in
 the text is unsupported by its citation, by construction. The shape follows the question:
 - list ("which papers ..."): one line per paper with the sentence that shows why it fits;
 - compare (two named papers, "compare", "differ", "versus"): each paper side by side;
@@ -10,7 +11,6 @@ the text is unsupported by its citation, by construction. The shape follows the 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 
@@ -25,6 +25,16 @@ _QUANTITY = re.compile(r"\b(how (many|much|large|big|fast|long)|what (percentage
 _NUMBER = re.compile(r"\d")
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
+
+
+_BRACKETED_NUMBER = re.compile(r"\[(\d+)\]")
+
+
+def unmarked(sentence: str) -> str:
+    """An abstract sentence fit to quote in an answer: a bracketed number the abstract itself
+    holds (a reference, or planted text) becomes "(7)", so it cannot pass for a citation marker.
+    `unmarked("as shown in [7].")` -> `"as shown in (7)."`"""
+    return _BRACKETED_NUMBER.sub(r"(\1)", sentence)
 
 
 def question_kind(question: str, named: int = 0) -> str:
@@ -92,7 +102,7 @@ class Extractive:
         lines, cites = [f"Papers in the corpus that match ({len(used)}):", ""], []
         for n, src in enumerate(used, start=1):
             (quote,) = best_sentences(self.sentences_of(src.paper_id), scorer, 1)
-            lines.append(f"{n}. **{src.title}** [{n}]: {quote}")
+            lines.append(f"{n}. **{src.title}** [{n}]: {unmarked(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))
         return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
 
@@ -101,9 +111,9 @@ class Extractive:
         quotes = best_sentences(self.sentences_of(top.paper_id), scorer, 2)
         # The sentence that states the value comes first, its context after.
         quotes.sort(key=lambda s: -scorer(s, 0))
-        parts = [f"{quotes[0]} [1]"]
+        parts = [f"{unmarked(quotes[0])} [1]"]
         if len(quotes) > 1:
-            parts.append(f"{quotes[1]} [1]")
+            parts.append(f"{unmarked(quotes[1])} [1]")
         text = " ".join(parts) + f"\n\n(From **{top.title}** [1].)"
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(quotes))]
         return Answer(question=question, text=text, citations=cites, sources=used)
@@ -113,9 +123,10 @@ class Extractive:
         for n, src in enumerate(pair, start=1):
             sents = self.sentences_of(src.paper_id)
             what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
-            best = best_sentences(sents, scorer, 1)[0]
-            quote = what if best == what else f"{what} {best}"
-            blocks.append(f"**{_short_name(src.title)}** [{n}]: {quote}")
+            # What the paper does, then the sentences closest to the question, in order.
+            chosen = {what, *best_sentences(sents, scorer, 2)}
+            quote = " ".join(s for s in sents if s in chosen)
+            blocks.append(f"**{_short_name(src.title)}** [{n}]: {unmarked(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
 
@@ -127,14 +138,3 @@ def abstention(question: str, nearest: list[Source]) -> Answer:
         lines += ["", "Nearest papers (nearest, not answering):"]
         lines += [f"- {s.title}" for s in nearest]
     return Answer(question=question, text="\n".join(lines), citations=[], abstained=True, sources=nearest)
-
-
-def idf_table(tokenized_docs: list[list[str]]) -> Callable[[str], float]:
-    """Smoothed IDF over documents: `idf(t) = ln(1 + N / (1 + df(t)))`."""
-    df: dict[str, int] = {}
-    for doc in tokenized_docs:
-        for t in set(doc):
-            df[t] = df.get(t, 0) + 1
-    n = len(tokenized_docs)
-    default = math.log(1 + n)
-    return lambda t: math.log(1 + n / (1 + df[t])) if t in df else default

@@ -9,7 +9,10 @@ For each batch of papers read from the files:
    that leaves no paper record (or the old hash), so the next run redoes exactly that paper.
 
 Papers are never deleted because a file lacks them: ingesting a bad or partial file can only
-add or update, never lose what is indexed.
+add or update, never lose what is indexed. A paper known only by its title (no `id`) is
+matched to the stored versions of that title: same content -> unchanged; different content
+from the same file -> that version is updated (an edit); different content from another file
+-> a new version (`-v2`, ...), so a second file can never overwrite the first file's paper.
 """
 
 from __future__ import annotations
@@ -17,20 +20,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from rag.chunking import Chunker
-from rag.corpus import PaperStream, Skipped, content_hash
+from rag.corpus import PaperStream, Skipped, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
 from rag.models import Chunk, Paper
 from rag.settings import Settings
 from rag.store import Store, paper_metadata
 
-BATCH_PAPERS = 256
+BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)
 
 
 @dataclass
@@ -45,22 +48,29 @@ class IngestReport:
     chunks_reused: int = 0
     stale_chunks_deleted: int = 0
     seconds: float = 0.0
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # line 0: a whole file, no record
 
     @property
     def distinct(self) -> int:
         return self.new + self.updated + self.unchanged
 
-    def summary(self) -> str:
+    @property
+    def skipped_records(self) -> int:
+        return sum(1 for s in self.skipped if s.line > 0)
+
+    def summary(self, limit: int = 50) -> str:
+        """What happened, then each skipped record or file as `file:line: reason`."""
+        file_notes = len(self.skipped) - self.skipped_records
         lines = [
             f"files {self.files}, papers read {self.read} ({self.duplicates} duplicates merged), "
-            f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, skipped {len(self.skipped)}",
+            f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"skipped {self.skipped_records}" + (f" (and {file_notes} file(s) with no records)" if file_notes else ""),
             f"chunks embedded {self.chunks_embedded}, reused {self.chunks_reused}, "
             f"stale deleted {self.stale_chunks_deleted}; {self.seconds:.1f} s",
         ]
-        lines += [f"  skipped {s}" for s in self.skipped[:50]]
-        if len(self.skipped) > 50:
-            lines.append(f"  ... and {len(self.skipped) - 50} more skipped records")
+        lines += [f"  skipped {s}" for s in self.skipped[:limit]]
+        if len(self.skipped) > limit:
+            lines.append(f"  ... and {len(self.skipped) - limit} more")
         return "\n".join(lines)
 
 
@@ -103,40 +113,37 @@ def ingest(
     embedder: Embedder | None = None,
     counter: TokenCounter | None = None,
     progress: bool = False,
+    batch_papers: int = BATCH_PAPERS,
 ) -> IngestReport:
     """Bring `store` up to date with the papers in `paths`; returns what happened.
 
-    The embedder (and with it torch) is created only if something needs embedding.
+    The embedder (and with it torch) is created only if something needs embedding. Each
+    batch of `batch_papers` papers is committed before the next is read.
     """
+    if batch_papers < 1:
+        raise ValueError(f"batch_papers must be at least 1, not {batch_papers}")
     start = time.perf_counter()
     stream = PaperStream(paths)
     report = IngestReport(files=len(stream.files))
     chunker: Chunker | None = None
     per_source: Counter[str] = Counter()
+    taken: set[str] = set()  # title-keyed ids given out in this run
     bar = _Progress(progress)
     try:
-        for batch in _batches(stream, BATCH_PAPERS):
-            per_source.update(p.source for p in batch)
-            known = store.papers.get(ids=[p.paper_id for p in batch], include=["metadatas"])
-            stored_hash = {pid: (m or {}).get("content_hash") for pid, m in zip(known["ids"], known["metadatas"])}
+        for batch in _batches(stream, batch_papers):
             todo = []
-            for paper in batch:
-                digest = content_hash(paper)
-                if stored_hash.get(paper.paper_id) == digest:
-                    report.unchanged += 1
-                elif paper.paper_id in stored_hash:
-                    report.updated += 1
+            for paper, digest, status in _resolve(batch, store, taken):
+                setattr(report, status, getattr(report, status) + 1)
+                if status != "unchanged":
                     todo.append((paper, digest))
-                else:
-                    report.new += 1
-                    todo.append((paper, digest))
-            if not todo:
-                continue
-            if chunker is None:
-                chunker = Chunker(counter or TokenCounter(settings.embed_model), settings.chunk_size, settings.chunk_overlap)
-            if embedder is None:
-                embedder = Embedder(settings.embed_model, settings.embed_batch_size)
-            _store_papers(todo, chunker, embedder, store, report, bar)
+            if todo:
+                if chunker is None:
+                    chunker = Chunker(counter or TokenCounter(settings.embed_model),
+                                      settings.chunk_size, settings.chunk_overlap)
+                if embedder is None:
+                    embedder = Embedder(settings.embed_model, settings.embed_batch_size)
+                _store_papers(todo, chunker, embedder, store, report, bar)
+            per_source.update(p.source for p in batch)
     finally:
         bar.close()
         report.read, report.duplicates = stream.read, stream.duplicates
@@ -145,6 +152,71 @@ def ingest(
             store.record_sources(dict(per_source))
         report.seconds = time.perf_counter() - start
     return report
+
+
+def _stored(store: Store, ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """paper id -> (content hash, source file) of the ids that are stored."""
+    if not ids:
+        return {}
+    got = store.papers.get(ids=ids, include=["metadatas"])
+    return {pid: ((m or {}).get("content_hash"), (m or {}).get("source")) for pid, m in zip(got["ids"], got["metadatas"])}
+
+
+def _title_versions(store: Store, papers: list[Paper]) -> dict[str, dict[str, tuple]]:
+    """For each title-keyed paper's title (keyed by its v1 id): its stored versions,
+    id -> (content hash, source). Versions are numbered without gaps, so look until one is
+    missing."""
+    titles = {paper_id_for(p.title): p.title for p in papers}
+    found: dict[str, dict[str, tuple]] = {key: {} for key in titles}
+    first = 1
+    while titles:
+        wanted = {paper_id_for(t, v): key for key, t in titles.items() for v in range(first, first + 4)}
+        stored = _stored(store, list(wanted))
+        for pid, info in stored.items():
+            found[wanted[pid]][pid] = info
+        titles = {key: t for key, t in titles.items()
+                  if all(paper_id_for(t, v) in stored for v in range(first, first + 4))}
+        first += 4
+    return found
+
+
+def _resolve(batch: list[Paper], store: Store, taken: set[str]) -> list[tuple[Paper, str, str]]:
+    """(paper with its final id, content hash, "new" | "updated" | "unchanged") for each
+    paper of the batch, comparing with what the store holds (see the module docstring)."""
+    digests = [content_hash(p) for p in batch]
+    titled = [p for p in batch if p.paper_id.startswith("t-")]
+    versions = _title_versions(store, titled) if titled else {}
+    explicit = _stored(store, [p.paper_id for p in batch if not p.paper_id.startswith("t-")])
+    out: list[tuple[Paper, str, str] | None] = [None] * len(batch)
+    later = []
+    for i, (paper, digest) in enumerate(zip(batch, digests)):
+        if not paper.paper_id.startswith("t-"):
+            known = explicit.get(paper.paper_id)
+            status = "new" if known is None else "unchanged" if known[0] == digest else "updated"
+            out[i] = (paper, digest, status)
+            continue
+        stored = versions[paper_id_for(paper.title)]
+        same = next((pid for pid, (h, _) in stored.items() if h == digest and pid not in taken), None)
+        if same:
+            taken.add(same)
+            out[i] = (replace(paper, paper_id=same), digest, "unchanged")
+        else:
+            later.append(i)
+    for i in later:  # after all exact matches, so an edit never takes a version that is unchanged
+        paper, digest = batch[i], digests[i]
+        stored = versions[paper_id_for(paper.title)]
+        edits = [pid for pid, (_, src) in stored.items() if src == paper.source and pid not in taken]
+        if edits:
+            pid = paper.paper_id if paper.paper_id in edits else edits[0]
+            status = "updated"
+        else:
+            v = 1
+            while (pid := paper_id_for(paper.title, v)) in stored or pid in taken:
+                v += 1
+            status = "new"
+        taken.add(pid)
+        out[i] = (replace(paper, paper_id=pid), digest, status)
+    return out  # type: ignore[return-value]
 
 
 def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Embedder,

@@ -8,11 +8,13 @@ as a Settings object; the index is opened once and shared.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from rag.abstain import AbstainModel, features
 from rag.embedding import Embedder
-from rag.extractive import Extractive, abstention, idf_table, question_kind
+from rag.extractive import Extractive, abstention, question_kind
 from rag.models import Answer, Source
 from rag.questions import (
     Message, QuestionError, check_question, is_follow_up, ordinal, previous_turn, resolve_titles,
@@ -20,7 +22,6 @@ from rag.questions import (
 from rag.retrieval import Index, SearchParams, select
 from rag.settings import Settings
 from rag.store import Store, StoreError, open_client
-from rag.text import terms
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Evidence:
     question: str  # as searched (a follow-up is searched as itself, restricted)
     kind: str
     ranked: list[Source]
+    first: list[Source]  # first-pass ranking, before feedback: the evidence for abstaining
     used: list[Source]
     abstain: bool
     follow_up: bool = False
@@ -46,29 +48,39 @@ class Pipeline:
         for pid, paper in index.papers.items():
             self._titles.setdefault(paper.title.casefold(), []).append(pid)
         self._names = _short_names(index)
-        idf = idf_table([terms(t) for t in index.chunk_texts])
-        self.extractive = Extractive(index.sentences, idf)
+        self._tokens = _name_tokens(index)
+        self.extractive = Extractive(index.sentences, index.idf)
+        self.abstainer = AbstainModel.load()
 
     # --- retrieval ----------------------------------------------------------------------
     def _params(self, s: Settings) -> SearchParams:
-        return SearchParams(mode=s.retrieval_mode, candidates=s.candidate_chunks, fusion=s.fusion, rrf_k=s.rrf_k)
+        return SearchParams(mode=s.retrieval_mode, candidates=s.candidate_chunks, fusion=s.fusion, rrf_k=s.rrf_k,
+                            feedback_papers=s.feedback_papers, feedback_weight=s.feedback_weight,
+                            feedback_terms=s.feedback_terms)
 
     def retrieve(self, question: str, k: int = 10, settings: Settings | None = None) -> list[Source]:
         """The `k` best papers for `question`, one entry per paper, best first."""
         s = settings or self.settings
         question = check_question(question, s.max_question_chars)
-        return self.index.search(question, self._params(s))[:k]
+        return self.index.search(question, self._params(s)).sources[:k]
 
-    def named_papers(self, question: str) -> list[str]:
-        """Ids of papers the question names by their short name ("ConViT", "CvT"), in the
-        order the names appear in the question."""
+    def named_papers(self, question: str, strong_only: bool = False) -> list[str]:
+        """Ids of papers the question names, in the order the names appear in it: by full
+        title, by the short name before a title's colon ("ConViT"), or (unless `strong_only`)
+        by a method name the paper's title carries or its abstract defines ("dubbed
+        ConvNeXt", "(OSNet)")."""
         low = question.casefold()
-        found = []
+        mentions: list[tuple[int, list[str]]] = []
         for name, pids in self._names.items():
-            pos = _find_word(low, name)
-            if pos >= 0:
-                found.append((pos, pids))
-        return [pid for _, pids in sorted(found) for pid in pids]
+            if (pos := _find_word(low, name)) >= 0:
+                mentions.append((pos, pids))
+        for token in set() if strong_only else set(_NAME_TOKEN.findall(question)):
+            if (pos := _find_word(low, token.casefold())) >= 0 and token.casefold() in self._tokens:
+                mentions.append((pos, self._tokens[token.casefold()]))
+        out: list[str] = []
+        for _, pids in sorted(mentions, key=lambda m: m[0]):
+            out += [pid for pid in pids if pid not in out]
+        return out
 
     def gather(self, question: str, history: list[Message] | None, s: Settings,
                follow_up: bool | None = None) -> Evidence:
@@ -86,29 +98,40 @@ class Pipeline:
         named = self.named_papers(question)
         kind = question_kind(question, named=len(named))
         if follow_up and restrict:
-            ranked = self.index.search(question, params, restrict=restrict)
+            ranking = self.index.search(question, params, restrict=restrict)
             # Restricted to papers already judged relevant: keep every one the new question matches.
-            used = select(ranked, s.relative_cutoff, 1, s.max_papers)
-            return Evidence(question, "list" if len(used) > 1 and kind == "fact" else kind, ranked, used,
-                            abstain=not used, follow_up=True)
+            used = select(ranking.sources, s.relative_cutoff, 1, s.max_papers)
+            return Evidence(question, "list" if len(used) > 1 and kind == "fact" else kind, ranking.sources,
+                            ranking.first, used, abstain=not used, follow_up=True)
         query = f"{prev_question} {question}" if follow_up and prev_question else question
-        ranked = self.index.search(query, params)
+        ranking = self.index.search(query, params)
+        ranked = ranking.sources
         if kind == "compare":
             by_id = {src.paper_id: src for src in ranked}
             pair = [by_id.get(pid) or Source(paper=self.index.papers[pid], score=0.0) for pid in named[:2]]
-            return Evidence(query, kind, ranked, pair, abstain=False, follow_up=follow_up)
+            return Evidence(query, kind, ranked, ranking.first, pair, abstain=False, follow_up=follow_up)
         used = select(ranked, s.relative_cutoff, s.min_papers, s.max_papers)
-        return Evidence(query, kind, ranked, used, abstain=self._weak(ranked, s), follow_up=follow_up)
+        titled = self.named_papers(question, strong_only=True) if kind == "fact" else []
+        if titled:
+            # The question names its paper by title or short name: answer from it first.
+            by_id = {src.paper_id: src for src in ranked}
+            lead = [by_id.get(titled[0]) or Source(paper=self.index.papers[titled[0]], score=0.0)]
+            used = lead + [src for src in used if src.paper_id != titled[0]]
+        return Evidence(query, kind, ranked, ranking.first, used, abstain=self._weak(query, ranking.first, s),
+                        follow_up=follow_up)
 
-    def _weak(self, ranked: list[Source], s: Settings) -> bool:
-        """Too little evidence to answer: the best paper's dense similarity is under the
-        calibrated threshold (or, BM25-only, nothing matched at all)."""
-        if not ranked:
+    def abstain_features(self, question: str, first: list[Source]) -> dict[str, float]:
+        return features(question, first, self.index.idf, self.index.idf.__contains__)
+
+    def _weak(self, question: str, first: list[Source], s: Settings) -> bool:
+        """Too little evidence to answer: the calibrated model (rag/abstain.py) says the
+        corpus does not cover the question. BM25-only runs have no dense score for it, so
+        there only "no abstract shares a word with the question" abstains."""
+        if not first:
             return True
-        top_dense = max((src.dense for src in ranked[:5] if src.dense is not None), default=None)
-        if top_dense is None:
-            return s.retrieval_mode != "bm25" or not any(src.bm25 for src in ranked[:5])
-        return top_dense < s.abstain_threshold
+        if s.retrieval_mode == "bm25":
+            return not any(src.bm25 for src in first[:5])
+        return self.abstainer.probability(self.abstain_features(question, first)) >= s.abstain_threshold
 
     # --- answering ----------------------------------------------------------------------
     def answer(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,
@@ -174,10 +197,12 @@ _COMMON_HEADS = {"rethinking", "revisiting", "towards", "survey", "review", "int
 
 
 def _short_names(index: Index) -> dict[str, list[str]]:
-    """Lower-cased short names ("convit", "cvt") -> paper ids, from titles "Name: subtitle".
-    Names of one common word or under 3 characters are left out: they would match by accident."""
+    """Lower-cased names -> paper ids: every full title, and the short name of titles
+    "Name: subtitle" ("convit", "cvt"). Short names of one common word or under 3 characters
+    are left out: they would match by accident."""
     names: dict[str, list[str]] = {}
     for pid, paper in index.papers.items():
+        names.setdefault(paper.title.casefold(), []).append(pid)
         head, sep, _ = paper.title.partition(":")
         head = head.strip()
         if not sep or len(head) < 3 or len(head) > 40 or len(head.split()) > 4:
@@ -186,6 +211,25 @@ def _short_names(index: Index) -> dict[str, list[str]]:
             continue  # a plain word such as "Rethinking" names nothing
         names.setdefault(head.casefold(), []).append(pid)
     return names
+
+
+# Method-name-like tokens: an inner capital (ConvNeXt, SparK, OSNet) or letters with digits.
+_NAME_TOKEN = re.compile(r"\b(?=[\w-]*[a-z])(?:[A-Za-z]+[A-Z][\w-]*|[A-Za-z]+-?\d[\w-]*)\b")
+# Where an abstract defines a name: "dubbed ConvNeXt", "termed CDD-RED", "network (OSNet)".
+_DEFINED = re.compile(r"\b(?:dubbed|named|called|termed|coined|namely)\s+([A-Z][\w-]+)|\(([A-Za-z][\w-]*[A-Z][\w-]*)\)")
+MAX_PAPERS_PER_NAME = 2
+
+
+def _name_tokens(index: Index) -> dict[str, list[str]]:
+    """Lower-cased method names -> the (at most two) papers whose title carries them or
+    whose abstract defines them; names more papers share name no paper."""
+    where: dict[str, list[str]] = {}
+    for pid, paper in index.papers.items():
+        defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
+        names = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
+        for token in {t.casefold() for t in names}:
+            where.setdefault(token, []).append(pid)
+    return {t: pids for t, pids in where.items() if len(pids) <= MAX_PAPERS_PER_NAME}
 
 
 def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: Embedder | None = None,

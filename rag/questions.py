@@ -28,7 +28,10 @@ def check_question(question: object, max_chars: int) -> str:
         raise QuestionError(f"the question must be text, not {type(question).__name__}")
     if len(question) > max_chars:
         raise QuestionError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}")
-    bad = sorted({f"U+{ord(c):04X}" for c in question if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and c not in "\t\n\r"})
+    # Control characters and lone surrogates (undecodable bytes smuggled in through argv or a
+    # form) are refused; unassigned code points are not, since they include emoji newer
+    # than this Python's Unicode tables.
+    bad = sorted({f"U+{ord(c):04X}" for c in question if unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n\r"})
     if bad:
         raise QuestionError(f"the question contains control or binary characters ({', '.join(bad[:5])})")
     text = " ".join(question.split())
@@ -68,7 +71,11 @@ def previous_turn(history: list[Message] | None) -> tuple[str, list[str]]:
     `rag.render.to_markdown` (the format the UI and CLI put into history).
     """
     question, titles = "", []
-    for msg in reversed(history or []):
+    if not isinstance(history, list):
+        return question, titles  # None, or something that is not a message list
+    for msg in reversed(history):
+        if not isinstance(msg, dict):
+            continue
         role, content = msg.get("role"), msg.get("content")
         if not isinstance(content, str):
             continue

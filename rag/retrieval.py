@@ -23,7 +23,7 @@ import numpy as np
 from rag.embedding import Embedder
 from rag.models import Paper, Source
 from rag.store import Store, paper_from_record
-from rag.text import sentences, terms
+from rag.text import Idf, sentences, terms
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,18 @@ class SearchParams:
     candidates: int = 100  # chunks per retriever
     fusion: str = "relative"  # "relative" | "rrf"
     rrf_k: int = 60
+    feedback_papers: int = 0  # pseudo-relevance feedback: top papers of a first pass (0: off)
+    feedback_weight: float = 0.5  # Rocchio weight of their mean vector
+    feedback_terms: int = 0  # expansion terms taken from their abstracts for BM25
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Candidate papers best first (`sources`), and the first pass before pseudo-relevance
+    feedback (`first`), whose raw scores say how well the question itself matched."""
+
+    sources: list[Source]
+    first: list[Source]
 
 
 class Index:
@@ -53,8 +65,10 @@ class Index:
         self.chunk_paper = np.array([chunks["metadatas"][i]["paper_id"] for i in keep], dtype=object)
         self._sentences: dict[str, list[str]] = {}
         self.bm25 = bm25s.BM25()
-        if self.chunk_texts:
-            self.bm25.index([terms(t) for t in self.chunk_texts], show_progress=False)
+        tokenized = [terms(t) for t in self.chunk_texts]
+        self.idf = Idf(tokenized)
+        if tokenized:
+            self.bm25.index(tokenized, show_progress=False)
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -83,8 +97,16 @@ class Index:
                 best[pid] = max(best.get(pid, -1.0), 1.0 - float(dist))  # cosine space
         return best
 
-    def lexical(self, query: str, n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
-        q = terms(query)
+    def expansion_terms(self, paper_ids: list[str], exclude: set[str], n: int) -> list[str]:
+        """The `n` terms with the highest summed tf-idf over the papers' abstracts."""
+        weight: dict[str, float] = {}
+        for pid in paper_ids:
+            for t in terms(self.papers[pid].abstract):
+                if t not in exclude:
+                    weight[t] = weight.get(t, 0.0) + self.idf(t)
+        return [t for t, _ in sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+    def lexical(self, q: list[str], n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
         if not q or not self.chunk_ids:
             return {}
         mask = None
@@ -101,23 +123,45 @@ class Index:
         return best
 
     def search(self, query: str, params: SearchParams, restrict: Collection[str] | None = None,
-               query_vec: np.ndarray | None = None) -> list[Source]:
-        """All candidate papers for `query`, best first. `restrict` limits the search to
-        those paper ids (follow-up questions)."""
+               query_vec: np.ndarray | None = None) -> Ranking:
+        """All candidate papers for `query`, best first, and the first pass before feedback.
+        `restrict` limits the search to those paper ids (follow-up questions)."""
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
-        if params.mode in ("hybrid", "dense"):
-            if query_vec is None:
-                query_vec = self.embedder.embed_query(query)
+        use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
+        if use_dense and query_vec is None:
+            query_vec = self.embedder.embed_query(query)
+        q_terms = terms(query)
+        if use_dense:
             dense = self.dense(query_vec, params.candidates, restrict)
-        if params.mode in ("hybrid", "bm25"):
-            lexical = self.lexical(query, params.candidates, restrict)
-        fused = (rrf if params.fusion == "rrf" else relative_fusion)([dense, lexical], params.rrf_k)
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-        return [
-            Source(paper=self.papers[pid], score=round(score, 6), dense=dense.get(pid), bm25=lexical.get(pid))
-            for pid, score in ranked
-        ]
+        if use_bm25:
+            lexical = self.lexical(q_terms, params.candidates, restrict)
+        fuse = rrf if params.fusion == "rrf" else relative_fusion
+        ranked = _ranked(fuse([dense, lexical], params.rrf_k))
+        first = self._sources(ranked, dense, lexical)
+        if params.feedback_papers and ranked and restrict is None:
+            # Pseudo-relevance feedback: the first pass's best papers describe the topic in the
+            # corpus's own words, which a paraphrased question lacks. Dense: Rocchio, moving
+            # the query towards their mean vector; BM25: add their most distinctive terms.
+            top = [pid for pid, _ in ranked[:params.feedback_papers]]
+            if use_dense:
+                vecs = np.asarray(self.store.papers.get(ids=top, include=["embeddings"])["embeddings"], dtype=np.float32)
+                moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
+                dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict)
+            if use_bm25 and params.feedback_terms:
+                extra = self.expansion_terms(top, set(q_terms), params.feedback_terms)
+                lexical = self.lexical(q_terms + extra, params.candidates, restrict)
+            ranked = _ranked(fuse([dense, lexical], params.rrf_k))
+            return Ranking(self._sources(ranked, dense, lexical), first)
+        return Ranking(first, first)
+
+    def _sources(self, ranked, dense, lexical) -> list[Source]:
+        return [Source(paper=self.papers[pid], score=round(score, 6), dense=dense.get(pid), bm25=lexical.get(pid))
+                for pid, score in ranked]
+
+
+def _ranked(fused: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _minmax(scores: dict[str, float]) -> dict[str, float]:

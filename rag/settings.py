@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         default="relative", description="How dense and BM25 scores are fused: min-max "
         "normalised mean ('relative', keeps score gaps for the cut-off) or reciprocal rank fusion."
     )
+    feedback_papers: int = Field(
+        default=3, ge=0, description="Pseudo-relevance feedback: re-query with the best papers of a "
+        "first pass (0 turns it off)."
+    )
+    feedback_weight: float = Field(default=0.5, ge=0, description="Rocchio weight of the feedback papers' mean vector.")
+    feedback_terms: int = Field(default=8, ge=0, description="Terms from the feedback papers added to the BM25 query.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
     max_papers: int = Field(default=12, ge=1, description="Upper bound on papers an answer uses.")
     min_papers: int = Field(default=1, ge=1, description="Lower bound on papers an answer uses.")
@@ -76,9 +82,9 @@ class Settings(BaseSettings):
         description="A paper is used when its fused score is at least this share of the best one.",
     )
     abstain_threshold: float = Field(
-        default=0.40,
-        description="Abstain when the best paper's dense cosine similarity is below this "
-        "(calibrated on the eval set; see README).",
+        default=0.5, ge=0, le=1,
+        description="Abstain when the calibrated probability that the corpus does not cover "
+        "the question reaches this (rag/abstain.py; README, 'Abstention').",
     )
 
     # --- answering -----------------------------------------------------------------------
@@ -100,6 +106,8 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=30.0, gt=0, description="Seconds per LLM request.")
     llm_max_retries: int = Field(default=2, ge=0, description="Retries on 429/5xx/timeouts.")
+    llm_max_tokens: int = Field(default=512, ge=1, description="Upper bound on tokens the LLM may generate per answer.")
+    llm_stream: bool = Field(default=True, description="Stream the LLM answer (SSE) rather than wait for it whole.")
     support_threshold: float = Field(
         default=0.5, ge=0, le=1,
         description="Share of a sentence's content words that must appear in the cited "

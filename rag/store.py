@@ -16,6 +16,7 @@ and turn its telemetry off.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from rag.embedding import model_slug
@@ -41,6 +42,41 @@ def store_location(settings: Settings) -> str:
     return str(settings.data_dir / "chroma")
 
 
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+# PRAGMA quick_check reads the whole file (about 60 ms for the bundled corpus's 20 MB);
+# above this size it is left out and damage shows up when the damaged pages are read.
+QUICK_CHECK_MAX_BYTES = 512 * 1024 * 1024
+
+
+def _check_sqlite(db: Path) -> None:
+    """Refuse a chroma.sqlite3 that is damaged or not Chroma's before Chroma touches it:
+    Chroma would add its tables to someone else's database, or open a damaged one and fail
+    later, deep inside a query, with a raw error."""
+    if not db.is_file() or db.stat().st_size == 0:
+        return  # absent or empty: Chroma creates it
+    remedy = "run `rag ingest --rebuild` to rebuild it from the corpus, or set RAG_DATA_DIR to another directory"
+    with db.open("rb") as fh:
+        if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
+            raise StoreError(f"the store at {db.parent} is damaged ({db.name} is not an SQLite database); {remedy}")
+    try:
+        # Not read-only: after a crash mid-write SQLite must roll back the hot journal first.
+        conn = sqlite3.connect(db, timeout=30)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if db.stat().st_size <= QUICK_CHECK_MAX_BYTES:
+                problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+                if problems != ["ok"]:
+                    detail = " ".join(" ".join(problems).replace("*** in database main ***", "").split())
+                    raise sqlite3.DatabaseError(f"integrity check: {detail[:160]}")
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        raise StoreError(f"the store at {db.parent} is damaged ({err}); {remedy}") from None
+    if tables and not {"collections", "migrations", "embeddings"} <= tables:
+        shown = ", ".join(sorted(tables)[:5])
+        raise StoreError(f"{db} is an SQLite database of something else (tables {shown}), not a Chroma store; {remedy}")
+
+
 def open_client(settings: Settings):
     """A Chroma client for `settings`; raises StoreError with a remedy when it cannot open."""
     import chromadb
@@ -54,13 +90,19 @@ def open_client(settings: Settings):
         return client
     path = Path(store_location(settings))
     if path.exists() and not path.is_dir():
-        raise StoreError(f"store path {path} is a file, not a directory; point RAG_DATA_DIR elsewhere")
+        raise StoreError(f"store path {path} is a file, not a directory; run `rag ingest --rebuild` to "
+                         "replace it, or set RAG_DATA_DIR to another directory")
     if path.is_dir() and any(path.iterdir()) and not (path / "chroma.sqlite3").exists():
         raise StoreError(
             f"{path} is not a Chroma store (no chroma.sqlite3); run `rag ingest --rebuild` to "
             "replace it, or set RAG_DATA_DIR to another directory"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    _check_sqlite(path / "chroma.sqlite3")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create the store directory {path} ({err.strerror or err}); "
+                         "set RAG_DATA_DIR to a writable directory") from None
     try:
         client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         client.list_collections()
@@ -144,7 +186,11 @@ def delete_store(settings: Settings, embed_model: str) -> None:
     except StoreError:
         if settings.uses_server:
             raise
-        shutil.rmtree(store_location(settings), ignore_errors=True)
+        path = Path(store_location(settings))
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
         return
     slug = model_slug(embed_model)
     for name in (f"chunks-{slug}", f"papers-{slug}"):

@@ -6,6 +6,7 @@ matched" and "what the support check counts" mean the same thing.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -64,3 +65,23 @@ def support_score(claim: str, evidence: str) -> float:
     if not claim_terms:
         return 1.0
     return len(claim_terms & set(terms(evidence))) / len(claim_terms)
+
+
+class Idf:
+    """Smoothed inverse document frequency over tokenised documents:
+    `idf(t) = ln(1 + N / (1 + df(t)))`; a term no document has gets the maximum, ln(1 + N).
+    `t in idf` tells whether any document contains `t`."""
+
+    def __init__(self, tokenized_docs: list[list[str]]):
+        self.df: dict[str, int] = {}
+        for doc in tokenized_docs:
+            for t in set(doc):
+                self.df[t] = self.df.get(t, 0) + 1
+        self.n = len(tokenized_docs)
+
+    def __call__(self, term: str) -> float:
+        df = self.df.get(term)
+        return math.log(1 + self.n / (1 + df)) if df is not None else math.log(1 + self.n)
+
+    def __contains__(self, term: str) -> bool:
+        return term in self.df

@@ -115,3 +115,96 @@ def chroma_server(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+# --- added for the corpus/ingest/store/CLI/reliability tests ------------------------------
+
+class CountingEmbedder:
+    """A thin spy around the real `Embedder`: same vectors, plus how often it was asked."""
+
+    def __init__(self, inner: Embedder):
+        self.inner = inner
+        self.calls = 0  # embed() calls, queries included
+        self.texts = 0  # texts embedded
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def model(self):
+        return self.inner.model
+
+    def embed(self, texts, progress: bool = False):
+        self.calls += 1
+        self.texts += len(texts)
+        return self.inner.embed(texts, progress)
+
+    def embed_query(self, text: str):
+        return self.embed([text])[0]
+
+
+@pytest.fixture
+def counting_embedder(embedder) -> CountingEmbedder:
+    return CountingEmbedder(embedder)
+
+
+@pytest.fixture(scope="session")
+def real_papers():
+    """The bundled corpus's 555 distinct papers, parsed (nothing embedded)."""
+    from rag.corpus import load_papers
+
+    papers, _ = load_papers([BUNDLED_CORPUS])
+    return papers
+
+
+@pytest.fixture
+def write_corpus():
+    """`write_corpus(path, papers)` writes papers as JSON Lines (title, abstract and any
+    extra fields given per paper in `extra`) and returns the path."""
+    import json
+
+    def write(path: Path, papers, extra: dict | None = None) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for p in papers:
+            row = {"title": p.title, "abstract": p.abstract}
+            row.update((extra or {}).get(p.title, {}))
+            rows.append(json.dumps(row, ensure_ascii=False))
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+def rag_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment a user's shell would give `rag`: no RAG_* or OpenAI settings from the
+    developer, offline, the data dir given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "OPENAI_API_KEY"}
+    if data_dir is not None:
+        env["RAG_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def rag_cli(tmp_path):
+    """`rag_cli(*args, data_dir=..., env={...}, timeout=...)` runs the installed `rag` entry
+    point as a user would, from tmp_path, and returns the CompletedProcess (text mode)."""
+
+    def run(*args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(VENV_BIN / "rag"), *args], cwd=tmp_path, env=rag_env(data_dir, **(env or {})),
+            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        )
+
+    return run

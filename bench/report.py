@@ -1,0 +1,227 @@
+"""Render bench/results.json as bench/results.md: what was measured, against which target.
+
+`bench.run` and `bench.scale` each own some top-level keys of results.json ("build", "noop",
+"warm", "cold", "backends" / "scale") and keep the others, so the two can run at different
+times and results.md always shows the latest of each.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+TARGETS = {"build_ratio": 1.15, "noop_seconds": 2.0, "retrieve_ms": 20.0, "answer_ms": 50.0, "cold_ratio": 1.3}
+
+
+def write_results(results: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(render(results))
+
+
+def _ok(value: float | None, target: float, below: bool = True) -> str:
+    if value is None:
+        return "not run"
+    return "yes" if (value <= target if below else value >= target) else "**no**"
+
+
+def _spread(stats: dict, unit: str = "s", digits: int = 2) -> str:
+    if not stats or not stats.get("n"):
+        return "-"
+    f = f"{{:.{digits}f}}"
+    text = f"{f.format(stats['median'])} {unit}"
+    if stats["n"] > 1:
+        text += f" ({f.format(stats['min'])}-{f.format(stats['max'])}, n={stats['n']})"
+    return text
+
+
+def render(r: dict) -> str:
+    m = r.get("machine", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {m.get('date', '?')} on {m.get('cores', '?')} cores ({m.get('cpu', '?')}), "
+        f"{m.get('memory_gib', '?')} GiB, Python {m.get('python', '?')}; load average at start "
+        f"{m.get('load_average_at_start', '?')}; mode `{r.get('mode', '?')}`. Figures are medians "
+        "(min-max, n runs). Written by `python -m bench.run` / `python -m bench.scale`; do not edit.",
+    ]
+    load = (m.get("load_average_at_start") or [0])[0]
+    if m.get("cores") and load > 0.5 * m["cores"]:
+        lines += ["", f"**Caveat: the machine was busy (load {load} on {m['cores']} cores) when these were "
+                      "taken; absolute times are inflated and noisy. Re-run `make bench` on a quiet machine.**"]
+    lines += ["", *_summary(r), *_build(r), *_noop(r), *_warm(r), *_cold(r), *_memory(r), *_backends(r), *_scale(r)]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(r: dict) -> list[str]:
+    b, n, w, c = (r.get(k, {}) for k in ("build", "noop", "warm", "cold"))
+    rows = [
+        ("index build / compute floor", f"{b['ratio']:.2f}x" if b else "-", f"<= {TARGETS['build_ratio']}",
+         _ok(b.get("ratio"), TARGETS["build_ratio"])),
+        ("no-op re-ingest, in-process", _spread(n.get("open_and_ingest_seconds", {})),
+         f"< {TARGETS['noop_seconds']:.0f} s", _ok((n.get("open_and_ingest_seconds") or {}).get("median"), 2.0)),
+        ("no-op re-ingest, `rag ingest`", _spread((n.get("cli") or {}).get("seconds", {})),
+         f"< {TARGETS['noop_seconds']:.0f} s", _ok(((n.get("cli") or {}).get("seconds") or {}).get("median"), 2.0)),
+    ]
+    for key, label in (("retrieve_ms", "warm `retrieve()`"), ("answer_ms", "warm `answer()`")):
+        st = w.get(key, {})
+        rows.append((f"{label} p50 / p95", f"{st['p50']:.1f} / {st['p95']:.1f} ms" if st else "-",
+                     f"p50 <= {TARGETS[key]:.0f} ms", _ok(st.get("p50"), TARGETS[key])))
+    rows.append(("cold `rag ask` / import+load floor", f"{c['ratio']:.2f}x" if c else "-",
+                 f"<= {TARGETS['cold_ratio']}", _ok(c.get("ratio"), TARGETS["cold_ratio"])))
+    out = ["## Against the targets", "", "| measure | measured | target | met |", "|---|---|---|---|"]
+    out += [f"| {a} | {v} | {t} | {ok} |" for a, v, t, ok in rows]
+    return out + [""]
+
+
+def _build(r: dict) -> list[str]:
+    b = r.get("build")
+    if not b:
+        return []
+    other = b["build_seconds"]["median"] - b["embed_inside_ingest_seconds"]["median"]
+    return [
+        "## Index build (bundled corpus)", "",
+        f"{b['papers']} papers, {b['chunks']} chunks. A fresh `rag.ingest.ingest` into a new directory with its "
+        "own, already loaded embedder, against the compute floor: the same embedder encoding the same chunk "
+        "texts in one `encode` call, in the same process, runs interleaved.", "",
+        "| | time |", "|---|---|",
+        f"| index build | {_spread(b['build_seconds'])} |",
+        f"| compute floor (encode only) | {_spread(b['floor_seconds'])} |",
+        f"| **ratio** | **{b['ratio']:.3f}** |",
+        f"| of the build: inside `embed` | {_spread(b['embed_inside_ingest_seconds'])} |",
+        f"| of the build: everything else (chunking, hashing, Chroma reads and writes) | {other:.2f} s |",
+        f"| chunking alone (tokenizer + splitter, all papers) | {b['chunking_seconds']:.2f} s |",
+        f"| model load + first encode (not in either figure) | {b['model_load_seconds']:.2f} s |",
+        f"| floor throughput | {b['chunks_per_second_floor']:.1f} chunks/s |",
+        "",
+    ]
+
+
+def _noop(r: dict) -> list[str]:
+    n = r.get("noop")
+    if not n:
+        return []
+    return [
+        "## No-op re-ingest", "",
+        f"Everything unchanged ({n['unchanged']} papers): nothing is chunked or embedded.", "",
+        "| | time |", "|---|---|",
+        f"| in-process: open store + `ingest()` | {_spread(n['open_and_ingest_seconds'])} |",
+        f"| in-process: `ingest()` alone | {_spread(n['ingest_call_seconds'])} |",
+        f"| `rag ingest --quiet` (new process) | {_spread(n['cli']['seconds'])} |",
+        "",
+    ]
+
+
+def _warm(r: dict) -> list[str]:
+    w = r.get("warm")
+    if not w:
+        return []
+    return [
+        "## Warm latency (index open, extractive answerer)", "",
+        f"{w['questions']} eval questions x {w['passes']} passes through the public `rag.retrieve` / `rag.answer` "
+        f"(opening the index and loading the model took {w['open_seconds']:.2f} s, not counted; "
+        f"{w['abstained_share']:.0%} of answers abstained).", "",
+        "| call | p50 | p95 | max |", "|---|---|---|---|",
+        *(f"| `{k.split('_')[0]}()` | {w[k]['p50']:.1f} ms | {w[k]['p95']:.1f} ms | {w[k]['max']:.1f} ms |"
+          for k in ("retrieve_ms", "answer_ms")),
+        "",
+    ]
+
+
+def _cold(r: dict) -> list[str]:
+    c = r.get("cold")
+    if not c:
+        return []
+    return [
+        "## Cold start (new process each run)", "",
+        "The floor is a process that imports chromadb and sentence_transformers and loads the model, "
+        "nothing else.", "",
+        "| command | wall time | peak RSS |", "|---|---|---|",
+        f"| `rag ask \"{c['question']}\"` | {_spread(c['ask']['seconds'])} | {c['ask']['peak_rss_mb']:.0f} MiB |",
+        f"| floor: imports + model load | {_spread(c['floor']['seconds'])} | {c['floor']['peak_rss_mb']:.0f} MiB |",
+        f"| **ratio** | **{c['ratio']:.3f}** | |",
+        f"| `rag --help` | {_spread(c['help']['seconds'])} | {c['help']['peak_rss_mb']:.0f} MiB |",
+        f"| `rag stats` | {_spread(c['stats']['seconds'])} | {c['stats']['peak_rss_mb']:.0f} MiB |",
+        f"| `python -c pass` (interpreter start) | {_spread(c['python_startup']['seconds'])} | "
+        f"{c['python_startup']['peak_rss_mb']:.0f} MiB |",
+        "",
+    ]
+
+
+def _memory(r: dict) -> list[str]:
+    rows = []
+    if b := r.get("build"):
+        rows.append(("index build (+ floor encodes, same process)", b["process_peak_rss_mb"]))
+    if n := r.get("noop"):
+        rows += [("no-op re-ingest, in-process", n["process_peak_rss_mb"]), ("`rag ingest` no-op", n["cli"]["peak_rss_mb"])]
+    if w := r.get("warm"):
+        rows.append(("warm retrieve/answer process", w["process_peak_rss_mb"]))
+    if c := r.get("cold"):
+        rows += [("`rag ask`", c["ask"]["peak_rss_mb"]), ("floor: imports + model load", c["floor"]["peak_rss_mb"]),
+                 ("`rag --help`", c["help"]["peak_rss_mb"]), ("`rag stats`", c["stats"]["peak_rss_mb"])]
+    if k := r.get("backends"):
+        rows.append(("embedding-backend comparison", k["process_peak_rss_mb"]))
+    if not rows:
+        return []
+    return ["## Peak memory (RSS high-water mark of each process, from `wait4`)", "",
+            "| process | peak RSS |", "|---|---|", *(f"| {a} | {v:.0f} MiB |" for a, v in rows), ""]
+
+
+def _backends(r: dict) -> list[str]:
+    k = r.get("backends")
+    if not k:
+        return []
+    out = [
+        "## Embedding backends", "",
+        f"Throughput on the chunk texts of {k['sample_papers']} papers ({k['sample_chunks']} chunks), "
+        f"median of {k['reps']}; quality against torch fp32 batch 64 (the project's `Embedder`): cosine of the "
+        f"vectors and top-10 overlap of `retrieve()` over {k['questions']} eval questions on an index of "
+        f"{k['quality_papers']} papers ({k['quality_chunks']} chunks). Torch threads by default: "
+        f"{k['torch_threads_default']}. ONNX: {k['onnx']}.", "",
+        "| variant | chunks/s | speedup | cosine mean / min | top-10 overlap | quality holds (<= 0.01) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in k["variants"]:
+        overlap = "-" if v.get("top10_overlap") is None else f"{v['top10_overlap']:.3f}"
+        out.append(f"| {v['variant']} | {v['chunks_per_second']:.1f} | {v.get('speedup', 1.0):.2f}x | "
+                   f"{v['cosine']['mean']:.5f} / {v['cosine']['min']:.5f} | {overlap} | "
+                   f"{'yes' if v.get('quality_holds', True) else 'no'} |")
+    good = [v for v in k["variants"][1:] if v.get("quality_holds") and v.get("speedup", 0) >= 1.10]
+    if good:
+        best = max(good, key=lambda v: v["speedup"])
+        out += ["", f"Fastest variant whose quality holds: **{best['variant']}**, {best['speedup']:.2f}x the default "
+                "(the lead decides whether to adopt it; see docs/readme-bench.md)."]
+    else:
+        out += ["", "No variant is at least 10% faster with quality within 0.01: no change recommended."]
+    return out + [""]
+
+
+def _scale(r: dict) -> list[str]:
+    s = r.get("scale")
+    if not s:
+        return ["## Scale", "", "Not run yet: `python -m bench.scale` (see docs/readme-bench.md).", ""]
+    sizes = ", ".join(f"{p['papers']:,}" for p in s["points"])
+    out = [
+        "## Scale (synthetic corpus on a Chroma server)", "",
+        f"Run {s['date']}: synthetic papers (seed {s['seed']}) streamed into a `chroma run` server in batches of "
+        f"{s['batch']}, one chunk per paper, through `rag.store.Store`. Dense query: Chroma top-{s['n_results']} for "
+        f"{s['queries']} eval questions embedded by the real model. BM25: bm25s over the same texts with the "
+        "project's analyser, built in a separate process. App: `build_pipeline` against the server "
+        "(opens the index: loads every paper and chunk and builds BM25), then warm `retrieve()`. "
+        f"Sizes run: {sizes}.", "",
+        "| papers | load rate | Chroma query p50 / p95 | BM25 build | BM25 query p50 | loader RSS | server RSS | "
+        "app open | app retrieve p50 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in s["points"]:
+        app = p.get("app") or {}
+        out.append(
+            f"| {p['papers']:,} | {p['load_rate']:,.0f} papers/s | {p['query_ms']['p50']:.1f} / {p['query_ms']['p95']:.1f} ms"
+            f" | {p['bm25']['build_seconds']:.1f} s ({p['bm25']['peak_rss_mb']:.0f} MiB) | "
+            f"{p['bm25']['query_ms']['p50']:.1f} ms | {p['loader_rss_mb']:.0f} MiB | {p['server_rss_mb']:.0f} MiB | "
+            + (f"{app['open_seconds']:.1f} s ({app['peak_rss_mb']:.0f} MiB) | {app['retrieve_ms']['p50']:.1f} ms |"
+               if app else "- | - |"))
+    out += ["", f"Loader RSS while streaming: {s['loader_rss_trace']}", ""]
+    if s.get("chart"):
+        out += [f"![query latency against corpus size]({s['chart']})", ""]
+    return out

@@ -1,0 +1,128 @@
+"""`python -m bench.run [--quick] [--out bench/]`: speed and memory of the assistant against
+the hardware floor, on the bundled corpus; writes results.json and results.md under --out.
+
+Each measurement runs in its own process (see `bench.stages`), so every figure comes with
+that process's own peak RSS and no measurement inherits a warm cache from another. Sections:
+build (fresh ingest vs. sentence-transformers alone on the same chunk texts), noop (re-ingest
+in-process and as `rag ingest`), warm (`retrieve`/`answer` p50/p95), cold (`rag ask` in a new
+process vs. a process that only imports chromadb + sentence_transformers and loads the model;
+`rag --help` and `rag stats`), backends (see `bench.backends`). The scale section of the
+results is written by `bench.scale` and kept here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from bench.measure import VENV_BIN, bench_env, machine, run_process, summary
+from bench.report import write_results
+from rag.embedding import model_path
+from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT
+
+SECTIONS = ("build", "noop", "warm", "cold", "backends")
+QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
+COLD_QUESTION = "Which papers bridge CNNs and ViTs?"
+
+# The floor of a cold `rag ask`: the heavy imports it needs and the model load, nothing else.
+FLOOR_SCRIPT = """
+import sys
+import chromadb
+import sentence_transformers
+sentence_transformers.SentenceTransformer(sys.argv[1], device="cpu", local_files_only=True)
+"""
+
+
+def stage(name: str, **params) -> dict:
+    """Run one `bench.stages` stage in a new process; its result plus wall time and peak RSS."""
+    run = run_process([sys.executable, "-m", "bench.stages", name, json.dumps(params)],
+                      env=bench_env(), cwd=PROJECT_ROOT, timeout=3600)
+    if run.returncode != 0:
+        raise RuntimeError(f"stage {name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result["process_seconds"] = round(run.seconds, 3)
+    result["process_peak_rss_mb"] = run.peak_rss_mb
+    return result
+
+
+def timed_runs(argv: list[str], reps: int, env: dict) -> dict:
+    """Wall time and peak RSS of `reps` runs of a command; fails loudly if one fails."""
+    runs = []
+    for _ in range(reps):
+        run = run_process(argv, env=env, cwd=PROJECT_ROOT)
+        if run.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
+        runs.append(run)
+    return {"seconds": summary([r.seconds for r in runs], 3), "peak_rss_mb": max(r.peak_rss_mb for r in runs)}
+
+
+def cold_section(index: Path, corpus: Path, reps: int, fast_reps: int, model: str) -> dict:
+    env = bench_env(RAG_DATA_DIR=str(index))
+    rag = str(VENV_BIN / "rag")
+    ask, floor = [], []
+    for _ in range(reps):  # interleaved, so a burst of load elsewhere hits both alike
+        ask.append(timed_runs([rag, "ask", COLD_QUESTION], 1, env))
+        floor.append(timed_runs([sys.executable, "-c", FLOOR_SCRIPT, str(model_path(model))], 1, env))
+    ask_s = summary([a["seconds"]["median"] for a in ask], 3)
+    floor_s = summary([f["seconds"]["median"] for f in floor], 3)
+    return {
+        "question": COLD_QUESTION,
+        "ask": {"seconds": ask_s, "peak_rss_mb": max(a["peak_rss_mb"] for a in ask)},
+        "floor": {"seconds": floor_s, "peak_rss_mb": max(f["peak_rss_mb"] for f in floor)},
+        "ratio": round(ask_s["median"] / floor_s["median"], 3),
+        "help": timed_runs([rag, "--help"], fast_reps, env),
+        "stats": timed_runs([rag, "stats"], fast_reps, env),
+        "python_startup": timed_runs([sys.executable, "-c", "pass"], fast_reps, env),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one run of each slow measurement, backends on a sample")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench", help="where results.md/json go")
+    parser.add_argument("--work", type=Path, default=PROJECT_ROOT / "bench" / "work",
+                        help="scratch space: the benchmark's own index, exported ONNX models")
+    parser.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections (others are kept)")
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    sections = args.only or SECTIONS
+    index = args.work / "index"
+    model = "all-MiniLM-L6-v2"
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["machine"] = machine()
+    results["mode"] = "quick" if quick else "full"
+    common = {"corpus": str(args.corpus)}
+
+    def done(name: str, value: dict) -> None:
+        results[name] = value
+        write_results(results, args.out)  # after each section: a late failure loses nothing
+        print(f"bench: {name} done", file=sys.stderr)
+
+    if "build" in sections:
+        done("build", stage("build", keep=str(index), reps=1 if quick else 3, model=model, **common))
+    if not (index / "chroma" / "chroma.sqlite3").exists():
+        parser.error(f"no benchmark index at {index}: run the build section first")
+    if "noop" in sections:
+        noop = stage("noop", index=str(index), reps=3 if quick else 5, **common)
+        noop["cli"] = timed_runs([str(VENV_BIN / "rag"), "ingest", "--quiet", str(args.corpus)], 2 if quick else 3,
+                                 bench_env(RAG_DATA_DIR=str(index)))
+        done("noop", noop)
+    if "warm" in sections:
+        done("warm", stage("warm", index=str(index), questions=str(QUESTIONS), passes=1 if quick else 3, **common))
+    if "cold" in sections:
+        done("cold", cold_section(index, args.corpus, 2 if quick else 3, 3 if quick else 5, model))
+    if "backends" in sections:
+        done("backends", stage("backends", work=str(args.work), questions=str(QUESTIONS), model=model,
+                               every=8 if quick else 4, quality_every=8 if quick else 1, reps=1 if quick else 3,
+                               **common))
+    print(f"bench: wrote {args.out / 'results.md'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

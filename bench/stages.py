@@ -1,0 +1,183 @@
+"""The in-process measurements of `bench.run`, each meant to run in a fresh process.
+
+`python -m bench.stages NAME '<json params>'` runs one stage and prints its result as JSON on
+the last line of stdout; `bench.run` starts each stage as a child so that its peak memory is
+its own and no stage warms a cache for the next. Stages:
+- `build`: fresh `rag.ingest.ingest` of the corpus into new directories, interleaved with the
+  compute floor (sentence-transformers encoding the same chunk texts in one call);
+- `noop`: `ingest` again over a complete index (nothing to embed);
+- `warm`: `rag.retrieve` and `rag.answer` over the eval questions once the index is open.
+The embedding-backend comparison lives in `bench.backends`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.measure import peak_rss_mb, summary
+from rag.embedding import Embedder
+from rag.settings import Settings
+
+FALLBACK_QUESTIONS = [
+    "Which papers use vision transformers?", "How can neural networks be compressed?",
+    "What methods improve image segmentation?", "Which papers study language models?",
+    "How is self-supervised learning used for images?", "Which papers detect objects in images?",
+    "What datasets are introduced for medical imaging?", "Which papers work on speech?",
+]
+
+
+def load_questions(path: Path) -> list[str]:
+    """The `question` fields of a JSON Lines file, or a fixed generic list if there are none."""
+    found = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                question = json.loads(line).get("question")
+                if isinstance(question, str) and question.strip():
+                    found.append(question)
+    return found or list(FALLBACK_QUESTIONS)
+
+
+class TimedEmbedder:
+    """The real embedder, counting the seconds `ingest` spends inside `embed`."""
+
+    def __init__(self, embedder: Embedder):
+        self.inner = embedder
+        self.batch_size = embedder.batch_size
+        self.seconds = 0.0
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    def embed(self, texts: list[str], progress: bool = False):
+        start = time.perf_counter()
+        try:
+            return self.inner.embed(texts)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def embed_query(self, text: str):
+        return self.inner.embed_query(text)
+
+
+def _settings(data_dir: Path, corpus: Path, **extra) -> Settings:
+    return Settings(data_dir=data_dir, corpus_paths=[corpus], **extra)
+
+
+def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-L6-v2", batch_size: int = 64) -> dict:
+    """Index builds and floor encodes, alternating. The first index is kept at `keep`."""
+    from rag.chunking import Chunker
+    from rag.corpus import PaperStream
+    from rag.embedding import TokenCounter
+    from rag.ingest import ingest
+    from rag.store import Store, open_client
+
+    corpus_path, keep_dir = Path(corpus), Path(keep)
+    start = time.perf_counter()
+    embedder = Embedder(model, batch_size)
+    embedder.embed(["warm-up: the first encode pays for lazy initialisation"])
+    load_seconds = time.perf_counter() - start
+
+    # Chunking alone, as ingest does it (tokenizer loaded once, like ingest).
+    counter = TokenCounter(model)
+    chunker = Chunker(counter, Settings(data_dir=keep_dir).chunk_size, Settings(data_dir=keep_dir).chunk_overlap)
+    t = time.perf_counter()
+    n_chunks = sum(len(chunker.chunks(p)) for p in PaperStream([corpus_path]))
+    chunk_seconds = time.perf_counter() - t
+
+    builds, embeds, floors, texts, report = [], [], [], None, None
+    for rep in range(reps):
+        target = keep_dir if rep == 0 else Path(tempfile.mkdtemp(prefix="bench-build-"))
+        shutil.rmtree(target, ignore_errors=True)
+        s = _settings(target, corpus_path, embed_batch_size=batch_size)
+        timed = TimedEmbedder(embedder)
+        t = time.perf_counter()
+        store = Store(open_client(s), s.embed_model)
+        report = ingest([corpus_path], s, store, embedder=timed)
+        builds.append(time.perf_counter() - t)
+        embeds.append(timed.seconds)
+        if texts is None:
+            texts = store.chunks.get(include=["documents"])["documents"]
+        del store
+        if rep:
+            shutil.rmtree(target, ignore_errors=True)
+        t = time.perf_counter()
+        embedder.embed(texts)
+        floors.append(time.perf_counter() - t)
+    build, floor = summary(builds), summary(floors)
+    return {
+        "papers": report.distinct, "chunks": len(texts), "chunks_by_chunker": n_chunks,
+        "model_load_seconds": round(load_seconds, 3), "chunking_seconds": round(chunk_seconds, 3),
+        "build_seconds": build, "embed_inside_ingest_seconds": summary(embeds), "floor_seconds": floor,
+        "ratio": round(build["median"] / floor["median"], 3),
+        "chunks_per_second_floor": round(len(texts) / floor["median"], 2),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def stage_noop(index: str, corpus: str, reps: int = 5) -> dict:
+    """A re-ingest of an up-to-date index: opening the store and reading hashes, no embedding."""
+    from rag.ingest import ingest
+    from rag.store import Store, open_client
+
+    s = _settings(Path(index), Path(corpus))
+    times, ingest_only, report = [], [], None
+    for _ in range(reps):
+        t = time.perf_counter()
+        store = Store(open_client(s), s.embed_model)
+        report = ingest([Path(corpus)], s, store)
+        times.append(time.perf_counter() - t)
+        ingest_only.append(report.seconds)
+    assert report.chunks_embedded == 0 and report.new == 0, report.summary()
+    return {"open_and_ingest_seconds": summary(times), "ingest_call_seconds": summary(ingest_only),
+            "unchanged": report.unchanged, "peak_rss_mb": peak_rss_mb()}
+
+
+def stage_warm(index: str, corpus: str, questions: str, passes: int = 3) -> dict:
+    """Warm latency of the public API, extractive answerer, over every question `passes` times."""
+    import rag
+
+    s = _settings(Path(index), Path(corpus), answerer="extractive")
+    qs = load_questions(Path(questions))
+    t = time.perf_counter()
+    rag.retrieve(qs[0], settings=s)  # opens the index and loads the model
+    open_seconds = time.perf_counter() - t
+    for q in qs:  # one untimed pass: first-use caches (sentence splits, stems) fill here
+        rag.answer(q, settings=s)
+    retrieve_ms, answer_ms, abstained = [], [], 0
+    for _ in range(passes):
+        for q in qs:
+            t = time.perf_counter()
+            rag.retrieve(q, settings=s)
+            retrieve_ms.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            a = rag.answer(q, settings=s)
+            answer_ms.append((time.perf_counter() - t) * 1000)
+            abstained += a.abstained
+    return {"questions": len(qs), "passes": passes, "open_seconds": round(open_seconds, 3),
+            "retrieve_ms": summary(retrieve_ms, 2), "answer_ms": summary(answer_ms, 2),
+            "abstained_share": round(abstained / len(answer_ms), 3), "peak_rss_mb": peak_rss_mb()}
+
+
+STAGES = {"build": stage_build, "noop": stage_noop, "warm": stage_warm}
+
+
+def main(argv: list[str]) -> int:
+    name, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    if name == "backends":
+        from bench.backends import stage_backends as fn
+    else:
+        fn = STAGES[name]
+    result = fn(**params)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

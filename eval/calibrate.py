@@ -1,0 +1,77 @@
+"""Fit the abstention model (rag/abstain.py) on the eval set, with cross-validated figures.
+
+    python -m eval.calibrate [--write]
+
+Labels: unanswerable questions are "not covered", every other non-follow-up question is
+"covered". Features come from the first retrieval pass of the default configuration. The
+script reports 7-fold cross-validated decline / false-abstention rates (what to expect on
+unseen questions), and with `--write` stores the model fitted on all questions in
+rag/abstain.json together with those figures. Only the four weights and the bias are fitted:
+no rule looks at the wording of any question.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from rag.abstain import FEATURES, MODEL_FILE
+from rag.settings import Settings
+
+QUESTIONS = Path(__file__).with_name("questions.jsonl")
+CLASS_WEIGHT = {0: 1.0, 1: 3.0}  # a missed abstention (invented answer) costs more than a false one
+C = 1.0
+
+
+def feature_table(settings: Settings, questions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    from rag import pipeline_for
+
+    pipe = pipeline_for(settings)
+    xs, ys = [], []
+    for q in questions:
+        if q["type"] == "followup":
+            continue
+        ranking = pipe.index.search(q["question"], pipe._params(settings))
+        feats = pipe.abstain_features(q["question"], ranking.first)
+        xs.append([feats[k] for k in FEATURES])
+        ys.append(q["type"] == "unanswerable")
+    return np.array(xs), np.array(ys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"store the fitted model in {MODEL_FILE}")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    args = parser.parse_args(argv)
+
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
+    x, y = feature_table(Settings(), questions)
+    model = LogisticRegression(C=C, class_weight=CLASS_WEIGHT)
+    folds = StratifiedKFold(7, shuffle=True, random_state=0)
+    prob = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
+    declined = float((prob[y] >= args.threshold).mean())
+    false = float((prob[~y] >= args.threshold).mean())
+    print(f"7-fold CV at threshold {args.threshold}: unanswerable declined {declined:.3f}, "
+          f"false abstention {false:.3f} ({int(y.sum())} unanswerable, {int((~y).sum())} answerable)")
+    model.fit(x, y)
+    fitted = {
+        "weights": dict(zip(FEATURES, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
+        "fitted_on": f"{QUESTIONS.name}: {len(y)} questions", "date": date.today().isoformat(),
+        "cv_declined": round(declined, 3), "cv_false_abstention": round(false, 3),
+    }
+    print(json.dumps(fitted, indent=2))
+    if args.write:
+        MODEL_FILE.write_text(json.dumps(fitted, indent=2) + "\n")
+        print(f"wrote {MODEL_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

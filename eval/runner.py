@@ -1,0 +1,156 @@
+"""`rag eval`: ask the question set through one opened pipeline and score every answer.
+
+For each configuration (a Settings override: retrieval mode, answerer) every question is
+answered with `Pipeline.answer`, timed, and scored by eval.metrics against its gold papers;
+the retrieval ranking scored is the one the system searched with (`Pipeline.gather`), so a
+follow-up is scored with its conversation, as a user would get it. eval.report then writes
+report.md, results.json and metrics.png. This module decides nothing about quality: the
+regression gate is tests/test_eval_gate.py with eval/floors.json.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from eval import metrics
+from eval.cli_args import DEFAULT_RESULTS
+from rag.models import Answer
+from rag.questions import check_question
+from rag.render import to_markdown
+from rag.settings import Settings
+
+# --compare: name -> Settings overrides. "hybrid" is the default configuration.
+COMPARE = {
+    "hybrid": {"retrieval_mode": "hybrid", "answerer": "extractive"},
+    "bm25": {"retrieval_mode": "bm25", "answerer": "extractive"},
+    "dense": {"retrieval_mode": "dense", "answerer": "extractive"},
+    "llm": {"retrieval_mode": "hybrid", "answerer": "llm"},  # only when an endpoint is configured
+}
+
+
+def load_questions(path: Path) -> list[dict]:
+    """The question set; a malformed line is a UserError naming it."""
+    from rag.cli import UserError
+
+    items = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise UserError(f"{path}:{lineno}: not JSON ({err.msg})") from None
+            if not isinstance(item, dict) or item.get("type") not in metrics.TYPES or "question" not in item:
+                raise UserError(f"{path}:{lineno}: needs a 'question' and a 'type' in {', '.join(metrics.TYPES)}")
+            items.append(item)
+    return items
+
+
+def configurations(settings: Settings, compare: bool) -> dict[str, Settings]:
+    """The Settings to run: the given ones as "default", or the --compare set (llm only when
+    `settings.llm_configured`)."""
+    if not compare:
+        return {"default": settings}
+    return {name: settings.model_copy(update=over) for name, over in COMPARE.items()
+            if name != "llm" or settings.llm_configured}
+
+
+def ask(pipe, item: dict, s: Settings) -> dict:
+    """Answer one question (a follow-up after its first turn) and score it: one record of
+    results.json."""
+    history, first = None, None
+    if item["type"] == "followup":
+        first = pipe.answer(item["first"], None, settings=s)
+        history = [{"role": "user", "content": item["first"]},
+                   {"role": "assistant", "content": to_markdown(first)}]
+    start = time.perf_counter()
+    answer = pipe.answer(item["question"], history, settings=s)
+    latency = time.perf_counter() - start
+    question = check_question(item["question"], s.max_question_chars)  # as answer() saw it
+    ranking = metrics.dedupe(src.title for src in pipe.gather(question, history, s).ranked)[:metrics.RANK_DEPTH]
+    record = {
+        "id": item["id"], "type": item["type"], "question": item["question"],
+        **_answer_record(answer),
+        "ranking": ranking,
+        "invalid": metrics.invalid_citations(answer, pipe.index.papers.keys()),
+        "scores": metrics.score(item, answer, ranking, pipe.index.papers, s.support_threshold),
+        "latency_s": round(latency, 6),
+    }
+    if first is not None:
+        record["first"] = {"question": item["first"], **_answer_record(first)}
+    return record
+
+
+def _answer_record(a: Answer) -> dict:
+    return {
+        "answer": a.text, "abstained": a.abstained, "answerer": a.answerer, "notes": a.notes,
+        "unsupported": a.unsupported, "removed_markers": a.removed_markers,
+        "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in a.citations],
+        "sources": [{"paper_id": src.paper_id, "title": src.title, "score": src.score} for src in a.sources],
+    }
+
+
+def evaluate(pipe, questions: list[dict], s: Settings, done: Callable[[], None] | None = None) -> list[dict]:
+    """One record per question for the configuration `s`. One question is answered untimed
+    first, so loading the embedding model and the sentence splitter is not a question's latency."""
+    pipe.answer("Which papers study warm-up schedules?", None, settings=s)
+    records = []
+    for item in questions:
+        records.append(ask(pipe, item, s))
+        if done:
+            done()
+    return records
+
+
+def run(args, settings: Settings) -> int:
+    """`rag eval`: run, print a summary table, write the results folder. Returns 0; the eval
+    measures, the gate judges (tests/test_eval_gate.py)."""
+    from rich.console import Console
+    from tqdm import tqdm
+
+    from eval import report
+    from rag import pipeline_for
+    from rag.cli import UserError
+
+    questions = load_questions(args.questions)
+    if args.only:
+        questions = [q for q in questions if q["type"] == args.only]
+    if args.limit:
+        questions = questions[:args.limit]
+    if not questions:
+        raise UserError(f"no questions to run in {args.questions}")
+    configs = configurations(settings, args.compare)
+    out = Path(args.out) if args.out else DEFAULT_RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
+    console = Console(stderr=True)
+    if args.compare and not settings.llm_configured:
+        console.print("llm configuration skipped: no endpoint configured (RAG_LLM_BASE_URL or OPENAI_API_KEY)")
+
+    pipe = pipeline_for(settings)
+    results: dict[str, list[dict]] = {}
+    with tqdm(total=len(questions) * len(configs), desc="eval", unit="question", file=sys.stderr) as bar:
+        for name, s in configs.items():
+            bar.set_postfix_str(name)
+            results[name] = evaluate(pipe, questions, s, done=bar.update)
+    summaries = {name: metrics.summarize(records) for name, records in results.items()}
+    meta = {
+        "created": datetime.now().isoformat(timespec="seconds"), "questions": str(args.questions),
+        "n_questions": len(questions), "only": args.only, "limit": args.limit,
+        "configs": {name: _public_settings(s) for name, s in configs.items()},
+    }
+    paths = report.write(out, meta, summaries, results)
+    # Piped output gets the table at full width instead of rich's 80-column default.
+    Console(width=None if sys.stdout.isatty() else 160).print(report.summary_table(summaries))
+    console.print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _public_settings(s: Settings) -> dict:
+    """The settings that shape answers, without secrets or UI options."""
+    data = s.model_dump(mode="json", exclude={"llm_api_key", "ui_password", "ui_username"})
+    return {k: v for k, v in data.items() if not k.startswith("ui_")}

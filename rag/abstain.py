@@ -1,0 +1,62 @@
+"""Decide whether the corpus covers a question: a logistic model over first-pass evidence.
+
+A single similarity threshold cannot separate "paraphrased but covered" from "plausible but
+absent" questions (their best dense similarities overlap). Four features of the first
+retrieval pass (before pseudo-relevance feedback, which would inflate them) separate them
+better:
+- `dense`: best chunk cosine similarity among the top 5 papers;
+- `cover_max`: best share of the question's IDF mass found in one top-5 paper (title+abstract);
+- `cover_top`: that share for the top paper;
+- `unknown`: share of the question's IDF mass in words no abstract contains.
+`P(uncovered) = sigmoid(w . features + b)`; the assistant abstains when it reaches
+`Settings.abstain_threshold`. Weights live in `rag/abstain.json`, fitted by
+`python -m eval.calibrate` with cross-validation (see README, "Abstention").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.models import Source
+from rag.text import terms
+
+MODEL_FILE = Path(__file__).with_name("abstain.json")
+FEATURES = ("dense", "cover_max", "cover_top", "unknown")
+
+
+def features(question: str, first: list[Source], idf: Callable[[str], float], known: Callable[[str], bool]) -> dict[str, float]:
+    """Evidence features of a first-pass ranking; see the module docstring."""
+    q = set(terms(question))
+    mass = sum(idf(t) for t in q) or 1.0
+    top = first[:5]
+
+    def cover(src: Source) -> float:
+        return sum(idf(t) for t in q & set(terms(f"{src.title} {src.paper.abstract}"))) / mass
+
+    covers = [cover(s) for s in top]
+    return {
+        "dense": max((s.dense or 0.0 for s in top), default=0.0),
+        "cover_max": max(covers, default=0.0),
+        "cover_top": covers[0] if covers else 0.0,
+        "unknown": sum(idf(t) for t in q if not known(t)) / mass,
+    }
+
+
+@dataclass(frozen=True)
+class AbstainModel:
+    weights: dict[str, float]
+    bias: float
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> "AbstainModel":
+        data = json.loads(path.read_text())
+        return cls(weights={k: float(data["weights"][k]) for k in FEATURES}, bias=float(data["bias"]))
+
+    def probability(self, feats: dict[str, float]) -> float:
+        """P(the corpus does not cover the question)."""
+        z = self.bias + sum(self.weights[k] * feats[k] for k in FEATURES)
+        return 1.0 / (1.0 + math.exp(-z))

@@ -1,0 +1,342 @@
+"""The LLM answerer: any OpenAI-compatible chat endpoint, with every citation verified.
+
+`LLMAnswerer.stream(question, used, history, fallback)` sends the numbered abstracts of the
+papers retrieval kept, fenced as data (`<source n="1" title="...">abstract</source>`), streams
+the model's text, and ends with an `Answer` that keeps only citations which point to a source
+that was sent *and* support their sentence (`validate`). OpenAI, a llama.cpp server, vLLM and
+Ollama all speak this protocol; the openai client retries 429/5xx/timeouts with backoff.
+
+When the endpoint fails (unreachable, timeout, rate limit, HTTP error, malformed response,
+stream cut off) or its answer is empty or has no supported citation, the caller's extractive
+answer is returned instead with a one-line note. Endpoint failures never raise, and the API key
+never appears in a note or a log line.
+
+Not here: retrieval, choosing the papers, deciding to abstain (rag/pipeline.py does those).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import escape
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from rag import prompts
+from rag.extractive import unmarked
+from rag.models import Answer, Citation, Source
+from rag.questions import Message
+from rag.settings import Settings
+from rag.text import markers, sentences, support_score
+
+log = logging.getLogger(__name__)
+
+OPENAI_URL = "https://api.openai.com/v1"
+NO_KEY = "no-key"  # local servers need no key, but the client insists on one
+HISTORY_MESSAGES = 4  # earlier messages sent along: the last two exchanges, enough for "which of those"
+HISTORY_CHARS = 2000  # per earlier message; old answers are context, not evidence
+TEMPERATURE = 0.0  # grounded QA: the most likely wording, reproducible across runs
+
+
+class LLMFailure(Exception):
+    """The endpoint gave no usable answer; the message is the user-facing reason (no secrets)."""
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """Last event of a generation: why the model stopped ("stop", "length", ...)."""
+
+    reason: str
+
+
+# --- validation: pure functions ----------------------------------------------------------
+
+_MARKER_LIST = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")  # "[1, 3]" -> "[1][3]"
+_MARKER_WS = re.compile(r"\s*\[(\d+)\]")  # a marker with the space before it, removed together
+# A sentence ends at . ! or ? (plus any markers right after it) before whitespace and a
+# character that is not lower-case ("e.g. the" and "96.8%" do not end one), or at line end.
+_BOUNDARY = re.compile(r"[.!?](?:\s*\[\d+\])*(?=\s+[^a-z\s]|\s*$)")
+_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
+
+
+def claims(text: str) -> list[str]:
+    """The answer split into sentences, each with the markers that follow it; joining the
+    pieces gives back `text` exactly, so markers can be rewritten in place.
+
+    `claims("ViT uses patches [1]. CvT adds convolutions. [2]\\nDone")` ->
+    `["ViT uses patches [1].", " CvT adds convolutions. [2]", "\\n", "Done"]`
+    """
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        start = 0
+        for m in _BOUNDARY.finditer(line):
+            out.append(line[start:m.end()])
+            start = m.end()
+        if start < len(line):
+            out.append(line[start:])
+    return out
+
+
+class Validation(NamedTuple):
+    text: str  # markers rewritten: only supported ones, numbered 1..k by first appearance
+    citations: list[Citation]
+    removed_markers: list[int]  # markers (as the model wrote them) that pointed to no source
+    unsupported: list[str]  # sentences that lost a citation because the abstract does not back them
+
+
+def validate(text: str, used: list[Source], threshold: float = 0.5) -> Validation:
+    """Keep only citations that point to a source and support their sentence; renumber them.
+
+    For each sentence carrying markers, each marker `[n]` must name a source (1..len(used)),
+    else it is removed and listed in `removed_markers`; and `support_score(sentence, title +
+    " " + abstract)` (share of the sentence's content-word stems found in the cited paper)
+    must reach `threshold`, else the marker is removed and the sentence listed in
+    `unsupported`. Kept markers are renumbered densely by first appearance, and each citation
+    quotes the abstract sentence that best supports the claims citing it.
+
+    Worked example, with used = [ViT paper, CvT paper]:
+        "CvT introduces convolutions into vision transformers [2]. It beats every model on speech [1]. See [5]."
+    -> text "CvT introduces convolutions into vision transformers [1]. It beats every model on speech. See.",
+       citations [Citation(n=1, paper_id=<CvT>, quote=<the CvT abstract's sentence on convolutions>)],
+       removed_markers [5], unsupported ["It beats every model on speech."]
+    (the ViT abstract says nothing of models or speech, and there is no source 5).
+    """
+    text = _MARKER_LIST.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
+    pieces = claims(text)
+    kept: list[set[int]] = []
+    removed: list[int] = []
+    unsupported: list[str] = []
+    claims_citing: dict[int, list[str]] = {}
+    for piece in pieces:
+        ok: set[int] = set()
+        claim = " ".join(_MARKER_WS.sub("", piece).split())
+        lacks_support = False
+        for n in dict.fromkeys(markers(piece)):
+            if not 1 <= n <= len(used):
+                if n not in removed:
+                    removed.append(n)
+                continue
+            src = used[n - 1]
+            if support_score(claim, f"{src.title} {src.paper.abstract}") >= threshold:
+                ok.add(n)
+                claims_citing.setdefault(n, []).append(claim)
+            else:
+                lacks_support = True
+        if lacks_support and claim not in unsupported:
+            unsupported.append(claim)
+        kept.append(ok)
+
+    order = list(dict.fromkeys(n for piece, ok in zip(pieces, kept) for n in markers(piece) if n in ok))
+    renumber = {old: new for new, old in enumerate(order, start=1)}
+
+    def rewrite(piece: str, ok: set[int]) -> str:
+        def one(m: re.Match) -> str:
+            n = int(m.group(1))
+            if n not in ok:
+                return ""
+            return m.group(0)[: m.group(0).index("[")] + f"[{renumber[n]}]"
+
+        return _MARKER_WS.sub(one, piece)
+
+    out = _SPACES.sub(" ", "".join(rewrite(p, ok) for p, ok in zip(pieces, kept))).strip()
+    citations = [_cite(renumber[old], used[old - 1], claims_citing[old]) for old in order]
+    return Validation(out, citations, removed, unsupported)
+
+
+def _cite(n: int, src: Source, cited_for: list[str]) -> Citation:
+    """Citation `n` of `src`, quoting the abstract sentence that best supports any of the
+    claims that cite it (the earlier sentence on ties)."""
+    sents = sentences(src.paper.abstract) or [src.paper.abstract]
+    best = max(range(len(sents)), key=lambda i: (max(support_score(c, sents[i]) for c in cited_for), -i))
+    return Citation(n=n, paper_id=src.paper_id, title=src.title, quote=sents[best])
+
+
+# --- the prompt -----------------------------------------------------------------------------
+
+def fence_sources(used: list[Source]) -> str:
+    """Numbered sources as `<source n="1" title="...">abstract</source>` blocks. Angle brackets
+    and ampersands in the text are escaped, so an abstract cannot close its fence early and
+    pose as instructions; bracketed numbers in it ("as in [7]") are sent as "(7)", so the model
+    does not mistake them for the source numbers it cites with."""
+    return "\n\n".join(
+        f'<source n="{n}" title="{escape(src.title, quote=True)}">\n'
+        f'{escape(unmarked(src.paper.abstract), quote=False)}\n</source>'
+        for n, src in enumerate(used, start=1)
+    )
+
+
+def messages(question: str, used: list[Source], history: list[Message] | None) -> list[dict]:
+    """Chat messages: the system rules, the last few turns of the conversation, then the user
+    turn holding the fenced sources and the question."""
+    earlier = [{"role": m["role"], "content": m["content"][:HISTORY_CHARS]} for m in history or []
+               if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
+    user = prompts.render("answer", question=question, sources=fence_sources(used), count=len(used))
+    return [{"role": "system", "content": prompts.render("system")},
+            *earlier[-HISTORY_MESSAGES:],
+            {"role": "user", "content": user}]
+
+
+# --- the answerer ---------------------------------------------------------------------------
+
+def _secret(settings: Settings) -> str | None:
+    key = settings.llm_api_key  # a plain str when set through model_copy(update=...)
+    value = key.get_secret_value() if isinstance(key, SecretStr) else key
+    return value or None
+
+
+def _identity(settings: Settings) -> tuple:
+    """Everything an LLMAnswerer reads from its settings."""
+    return (settings.llm_base_url, settings.llm_model, _secret(settings), settings.llm_timeout,
+            settings.llm_max_retries, settings.llm_max_tokens, settings.llm_stream, settings.support_threshold)
+
+
+def _connection_problem(err: BaseException) -> str:
+    """What lies under a connection error: "connection refused", "host not found", or, when
+    the chain names neither, "connection failed"."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        text = str(err).lower()
+        if isinstance(err, ConnectionRefusedError) or "refused" in text:
+            return "connection refused"
+        if isinstance(err, socket.gaierror) or "name or service not known" in text or "nodename nor servname" in text:
+            return "host not found"
+        err = err.__cause__ or err.__context__
+    return "connection failed"
+
+
+class LLMAnswerer:
+    """Answers from an OpenAI-compatible endpoint; see the module docstring for the contract."""
+
+    name = "llm"
+
+    def __init__(self, settings: Settings, client=None):
+        self.settings = settings
+        self._identity = _identity(settings)
+        self._key = _secret(settings)
+        if client is None:
+            import openai
+
+            # Everything explicit: the client would otherwise read OPENAI_API_KEY/OPENAI_BASE_URL itself.
+            client = openai.OpenAI(api_key=self._key or NO_KEY, base_url=settings.llm_base_url or OPENAI_URL,
+                                   timeout=settings.llm_timeout, max_retries=settings.llm_max_retries)
+        self.client = client
+        parts = urlsplit(settings.llm_base_url or OPENAI_URL)
+        self.endpoint = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"  # for notes: no user:password@
+
+    def serves(self, settings: Settings) -> bool:
+        """Whether this instance was built for the same endpoint, model, key, timeout and
+        answering options, so the pipeline can reuse it."""
+        return _identity(settings) == self._identity
+
+    def stream(self, question: str, used: list[Source], history: list[Message] | None,
+               fallback: Answer) -> Iterator[str | Answer]:
+        """Text deltas as the model writes them, then the validated Answer (answerer="llm"), or
+        `fallback` with a note when the endpoint or its answer is unusable."""
+        s = self.settings
+        chat = messages(question, used, history)
+        parts: list[str] = []
+        finish = ""
+        try:
+            for event in (self._deltas(chat) if s.llm_stream else self._whole(chat)):
+                if isinstance(event, _Finished):
+                    finish = event.reason
+                else:
+                    parts.append(event)
+                    yield event
+            text = "".join(parts).strip()
+            if not text:
+                raise LLMFailure("the LLM returned an empty answer")
+            checked = validate(text, used, s.support_threshold)
+            if not checked.citations:
+                raise LLMFailure("the LLM answer had no citation supported by the sources")
+        except LLMFailure as failure:
+            yield ("\n\n" if parts else "") + fallback.text  # the preview ends as the final answer does
+            yield self._fall_back(fallback, str(failure))
+            return
+        answer = Answer(question=question, text=checked.text, citations=checked.citations, sources=used,
+                        answerer="llm", unsupported=checked.unsupported, removed_markers=checked.removed_markers)
+        if finish == "length":
+            answer.notes.append(f"the LLM answer reached the {s.llm_max_tokens}-token limit and may be cut short")
+        yield answer
+
+    # --- talking to the endpoint --------------------------------------------------------
+    def _create(self, chat: list[dict], stream: bool):
+        s = self.settings
+        try:
+            return self.client.chat.completions.create(model=s.llm_model, messages=chat, stream=stream,
+                                                       max_tokens=s.llm_max_tokens, temperature=TEMPERATURE)
+        except Exception as err:  # every failure of the request becomes a fallback, never a traceback
+            raise LLMFailure(self._reason(err)) from None
+
+    def _deltas(self, chat: list[dict]) -> Iterator[str | _Finished]:
+        """Streamed text deltas, then `_Finished`. A stream that ends without a finish reason
+        (the server closed the connection mid-answer) is a failure, as is one that runs past
+        the timeout."""
+        timeout = self.settings.llm_timeout
+        stream = self._create(chat, stream=True)
+        started = time.monotonic()
+        finish = None
+        try:
+            with stream:
+                for chunk in stream:
+                    for choice in chunk.choices:  # some servers send a final usage-only chunk
+                        if choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+                        finish = choice.finish_reason or finish
+                    if time.monotonic() - started > timeout:
+                        raise LLMFailure(f"the LLM answer took longer than {timeout:g} s")
+        except LLMFailure:
+            raise
+        except Exception as err:
+            raise LLMFailure(self._reason(err, streaming=True)) from None
+        if finish is None:
+            raise LLMFailure("the LLM stream was cut off mid-answer")
+        yield _Finished(finish)
+
+    def _whole(self, chat: list[dict]) -> Iterator[str | _Finished]:
+        """The non-streaming answer as one delta, then `_Finished`."""
+        response = self._create(chat, stream=False)
+        try:
+            choice = response.choices[0]
+            text, finish = choice.message.content or "", choice.finish_reason or "stop"
+        except Exception as err:  # no choices, no message: a body that only looked like JSON
+            raise LLMFailure(self._reason(err)) from None
+        if text:
+            yield text
+        yield _Finished(finish)
+
+    def _reason(self, err: Exception, streaming: bool = False) -> str:
+        """One line saying what went wrong, built from the error's type and status only: error
+        bodies are never shown, since some endpoints echo part of the key in them."""
+        import openai
+
+        s = self.settings
+        if isinstance(err, openai.APITimeoutError):
+            return (f"LLM endpoint {self.endpoint} timed out (no response within {s.llm_timeout:g} s, "
+                    f"{s.llm_max_retries} retries)")
+        if isinstance(err, openai.APIConnectionError):
+            if streaming:
+                return "the LLM stream was cut off mid-answer"
+            return f"LLM endpoint {self.endpoint} unreachable ({_connection_problem(err)})"
+        if isinstance(err, openai.RateLimitError):
+            return f"LLM endpoint {self.endpoint} is rate-limiting (HTTP 429 after {s.llm_max_retries} retries)"
+        if isinstance(err, openai.APIStatusError):
+            return f"LLM endpoint {self.endpoint} returned HTTP {err.status_code}"
+        if isinstance(err, (ValueError, LookupError, AttributeError, TypeError, openai.APIResponseValidationError)):
+            return f"LLM endpoint {self.endpoint} returned a malformed response"
+        return f"LLM request failed ({type(err).__name__})"
+
+    def _fall_back(self, fallback: Answer, reason: str) -> Answer:
+        note = f"{reason}: showing the extractive answer"
+        if self._key and len(self._key) >= 4:
+            note = note.replace(self._key, "***")  # defence in depth: no message above carries it
+        log.info("%s", note)  # info, not warning: the note already tells the user
+        fallback.notes.append(note)
+        return fallback

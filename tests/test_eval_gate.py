@@ -1,0 +1,60 @@
+"""Regression gate: the whole question set on the default configuration, against
+eval/floors.json. A metric under its floor (or over its ceiling) fails, naming each one.
+
+Floors sit a little under the values measured when they were set; they only ever move up
+(ceilings only down), so an improvement is locked in by raising them. See docs/readme-eval.md.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.cli_args import DEFAULT_QUESTIONS
+from eval.metrics import AGGREGATION, TYPES, summarize
+from eval.runner import evaluate, load_questions
+from rag.settings import PROJECT_ROOT
+
+FLOORS = PROJECT_ROOT / "eval" / "floors.json"
+
+
+def gates() -> dict:
+    return json.loads(FLOORS.read_text(encoding="utf-8"))
+
+
+def test_gates_name_existing_metrics():
+    data = gates()
+    keys = list(data["floors"]) + list(data["ceilings"])
+    assert data["floors"], "no floors set"
+    for key in keys:
+        group, _, metric = key.partition(".")
+        assert group in (*TYPES, "overall") and metric in AGGREGATION, f"{key}: not <type or overall>.<metric>"
+    assert not [k for k in keys if "latency" in k], "no wall-clock gates: latency depends on the machine"
+
+
+@pytest.fixture(scope="module")
+def summary(pipeline, bundled_settings) -> dict:
+    """The default configuration (Settings defaults: hybrid retrieval, extractive answers)."""
+    return summarize(evaluate(pipeline, load_questions(DEFAULT_QUESTIONS), bundled_settings))
+
+
+def test_default_configuration_meets_its_floors(summary):
+    data, failures = gates(), []
+    for key, floor in data["floors"].items():
+        group, _, metric = key.partition(".")
+        value = summary.get(group, {}).get(metric)
+        if value is None or value < floor:
+            failures.append(f"{key} = {_show(value)} is below its floor {floor}")
+    for key, ceiling in data["ceilings"].items():
+        group, _, metric = key.partition(".")
+        value = summary.get(group, {}).get(metric)
+        if value is None or value > ceiling:
+            failures.append(f"{key} = {_show(value)} is above its ceiling {ceiling}")
+    measured = {f"{g}.{m}": round(v, 4) for g, row in summary.items() for m, v in row.items()
+                if isinstance(v, float) and m in AGGREGATION}
+    assert not failures, "\n".join(failures) + "\nmeasured: " + json.dumps(measured, indent=1)
+
+
+def _show(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,298 @@
+"""The Gradio chat UI: parse input, call the pipeline, render. No retrieval or answer logic.
+
+`build_app(settings, pipeline=None)` lays out the page and wires its events; `launch(settings)`
+(what `rag ui` runs) serves it on `settings.ui_host:settings.ui_port` and prints the URL.
+Each browser session keeps its own conversation in a `gr.State`; the pipeline is shared and
+only read. Besides the page, the app exposes one named API endpoint, `/ask`, for headless use
+with `gradio_client` (see docs/readme-ui.md).
+
+What this module does not do: decide anything about answers. Follow-up detection, cut-offs,
+abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays out the result.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+
+import gradio as gr  # noqa: E402
+
+from rag.models import Answer  # noqa: E402
+from rag.questions import QuestionError  # noqa: E402
+from rag.render import to_markdown  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+from rag.store import StoreError  # noqa: E402
+from ui import render  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CSS_PATH = Path(__file__).with_name("static.css")
+EXAMPLES = [
+    "Which papers bridge CNNs and ViTs?",
+    "Which papers study self-supervised representation learning?",
+    "What accuracy does CvT reach on ImageNet?",
+    "How does MambaOut compare Mamba with CNNs?",
+]
+FOLLOW_UP = {"auto": None, "on": True, "off": False}
+CONCURRENCY = 4  # answers computed at once; more only queue up on 2-4 cores
+# Page script: a marker click opens its card (a closed <details>) and scrolls to it (without
+# the script the link still jumps to the card, which opens on click); a new turn is scrolled
+# to its question, so a long answer is read from the top rather than from its last card.
+PAGE_JS = """() => {
+  document.addEventListener('click', (ev) => {
+    const a = ev.target.closest ? ev.target.closest('a.cite-marker') : null;
+    if (!a) return;
+    const card = document.getElementById((a.getAttribute('href') || '').slice(1));
+    if (!card) return;
+    ev.preventDefault();
+    card.open = true;
+    card.scrollIntoView({behavior: 'smooth', block: 'center'});
+    card.classList.remove('flash'); void card.offsetWidth; card.classList.add('flash');
+  });
+  const seen = new WeakSet();
+  new MutationObserver(() => {
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    const last = bots[bots.length - 1];
+    if (!last || seen.has(last)) return;
+    seen.add(last);
+    const box = last.closest('[role="log"]');
+    const users = document.querySelectorAll('#chat [data-testid="user"]');
+    const target = users.length ? users[users.length - 1] : last;
+    if (box) box.scrollTo({top: target.getBoundingClientRect().top - box.getBoundingClientRect().top
+                                + box.scrollTop - 12, behavior: 'smooth'});
+  }).observe(document.body, {subtree: true, childList: true});
+}"""
+
+
+@dataclass
+class Session:
+    """One browser session's conversation. `history` is what the pipeline reads back
+    (questions and `to_markdown` answers, whose `[n] Title` lines resolve follow-ups);
+    `shown` is the rendered chat."""
+
+    history: list[dict] = field(default_factory=list)
+    shown: list[dict] = field(default_factory=list)
+    last: Answer | None = None
+
+    @property
+    def turn(self) -> int:
+        return sum(m["role"] == "assistant" for m in self.history) + 1
+
+
+def call_settings(settings: Settings, answerer: str | None, max_papers: float | None) -> Settings:
+    """Settings for one question: the UI's choices over the launch settings. An LLM choice
+    without an endpoint stays "llm": the pipeline answers extractively and says why."""
+    update: dict = {}
+    if answerer in ("extractive", "llm"):
+        update["answerer"] = answerer
+    if max_papers:
+        update["max_papers"] = max(1, int(max_papers))
+    return settings.model_copy(update=update) if update else settings
+
+
+def answer_record(answer: Answer) -> dict:
+    """What the `/ask` endpoint returns: the chat markdown plus structured citations."""
+    return {
+        "markdown": to_markdown(answer),
+        "text": answer.text,
+        "abstained": answer.abstained,
+        "answerer": answer.answerer,
+        "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title, "quote": c.quote} for c in answer.citations],
+        "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score} for s in answer.sources],
+        "notes": list(answer.notes),
+    }
+
+
+def _error_text(err: Exception) -> str:
+    if isinstance(err, (QuestionError, StoreError)):
+        return str(err)
+    log.exception("answering failed")  # the traceback goes to the server log, not the page
+    return f"the assistant hit an internal error ({type(err).__name__}); the details are in the server log"
+
+
+def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
+    """The chat page over `pipeline` (opened from `settings` when None). Serve it with
+    `app.launch(**launch_options(settings))`, as `launch` does."""
+    if pipeline is None:
+        from rag import pipeline_for
+
+        pipeline = pipeline_for(settings)
+    papers = pipeline.index.papers
+
+    def respond(question: str, session: Session, answerer: str, max_papers: float,
+                follow_mode: str) -> Iterator[tuple]:
+        """Stream one answer into the chat: (chat, question box, session, sources panel)."""
+        question = question if isinstance(question, str) else ""
+        shown = list(session.shown)
+        if question.strip():
+            shown.append({"role": "user", "content": render.esc(" ".join(question.split()))})
+        shown.append({"role": "assistant", "content": render.streaming_html("Searching the papers…")})
+        yield shown, "", session, gr.update()
+        s = call_settings(settings, answerer, max_papers)
+        text, final = "", None
+        try:
+            for event in pipeline.stream(question, session.history, settings=s,
+                                         follow_up=FOLLOW_UP.get(follow_mode)):
+                if isinstance(event, Answer):
+                    final = event
+                else:
+                    text += event
+                    shown[-1] = {"role": "assistant", "content": render.streaming_html(text)}
+                    yield shown, "", session, gr.update()
+        except Exception as err:  # shown in the chat; a bug's traceback only in the log
+            shown[-1] = {"role": "assistant", "content": render.error_html(_error_text(err))}
+            yield shown, "", Session(session.history, shown, session.last), gr.update()
+            return
+        assert final is not None  # the pipeline's stream always ends with the Answer
+        shown[-1] = {"role": "assistant", "content": render.answer_html(final, session.turn, papers)}
+        history = session.history + [{"role": "user", "content": " ".join(question.split())},
+                                     {"role": "assistant", "content": to_markdown(final)}]
+        yield shown, "", Session(history, shown, final), render.sources_panel(final)
+
+    def ask(question: str, history: list[dict] | None = None, follow_up: str = "auto",
+            max_papers: int = 0) -> dict:
+        """Answer `question` (with earlier turns as [{"role", "content"}] messages) and return
+        {"markdown", "text", "abstained", "citations", "sources", "notes", "answerer"}.
+        `follow_up`: "auto", "on" or "off"; `max_papers`: 0 keeps the server's setting."""
+        try:
+            answer = pipeline.answer(question, history or [], settings=call_settings(settings, None, max_papers),
+                                     follow_up=FOLLOW_UP.get(follow_up))
+        except Exception as err:
+            # The message is the whole story for the client; a bug's traceback is already logged.
+            raise gr.Error(_error_text(err), print_exception=False) from None
+        return answer_record(answer)
+
+    def clear() -> tuple:
+        return [], "", Session(), render.sources_panel(None)
+
+    stats = render.stats_html(len(pipeline.index), len(pipeline.index.chunk_ids), settings.embed_model,
+                              settings.retrieval_mode)
+    with gr.Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
+                   fill_width=True) as app:
+        session = gr.State(Session())
+        gr.HTML(f'<div class="app-header"><div><h1>Paper QA</h1><p>Grounded answers from research-paper '
+                f"abstracts. Every claim cites the abstract it comes from; when the papers do not cover "
+                f"a question, the assistant says so.</p></div>{stats}</div>", elem_id="header")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=7, min_width=480):
+                chat = gr.Chatbot(
+                    label="Conversation", show_label=False, elem_id="chat", height="66vh", layout="panel",
+                    feedback_options=None, buttons=[], autoscroll=False,  # PAGE_JS scrolls to each new turn
+                    latex_delimiters=[],  # abstracts' "$" signs are text, not formulas
+                    placeholder="<div class='chat-empty'><h3>Ask about the papers in the corpus</h3><p>Answers "
+                                "quote the abstracts; click a marker such as [1] to see the supporting "
+                                "passage highlighted.</p></div>",
+                )
+                with gr.Row(elem_id="ask-row"):
+                    question = gr.Textbox(placeholder="Ask a question about the papers…  (Enter to send)",
+                                          show_label=False, container=False, scale=8, max_lines=6,
+                                          elem_id="question", autofocus=True)
+                    ask_btn = gr.Button("Ask", variant="primary", size="md", scale=1, min_width=80, elem_id="ask")
+                    clear_btn = gr.Button("Clear chat", variant="secondary", size="md", scale=1, min_width=110,
+                                          elem_id="clear")
+                with gr.Row(elem_id="examples"):
+                    gr.HTML('<span class="examples-label">Try:</span>', elem_classes="examples-label-block",
+                            js_on_load=None)
+                    example_btns = [gr.Button(q, size="sm", variant="secondary", elem_classes="example")
+                                    for q in EXAMPLES]
+            with gr.Column(scale=4, min_width=320):
+                with gr.Accordion("Answer settings", open=True, elem_id="settings"):
+                    answerer = _answerer_choice(settings)
+                    max_papers = gr.Slider(1, max(20, settings.max_papers), value=settings.max_papers, step=1,
+                                           label="Papers per answer (at most)", elem_id="max-papers")
+                    follow_mode = gr.Radio(
+                        [("Detect", "auto"), ("Always", "on"), ("Never", "off")], value="auto",
+                        label="Follow-up on the previous answer", elem_id="follow-up",
+                        info="Detect: questions such as “which of those…” search only the previous "
+                             "answer's papers.",
+                    )
+                sources = gr.HTML(render.sources_panel(None), elem_id="sources", padding=True, container=True,
+                                  js_on_load=None)
+
+        inputs = [question, session, answerer, max_papers, follow_mode]
+        outputs = [chat, question, session, sources]
+        # Private: the page's own events; the headless endpoint is `ask` below.
+        private = dict(api_visibility="private", show_progress="hidden")
+        ask_btn.click(respond, inputs, outputs, **private)
+        question.submit(respond, inputs, outputs, **private)
+        clear_btn.click(clear, None, outputs, **private)
+        chat.clear(clear, None, outputs, **private)  # the chat's own bin icon: forget the history too
+        for btn, text in zip(example_btns, EXAMPLES):
+            btn.click(lambda t=text: t, None, question, **private).then(respond, inputs, outputs, **private)
+        gr.api(ask, api_name="ask")
+    app.queue(default_concurrency_limit=CONCURRENCY)
+    return app
+
+
+def _answerer_choice(settings: Settings) -> gr.Radio:
+    """Extractive always; LLM only when an endpoint is configured, otherwise shown disabled
+    with the reason."""
+    choices = [("Extractive (offline, quotes the abstracts)", "extractive"), (f"LLM ({settings.llm_model})", "llm")]
+    if settings.llm_configured:
+        where = settings.llm_base_url or "api.openai.com"
+        return gr.Radio(choices, value=settings.answerer, label="Answerer", elem_id="answerer",
+                        info=f"LLM endpoint: {where}. Its answers are checked against the cited abstracts.")
+    return gr.Radio(choices, value="extractive", label="Answerer", elem_id="answerer", interactive=False,
+                    info="LLM unavailable: no endpoint configured (set RAG_LLM_BASE_URL, or OPENAI_API_KEY).")
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """A warning when the UI is reachable beyond this machine without a password."""
+    if settings.ui_username and settings.ui_password:
+        return None
+    host = settings.ui_host.strip("[]")
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a host name: treat as reachable
+    return (f"WARNING: the chat UI listens on {settings.ui_host}, reachable from other machines, without a "
+            "password. Anyone who can reach it can query the corpus. Set RAG_UI_USERNAME and "
+            "RAG_UI_PASSWORD, or bind to 127.0.0.1.")
+
+
+def launch_options(settings: Settings) -> dict:
+    """Keyword arguments for `Blocks.launch`: address, optional login, look, and no extras
+    (no share link, no file access, no external footer links)."""
+    if bool(settings.ui_username) != bool(settings.ui_password):
+        from rag.cli import UserError
+
+        raise UserError("set both RAG_UI_USERNAME and RAG_UI_PASSWORD, or neither")
+    auth = ((settings.ui_username, settings.ui_password.get_secret_value())
+            if settings.ui_username and settings.ui_password else None)
+    return dict(
+        server_name=settings.ui_host, server_port=settings.ui_port, auth=auth, share=False, quiet=True,
+        show_error=False, ssr_mode=False, footer_links=["api", "settings"], theme=theme(),
+        css=CSS_PATH.read_text(encoding="utf-8"), js=PAGE_JS,
+        auth_message="Paper QA: sign in with the RAG_UI_USERNAME / RAG_UI_PASSWORD credentials.",
+    )
+
+
+def theme() -> gr.themes.Base:
+    """A quiet theme with system fonts (the default ones are fetched from Google Fonts)."""
+    sans = ["Inter", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+    return gr.themes.Soft(primary_hue="indigo", secondary_hue="slate", neutral_hue="slate", font=sans,
+                          font_mono=mono, radius_size="md", text_size="md")
+
+
+def launch(settings: Settings) -> None:
+    """Serve the UI until interrupted (`rag ui`); print its URL and any exposure warning."""
+    options = launch_options(settings)
+    app = build_app(settings)
+    warning = exposure_warning(settings)
+    if warning:
+        print(warning, file=sys.stderr)
+    app.launch(prevent_thread_lock=True, **options)
+    host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
+    print(f"Chat UI running at http://{host}:{app.server_port}  (Ctrl+C to stop)", flush=True)
+    app.block_thread()
