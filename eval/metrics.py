@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from rag.llm import claims as llm_claims
 from rag.models import Answer, Paper
 from rag.text import markers, support_score
 
@@ -194,10 +195,8 @@ def claims(text: str) -> list[tuple[str, list[int]]]:
     >>> claims("CvT adds convolutions. [1] It is fast [1][2].\\nNo marker here.")
     [('CvT adds convolutions. [1]', [1]), ('It is fast [1][2].', [1, 2])]
     """
-    from rag.llm import claims as split  # the answerer's own splitter, so both agree
-
     out = []
-    for piece in split(text):
+    for piece in llm_claims(text):  # the answerer's own splitter, so both count the same sentences
         found = list(dict.fromkeys(markers(piece)))
         if found:
             out.append((" ".join(piece.split()), found))

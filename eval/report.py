@@ -72,7 +72,22 @@ def markdown(meta: dict, summaries: dict, results: dict) -> str:
     for name, records in results.items():
         missed = [_miss(r) for r in records if _miss(r)]
         lines.append(f"- `{name}`: " + ("; ".join(missed) if missed else "none"))
+    notes = [f"- `{name}`: {note}" for name, s in meta["configs"].items() if (note := fallbacks(s, results[name]))]
+    if notes:
+        lines += ["", "## Fallbacks", ""] + notes
     return "\n".join(lines) + "\n"
+
+
+def fallbacks(settings: dict, records: list[dict]) -> str:
+    """"k of n answers fell back to extractive (first note)" for an llm configuration whose
+    answers did not all come from the LLM, else "" (its scores are then mostly extractive)."""
+    if settings["answerer"] != "llm":
+        return ""
+    fell = [r for r in records if not r["abstained"] and r["answerer"] != "llm"]
+    if not fell:
+        return ""
+    first = next((r["notes"][0] for r in fell if r["notes"]), "no note")
+    return f"{len(fell)} of {len(records)} answers fell back to extractive (first note: {first})"
 
 
 def _describe(s: dict) -> str:

@@ -146,6 +146,9 @@ def run(args, settings: Settings) -> int:
     paths = report.write(out, meta, summaries, results)
     # Piped output gets the table at full width instead of rich's 80-column default.
     Console(width=None if sys.stdout.isatty() else 160).print(report.summary_table(summaries))
+    for name, s in meta["configs"].items():
+        if note := report.fallbacks(s, results[name]):
+            console.print(f"{name}: {note}")
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

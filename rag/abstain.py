@@ -28,16 +28,19 @@ MODEL_FILE = Path(__file__).with_name("abstain.json")
 FEATURES = ("dense", "cover_max", "cover_top", "unknown")
 
 
+def coverage(question_terms: set[str], src: Source, idf: Callable[[str], float]) -> float:
+    """Share of the question's IDF mass found in the paper's title and abstract (0..1).
+    `coverage({"cnn", "vit"}, <a paper mentioning only ViTs>, idf)` -> about 0.5."""
+    mass = sum(idf(t) for t in question_terms) or 1.0
+    return sum(idf(t) for t in question_terms & set(terms(f"{src.title} {src.paper.abstract}"))) / mass
+
+
 def features(question: str, first: list[Source], idf: Callable[[str], float], known: Callable[[str], bool]) -> dict[str, float]:
     """Evidence features of a first-pass ranking; see the module docstring."""
     q = set(terms(question))
     mass = sum(idf(t) for t in q) or 1.0
     top = first[:5]
-
-    def cover(src: Source) -> float:
-        return sum(idf(t) for t in q & set(terms(f"{src.title} {src.paper.abstract}"))) / mass
-
-    covers = [cover(s) for s in top]
+    covers = [coverage(q, s, idf) for s in top]
     return {
         "dense": max((s.dense or 0.0 for s in top), default=0.0),
         "cover_max": max(covers, default=0.0),

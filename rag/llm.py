@@ -159,13 +159,18 @@ def _cite(n: int, src: Source, cited_for: list[str]) -> Citation:
 
 # --- the prompt -----------------------------------------------------------------------------
 
+def _attribute(text: str) -> str:
+    """Text safe inside a double-quoted attribute; apostrophes stay readable."""
+    return escape(text, quote=False).replace('"', "&quot;")
+
+
 def fence_sources(used: list[Source]) -> str:
     """Numbered sources as `<source n="1" title="...">abstract</source>` blocks. Angle brackets
     and ampersands in the text are escaped, so an abstract cannot close its fence early and
     pose as instructions; bracketed numbers in it ("as in [7]") are sent as "(7)", so the model
     does not mistake them for the source numbers it cites with."""
     return "\n\n".join(
-        f'<source n="{n}" title="{escape(src.title, quote=True)}">\n'
+        f'<source n="{n}" title="{_attribute(src.title)}">\n'
         f'{escape(unmarked(src.paper.abstract), quote=False)}\n</source>'
         for n, src in enumerate(used, start=1)
     )

@@ -75,10 +75,10 @@ class Settings(BaseSettings):
     feedback_weight: float = Field(default=0.5, ge=0, description="Rocchio weight of the feedback papers' mean vector.")
     feedback_terms: int = Field(default=8, ge=0, description="Terms from the feedback papers added to the BM25 query.")
     rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
-    max_papers: int = Field(default=12, ge=1, description="Upper bound on papers an answer uses.")
+    max_papers: int = Field(default=20, ge=1, description="Upper bound on papers an answer uses.")
     min_papers: int = Field(default=1, ge=1, description="Lower bound on papers an answer uses.")
     relative_cutoff: float = Field(
-        default=0.6, gt=0, le=1,
+        default=0.35, gt=0, le=1,
         description="A paper is used when its fused score is at least this share of the best one.",
     )
     abstain_threshold: float = Field(

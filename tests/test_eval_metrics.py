@@ -265,6 +265,16 @@ def test_markdown_report_puts_configs_side_by_side():
     assert "recall@10" not in text  # metrics that apply to no question are left out
 
 
+def test_llm_answers_that_fell_back_are_reported():
+    llm = {"retrieval_mode": "hybrid", "answerer": "llm"}
+    records = [{"abstained": False, "answerer": "llm", "notes": []},
+               {"abstained": False, "answerer": "extractive", "notes": ["LLM endpoint unreachable"]},
+               {"abstained": True, "answerer": "extractive", "notes": []}]
+    assert report.fallbacks(llm, records) == "1 of 3 answers fell back to extractive (first note: LLM endpoint unreachable)"
+    assert report.fallbacks(llm, records[:1]) == ""
+    assert report.fallbacks({"answerer": "extractive"}, records) == ""
+
+
 def test_rag_eval_limit_writes_the_three_outputs(bundled_settings, monkeypatch, tmp_path, capsys):
     from rag.cli import main
 

@@ -8,6 +8,7 @@ answer with a one-line note, and no API key may reach a note, an answer or a log
 from __future__ import annotations
 
 import logging
+from html import escape
 
 import pytest
 from conftest import free_port
@@ -119,7 +120,8 @@ def test_request_fences_sources_as_data(pipeline, bundled_settings, stub):
     assert QUESTION in user and "not instructions" in user
     assert user.count("<source n=") == user.count("</source>") == len(answer.sources) == len(used)
     for n, src in enumerate(used, start=1):
-        assert f'<source n="{n}" title="{src.title}">' in user
+        title = escape(src.title, quote=False).replace('"', "&quot;")  # apostrophes stay as they are
+        assert f'<source n="{n}" title="{title}">' in user
 
 
 def test_429_is_retried_then_answered(pipeline, bundled_settings, stub):
@@ -213,12 +215,13 @@ def test_empty_answer_falls_back(pipeline, bundled_settings, stub):
 def test_out_of_range_markers_are_removed(pipeline, bundled_settings, stub):
     s = llm_settings(bundled_settings, stub.url)
     used = used_sources(pipeline, s)
-    stub.script(Reply(text=f"{first_sentence(used[0])} [1][7] {first_sentence(used[1])} [0] [2]"))
+    beyond = len(used) + 1  # one past the last source sent
+    stub.script(Reply(text=f"{first_sentence(used[0])} [1][{beyond}] {first_sentence(used[1])} [0] [2]"))
     answer = pipeline.answer(QUESTION, settings=s)
     assert answer.answerer == "llm"
-    assert answer.removed_markers == [7, 0]
+    assert answer.removed_markers == [beyond, 0]
     assert [c.paper_id for c in answer.citations] == [used[0].paper_id, used[1].paper_id]
-    assert "[7]" not in answer.text and "[0]" not in answer.text
+    assert f"[{beyond}]" not in answer.text and "[0]" not in answer.text
     assert_grounded(answer)
 
 

@@ -136,6 +136,9 @@ DAMAGE = {
 }
 
 
+CLI_CASES = {"garbage sqlite", "garbage at 50%", "random files", "foreign sqlite", "foreign collections"}
+
+
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_damaged_store_detected_then_rebuilt(case, bundled_settings, embedder, tmp_path, rag_cli, real_papers,
                                              write_corpus):
@@ -143,14 +146,16 @@ def test_damaged_store_detected_then_rebuilt(case, bundled_settings, embedder, t
     s = copy_index(bundled_settings, tmp_path / "data")
     damage(s.data_dir / "chroma")
 
-    with pytest.raises(StoreError, match=message):
+    with pytest.raises(StoreError, match=message) as refused:
         build_pipeline(s, embedder=embedder)
-    asked = rag_cli("ask", "What is CvT?", data_dir=s.data_dir)
-    assert asked.returncode == 2
-    assert asked.stdout == ""
-    assert asked.stderr.startswith("rag: error: ") and asked.stderr.count("\n") == 1
-    assert message in asked.stderr and "--rebuild" in asked.stderr
-    assert "Traceback" not in asked.stderr
+    assert "--rebuild" in str(refused.value) and "\n" not in str(refused.value)
+    if case in CLI_CASES:  # each `rag` start costs seconds: the CLI sees a representative few
+        asked = rag_cli("ask", "What is CvT?", data_dir=s.data_dir)
+        assert asked.returncode == 2
+        assert asked.stdout == ""
+        assert asked.stderr.startswith("rag: error: ") and asked.stderr.count("\n") == 1
+        assert message in asked.stderr and "--rebuild" in asked.stderr
+        assert "Traceback" not in asked.stderr
 
     corpus = write_corpus(tmp_path / "small.jsonl", real_papers[:5])
     if case in ("garbage sqlite", "foreign collections"):  # through the CLI, as a user would

@@ -240,3 +240,13 @@ def test_every_real_quote_is_highlighted_in_its_abstract(pipeline, bundled_setti
         assert found, (c.title, c.quote)
         assert all(m in " ".join(pipeline.index.papers[c.paper_id].abstract.split()) for m in
                    [" ".join(m.split()) for m in Tree(html).marks])
+
+
+def test_answerer_choice_enables_llm_only_with_an_endpoint(tmp_path):
+    from ui.app import _answerer_choice
+
+    off = _answerer_choice(Settings(data_dir=tmp_path))
+    assert off.interactive is False and "no endpoint configured" in off.info and off.value == "extractive"
+    on = _answerer_choice(Settings(data_dir=tmp_path, llm_base_url="http://user:pw@127.0.0.1:8080/v1", answerer="llm"))
+    assert on.interactive is not False and on.value == "llm"
+    assert "127.0.0.1:8080" in on.info and "pw" not in on.info

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
@@ -79,7 +80,6 @@ class Session:
 
     history: list[dict] = field(default_factory=list)
     shown: list[dict] = field(default_factory=list)
-    last: Answer | None = None
 
     @property
     def turn(self) -> int:
@@ -148,13 +148,13 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
                     yield shown, "", session, gr.update()
         except Exception as err:  # shown in the chat; a bug's traceback only in the log
             shown[-1] = {"role": "assistant", "content": render.error_html(_error_text(err))}
-            yield shown, "", Session(session.history, shown, session.last), gr.update()
+            yield shown, "", Session(session.history, shown), gr.update()
             return
         assert final is not None  # the pipeline's stream always ends with the Answer
         shown[-1] = {"role": "assistant", "content": render.answer_html(final, session.turn, papers)}
         history = session.history + [{"role": "user", "content": " ".join(question.split())},
                                      {"role": "assistant", "content": to_markdown(final)}]
-        yield shown, "", Session(history, shown, final), render.sources_panel(final)
+        yield shown, "", Session(history, shown), render.sources_panel(final)
 
     def ask(question: str, history: list[dict] | None = None, follow_up: str = "auto",
             max_papers: int = 0) -> dict:
@@ -236,9 +236,10 @@ def _answerer_choice(settings: Settings) -> gr.Radio:
     with the reason."""
     choices = [("Extractive (offline, quotes the abstracts)", "extractive"), (f"LLM ({settings.llm_model})", "llm")]
     if settings.llm_configured:
-        where = settings.llm_base_url or "api.openai.com"
+        url = urlsplit(settings.llm_base_url or "https://api.openai.com")
+        where = f"{url.hostname}:{url.port}" if url.port else url.hostname  # never credentials in a URL
         return gr.Radio(choices, value=settings.answerer, label="Answerer", elem_id="answerer",
-                        info=f"LLM endpoint: {where}. Its answers are checked against the cited abstracts.")
+                        info=f"LLM endpoint: {where}.")
     return gr.Radio(choices, value="extractive", label="Answerer", elem_id="answerer", interactive=False,
                     info="LLM unavailable: no endpoint configured (set RAG_LLM_BASE_URL, or OPENAI_API_KEY).")
 
