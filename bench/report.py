@@ -124,6 +124,8 @@ def _warm(r: dict) -> list[str]:
         "| call | p50 | p95 | max |", "|---|---|---|---|",
         *(f"| `{k.split('_')[0]}()` | {w[k]['p50']:.1f} ms | {w[k]['p95']:.1f} ms | {w[k]['max']:.1f} ms |"
           for k in ("retrieve_ms", "answer_ms")),
+        *(f"| of which: embedding the question, torch {name.replace('_', ' ')} | {st['p50']:.1f} ms | "
+          f"{st['p95']:.1f} ms | {st['max']:.1f} ms |" for name, st in (w.get("query_embed_ms") or {}).items()),
         "",
     ]
 

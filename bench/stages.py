@@ -162,7 +162,28 @@ def stage_warm(index: str, corpus: str, questions: str, passes: int = 3) -> dict
             abstained += a.abstained
     return {"questions": len(qs), "passes": passes, "open_seconds": round(open_seconds, 3),
             "retrieve_ms": summary(retrieve_ms, 2), "answer_ms": summary(answer_ms, 2),
+            "query_embed_ms": _query_embed_ms(rag.pipeline_for(s).index.embedder, qs),
             "abstained_share": round(abstained / len(answer_ms), 3), "peak_rss_mb": peak_rss_mb()}
+
+
+def _query_embed_ms(embedder: Embedder, questions: list[str]) -> dict:
+    """Embedding one question, the part of `retrieve()` that runs the model: with torch's
+    default thread count and with one thread (a single short sequence gains little from
+    parallelism and loses much when the cores are busy)."""
+    import torch
+
+    default = torch.get_num_threads()
+    out = {}
+    for threads in dict.fromkeys([default, 1]):
+        torch.set_num_threads(threads)
+        times = []
+        for q in questions:
+            t = time.perf_counter()
+            embedder.embed_query(q)
+            times.append((time.perf_counter() - t) * 1000)
+        out[f"threads_{threads}"] = summary(times, 2)
+    torch.set_num_threads(default)
+    return out
 
 
 STAGES = {"build": stage_build, "noop": stage_noop, "warm": stage_warm}

@@ -44,9 +44,6 @@ def _settings(**overrides):
 
 
 def cmd_ingest(args) -> int:
-    from rag.ingest import BATCH_PAPERS, ingest
-    from rag.store import Store, delete_store, open_client
-
     s = _settings()
     paths = [Path(p) for p in args.paths] or s.corpus_paths
     for p in paths:
@@ -54,6 +51,9 @@ def cmd_ingest(args) -> int:
             raise UserError(f"no such file or directory: {p}")
     if args.batch_papers is not None and args.batch_papers < 1:
         raise UserError(f"--batch-papers must be at least 1, not {args.batch_papers}")
+    from rag.ingest import BATCH_PAPERS, ingest  # llama-index and numpy: after the cheap checks
+    from rag.store import Store, delete_store, open_client
+
     if args.rebuild:
         delete_store(s, s.embed_model)
         print(f"dropped the index at {_where(s)}; rebuilding", file=sys.stderr)
@@ -104,8 +104,11 @@ def cmd_ask(args) -> int:
     from rag.models import Answer
     from rag.render import references
 
+    from rag.questions import check_question
+
     options = {"answerer": args.answerer, "max_papers": args.max_papers, "retrieval_mode": args.mode}
     s = _settings(**options)
+    check_question(args.question, s.max_question_chars)  # refuse before opening the index
     final = None
     for event in stream(args.question, settings=s):
         if isinstance(event, Answer):

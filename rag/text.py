@@ -58,7 +58,7 @@ def support_score(claim: str, evidence: str) -> float:
 
     The support check for citations: a sentence copied from an abstract scores 1.0; a
     sentence about something else scores near 0. Markers are ignored. A claim with no
-    content words (e.g. "See below.") counts as supported: it asserts nothing.
+    content words (e.g. "And it is.") counts as supported: it asserts nothing.
     `support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT")` -> 0.75
     """
     claim_terms = set(terms(strip_markers(claim)))

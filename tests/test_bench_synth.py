@@ -3,6 +3,13 @@ sentences, streamed, and readable by the assistant's own ingest."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# `bench` is not an installed package (pyproject's packages.find lists rag, ui, eval): make the
+# project root importable, as `python -m bench.run` does from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import json
 import types
 

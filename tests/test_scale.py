@@ -4,6 +4,13 @@ Chroma server (RAG_CHROMA_HOST / RAG_CHROMA_PORT)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# `bench` is not an installed package (pyproject's packages.find lists rag, ui, eval): make the
+# project root importable, as `python -m bench.run` does from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import json
 
 import pytest

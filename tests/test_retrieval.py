@@ -1,0 +1,65 @@
+"""Pure retrieval steps (fusion, cut-off, text analysis) on worked examples, and the
+hybrid index's behaviour on the real bundled index."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.extractive import question_kind
+from rag.models import Paper, Source
+from rag.retrieval import SearchParams, relative_fusion, rrf, select
+from rag.text import Idf, markers, strip_markers, support_score, terms
+
+
+def src(pid: str, score: float) -> Source:
+    return Source(paper=Paper(paper_id=pid, title=pid, abstract="x" * 60), score=score)
+
+
+def test_relative_fusion_keeps_gaps_and_averages_runs():
+    fused = relative_fusion([{"a": 0.9, "b": 0.5, "c": 0.7}, {"a": 3.0, "c": 1.0}])
+    assert fused == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.25})
+    assert relative_fusion([{}, {}]) == {}
+    assert relative_fusion([{"a": 2.0}]) == {"a": 1.0}
+
+
+def test_rrf_sums_reciprocal_ranks():
+    fused = rrf([{"a": 0.9, "b": 0.5}, {"b": 2.0}], k=60)
+    assert fused == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61})
+
+
+def test_select_cuts_where_the_evidence_falls_off():
+    ranked = [src("a", 1.0), src("b", 0.9), src("c", 0.8), src("d", 0.3)]
+    assert [s.paper_id for s in select(ranked, 0.6, 1, 10)] == ["a", "b", "c"]
+    assert [s.paper_id for s in select(ranked, 0.6, 1, 2)] == ["a", "b"]
+    assert [s.paper_id for s in select(ranked, 0.95, 2, 10)] == ["a", "b"]
+    assert select([], 0.5, 1, 5) == []
+
+
+def test_text_analysis():
+    assert terms("Vision Transformers with convolutions") == ["vision", "transform", "convolut"]
+    assert markers("a [1] b [3][1]") == [1, 3, 1]
+    assert strip_markers("CvT adds convolutions [2].") == "CvT adds convolutions ."
+    assert support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT") == pytest.approx(0.75)
+    assert support_score("And it is.", "anything") == 1.0
+    idf = Idf([["a", "b"], ["a"]])
+    assert idf("a") < idf("b") < idf("zzz") and "b" in idf and "zzz" not in idf
+
+
+def test_question_kinds():
+    assert question_kind("Which papers bridge CNNs and ViTs?") == "list"
+    assert question_kind("How do ConViT and CvT differ?", named=2) == "compare"
+    assert question_kind("What accuracy does CvT reach on ImageNet?", named=1) == "fact"
+
+
+def test_modes_and_feedback_on_the_real_index(pipeline):
+    query = "neural architecture search"
+    index = pipeline.index
+    dense = index.search(query, SearchParams(mode="dense")).sources
+    bm25 = index.search(query, SearchParams(mode="bm25")).sources
+    assert all(s.bm25 is None for s in dense) and all(s.dense is None for s in bm25)
+    hybrid = index.search(query, SearchParams(mode="hybrid", feedback_papers=3, feedback_terms=8))
+    # Feedback re-ranks, but the first pass is kept for abstention.
+    assert hybrid.first and hybrid.sources and hybrid.first != hybrid.sources
+    assert sum("Architecture Search" in s.title for s in hybrid.sources[:10]) >= 3
+    restricted = index.search(query, SearchParams(), restrict=[s.paper_id for s in bm25[:3]]).sources
+    assert {s.paper_id for s in restricted} <= {s.paper_id for s in bm25[:3]}
