@@ -109,11 +109,12 @@ def cmd_ask(args) -> int:
     options = {"answerer": args.answerer, "max_papers": args.max_papers, "retrieval_mode": args.mode}
     s = _settings(**options)
     check_question(args.question, s.max_question_chars)  # refuse before opening the index
-    final = None
+    final, preview = None, []
     for event in stream(args.question, settings=s):
         if isinstance(event, Answer):
             final = event
         elif args.stream and not args.json:
+            preview.append(event)
             print(event, end="", flush=True)
     assert final is not None
     if args.json:
@@ -121,6 +122,9 @@ def cmd_ask(args) -> int:
         return 0
     if not args.stream:
         print(final.text)
+    elif "".join(preview) != final.text:
+        # The preview was the model's raw text; show what validation kept.
+        print("\n\n--- validated answer ---\n" + final.text)
     else:
         print()
     for note in final.notes:

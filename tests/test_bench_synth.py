@@ -3,22 +3,21 @@ sentences, streamed, and readable by the assistant's own ingest."""
 
 from __future__ import annotations
 
+import json
 import sys
+import types
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 # `bench` is not an installed package (pyproject's packages.find lists rag, ui, eval): make the
 # project root importable, as `python -m bench.run` does from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import json
-import types
-
-import numpy as np
-import pytest
-
-from bench.synth import base_from_settings, main, synth_papers, write_jsonl
-from rag.corpus import PaperStream
-from rag.settings import BUNDLED_CORPUS
+from bench.synth import base_from_settings, main, synth_papers, write_jsonl  # noqa: E402
+from rag.corpus import PaperStream  # noqa: E402
+from rag.settings import BUNDLED_CORPUS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,25 +4,24 @@ Chroma server (RAG_CHROMA_HOST / RAG_CHROMA_PORT)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
+
+import pytest
 
 # `bench` is not an installed package (pyproject's packages.find lists rag, ui, eval): make the
 # project root importable, as `python -m bench.run` does from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import json
-
-import pytest
-
-from bench.scale import chart, run_scale
-from bench.stages import load_questions
-from bench.synth import base_from_settings
-from rag.corpus import PaperStream
-from rag.ingest import ingest
-from rag.pipeline import build_pipeline
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
-from rag.store import Store, open_client
+from bench.scale import chart, run_scale  # noqa: E402
+from bench.stages import load_questions  # noqa: E402
+from bench.synth import base_from_settings  # noqa: E402
+from rag.corpus import PaperStream  # noqa: E402
+from rag.ingest import ingest  # noqa: E402
+from rag.pipeline import build_pipeline  # noqa: E402
+from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings  # noqa: E402
+from rag.store import Store, open_client  # noqa: E402
 
 pytestmark = pytest.mark.chroma_server
 
