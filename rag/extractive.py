@@ -20,8 +20,10 @@ from rag.text import terms
 _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}\b(papers?|works?|studies|articles|approaches|methods|models)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
 _COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
-_QUANTITY = re.compile(r"\b(how (many|much|large|big|fast|long)|what (percentage|percent|number|accuracy|score|size|rate)|"
-                       r"how well|what .{0,30}(accuracy|score|f1|bleu|auc|error|speed|parameters|size|rate))\b", re.I)
+_MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
+            r"throughput|improvement|gain|reduction|ap|map|iou|psnr|top-1|top-5|wer|precision|recall")
+_QUANTITY = re.compile(rf"\b(how (many|much|large|big|fast|long|well)|what (percentage|percent|number)|"
+                       rf"what .{{0,40}}\b({_MEASURE})\b|\b({_MEASURE}) (does|do|did|is|was)\b)", re.I)
 _NUMBER = re.compile(r"\d")
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
@@ -108,13 +110,10 @@ class Extractive:
 
     def _fact(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
         top = used[0]
-        quotes = best_sentences(self.sentences_of(top.paper_id), scorer, 2)
+        quotes = best_sentences(self.sentences_of(top.paper_id), scorer, 3)
         # The sentence that states the value comes first, its context after.
         quotes.sort(key=lambda s: -scorer(s, 0))
-        parts = [f"{unmarked(quotes[0])} [1]"]
-        if len(quotes) > 1:
-            parts.append(f"{unmarked(quotes[1])} [1]")
-        text = " ".join(parts) + f"\n\n(From **{top.title}** [1].)"
+        text = " ".join(f"{unmarked(q)} [1]" for q in quotes) + f"\n\n(From **{top.title}** [1].)"
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(quotes))]
         return Answer(question=question, text=text, citations=cites, sources=used)
 

@@ -122,7 +122,10 @@ class Store:
         self.embed_model = embed_model
         slug = model_slug(embed_model)
         self.chunks_name, self.papers_name = f"chunks-{slug}", f"papers-{slug}"
-        meta = {"rag_schema": SCHEMA, "embed_model": embed_model, "hnsw:space": "cosine"}
+        # A wide search beam makes HNSW effectively exact at this scale, so the same index gives
+        # the same ranking in every process (the default ef=10 varied between runs).
+        meta = {"rag_schema": SCHEMA, "embed_model": embed_model, "hnsw:space": "cosine",
+                "hnsw:search_ef": 256, "hnsw:construction_ef": 256}
         try:
             if create:
                 self.chunks = client.get_or_create_collection(self.chunks_name, metadata=meta, embedding_function=None)
@@ -154,7 +157,7 @@ class Store:
     def record_sources(self, counts: dict[str, int]) -> None:
         merged = self.sources()
         merged.update(counts)
-        meta = {k: v for k, v in (self.papers.metadata or {}).items() if k != "hnsw:space"}
+        meta = {k: v for k, v in (self.papers.metadata or {}).items() if not k.startswith("hnsw:")}
         meta["sources"] = json.dumps(merged, sort_keys=True)
         self.papers.modify(metadata=meta)
 
