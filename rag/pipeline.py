@@ -240,7 +240,7 @@ def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: 
     if store.papers.count() == 0:
         raise StoreError(f"the index at {settings.data_dir if not settings.uses_server else 'the Chroma server'} "
                          "is empty; run `rag ingest` first")
-    embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+    embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size, threads=1)
     return Pipeline(settings, Index(store, embedder), llm=llm)
 
 
