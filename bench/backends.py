@@ -19,6 +19,7 @@ A variant "holds" quality when both 1 - mean cosine and 1 - overlap are at most 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -137,23 +138,31 @@ def stage_backends(corpus: str, work: str, questions: str, every: int = 4, quali
         mdir = model_path(model)
         variants += [OnnxEncoder(name, path, mdir) for name, path in build_onnx_variants(mdir, work_dir / "onnx").items()]
 
+    try:
+        rows = _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, every == quality_every, reps)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"sample_papers": len(sample_papers), "sample_chunks": len(texts), "quality_papers": len(quality_papers),
+            "quality_chunks": len(quality_texts), "questions": len(qs), "reps": reps, "torch_threads_default": cores,
+            "onnx": unavailable or "available", "variants": rows, "peak_rss_mb": peak_rss_mb()}
+
+
+def _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, same_set: bool, reps: int) -> list[dict]:
     rows = []
     ref_speed, ref_vectors = _throughput(reference, texts, reps)
     rows.append({"variant": reference.name + " (default)", **ref_speed, "cosine": {"mean": 1.0, "min": 1.0},
                  "top10_overlap": 1.0})
-    ref_quality_vectors = ref_vectors if quality_every == every else reference.embed(quality_texts)
+    ref_quality_vectors = ref_vectors if same_set else reference.embed(quality_texts)
     ref_top10 = _top10(CachedEncoder(reference, quality_texts, ref_quality_vectors), quality_file, tmp, qs)
     for variant in variants:
         speed, vectors = _throughput(variant, texts, reps)
         row = {"variant": variant.name, **speed, "cosine": _cosine(vectors, ref_vectors), "top10_overlap": None}
         if isinstance(variant, OnnxEncoder) or row["cosine"]["min"] < 0.99999:
-            qv = vectors if quality_every == every else variant.embed(quality_texts)
+            qv = vectors if same_set else variant.embed(quality_texts)
             row["quality_cosine"] = _cosine(qv, ref_quality_vectors)
             row["top10_overlap"] = _overlap(ref_top10, _top10(CachedEncoder(variant, quality_texts, qv), quality_file, tmp, qs))
         overlap = 1.0 if row["top10_overlap"] is None else row["top10_overlap"]
         row["quality_holds"] = (1 - row["cosine"]["mean"] <= QUALITY_TOLERANCE and 1 - overlap <= QUALITY_TOLERANCE)
         row["speedup"] = round(row["chunks_per_second"] / rows[0]["chunks_per_second"], 3)
         rows.append(row)
-    return {"sample_papers": len(sample_papers), "sample_chunks": len(texts), "quality_papers": len(quality_papers),
-            "quality_chunks": len(quality_texts), "questions": len(qs), "reps": reps, "torch_threads_default": cores,
-            "onnx": unavailable or "available", "variants": rows, "peak_rss_mb": peak_rss_mb()}
+    return rows

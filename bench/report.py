@@ -222,7 +222,10 @@ def _scale(r: dict) -> list[str]:
             f" | {p['bm25']['build_seconds']:.1f} s ({p['bm25']['peak_rss_mb']:.0f} MiB) | "
             f"{p['bm25']['query_ms']['p50']:.1f} ms | {p['loader_rss_mb']:.0f} MiB | {p['server_rss_mb']:.0f} MiB | "
             + (f"{app['open_seconds']:.1f} s ({app['peak_rss_mb']:.0f} MiB) | {app['retrieve_ms']['p50']:.1f} ms |"
-               if app else "- | - |"))
+               if "open_seconds" in app else "**fails** (see below) | - |" if app else "- | - |"))
+    for p in s["points"]:
+        if "error" in (p.get("app") or {}):
+            out += ["", f"At {p['papers']:,} papers the assistant could not open the index: `{p['app']['error']}`"]
     out += ["", f"Loader RSS while streaming: {s['loader_rss_trace']}", ""]
     if s.get("chart"):
         out += [f"![query latency against corpus size]({s['chart']})", ""]

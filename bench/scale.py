@@ -215,9 +215,13 @@ def run_scale(base: Base, sizes: list[int], seed: int, batch: int, host: str, po
         point["bm25"] = _in_child(bm25_point, base, loaded, seed, questions)
         log(f"scale: BM25 over {loaded:,}: build {point['bm25']['build_seconds']} s")
         if loaded <= app_max:
-            point["app"] = _in_child(app_point, host, port, str(work), questions)
-            log(f"scale: assistant open {point['app']['open_seconds']} s, retrieve p50 "
-                f"{point['app']['retrieve_ms']['p50']} ms")
+            try:
+                point["app"] = _in_child(app_point, host, port, str(work), questions)
+                log(f"scale: assistant open {point['app']['open_seconds']} s, retrieve p50 "
+                    f"{point['app']['retrieve_ms']['p50']} ms")
+            except Exception as err:  # a finding, not a crash of the benchmark: record it
+                point["app"] = {"error": f"{type(err).__name__}: {err}"[:300]}
+                log(f"scale: the assistant failed to open {loaded:,} papers: {point['app']['error']}")
         points.append(point)
     return {"points": points, "loader_rss_trace": _trace_text(trace)}
 
@@ -241,7 +245,7 @@ def chart(points: list[dict], path: Path) -> None:
     ax.plot(x, [p["query_ms"]["p50"] for p in points], "o-", label="Chroma dense query p50 (top-100)")
     ax.plot(x, [p["query_ms"]["p95"] for p in points], "o--", label="Chroma dense query p95")
     ax.plot(x, [p["bm25"]["query_ms"]["p50"] for p in points], "s-", label="BM25 (bm25s) query p50")
-    app = [(p["papers"], p["app"]["retrieve_ms"]["p50"]) for p in points if p.get("app")]
+    app = [(p["papers"], p["app"]["retrieve_ms"]["p50"]) for p in points if "retrieve_ms" in p.get("app", {})]
     if app:
         ax.plot(*zip(*app), "^-", label="assistant retrieve() p50 (hybrid)")
     ax.set_xscale("log")

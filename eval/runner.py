@@ -52,13 +52,16 @@ def load_questions(path: Path) -> list[dict]:
     return items
 
 
-def configurations(settings: Settings, compare: bool) -> dict[str, Settings]:
+def configurations(settings: Settings, compare: bool, extra: list[tuple[str, dict]] = ()) -> dict[str, Settings]:
     """The Settings to run: the given ones as "default", or the --compare set (llm only when
-    `settings.llm_configured`)."""
-    if not compare:
+    `settings.llm_configured`) plus any `--config` ones (validated like any Settings)."""
+    if not compare and not extra:
         return {"default": settings}
-    return {name: settings.model_copy(update=over) for name, over in COMPARE.items()
-            if name != "llm" or settings.llm_configured}
+    configs = {name: settings.model_copy(update=over) for name, over in COMPARE.items()
+               if name != "llm" or settings.llm_configured}
+    for name, over in extra:
+        configs[name] = Settings.model_validate({**settings.model_dump(), **over})
+    return configs
 
 
 def ask(pipe, item: dict, s: Settings) -> dict:
@@ -125,7 +128,7 @@ def run(args, settings: Settings) -> int:
         questions = questions[:args.limit]
     if not questions:
         raise UserError(f"no questions to run in {args.questions}")
-    configs = configurations(settings, args.compare)
+    configs = configurations(settings, args.compare, getattr(args, "config", []))
     out = Path(args.out) if args.out else DEFAULT_RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
     console = Console(stderr=True)
     if args.compare and not settings.llm_configured:

@@ -111,12 +111,16 @@ def _is_chrome(line: str) -> bool:
     return low in _CHROME or bool(_DATE.match(line))
 
 
+_SENTENCE_BREAK = re.compile(r"[a-z]{3}\. [A-Z]")  # "...images. We", not "vs. Convolution"
+
+
 def _looks_like_abstract(line: str) -> bool:
-    """Prose rather than a title: long, or several sentences, or many words. The bundled
-    titles are at most 176 characters of one phrase; their abstracts at least 330."""
+    """After a title: is this line its abstract (prose) or the next title? Prose is long, or
+    has many words, or more than one sentence. The bundled titles are at most 176
+    characters of one phrase (some with "?" or "!" inside); their abstracts at least 330."""
     if len(line) < MIN_ABSTRACT_CHARS:
         return False
-    return len(line) > 200 or ". " in line or len(line.split()) > 30
+    return len(line) > 200 or len(line.split()) > 30 or (len(line) >= 100 and bool(_SENTENCE_BREAK.search(line)))
 
 
 def read_daily_papers(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
@@ -125,8 +129,9 @@ def read_daily_papers(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int,
     Blank lines carry no meaning (000/001 separate everything with them, 002/003 don't), so
     the non-blank, non-chrome lines alternate title, abstract. Roles are checked, not
     assumed: a title followed by another title-like line lost its abstract (reported; the
-    second line starts the next pair), and prose with no title before it is reported too.
-    A pair with a line that is not UTF-8 is reported once, at its title line.
+    second line starts the next pair), and where a title is due, text longer than any title
+    is reported as an abstract without one. A pair with a line that is not UTF-8 is
+    reported once, at its title line.
     """
     pending: tuple[int, str, str | None] | None = None  # (title line, title, problem)
     in_header = True
@@ -137,8 +142,8 @@ def read_daily_papers(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int,
         if not line or (problem is None and _is_chrome(line)):
             continue
         in_header = False
-        if pending is None:
-            if _looks_like_abstract(line):
+        if pending is None:  # a title is due; only text too long for any title is refused
+            if len(line) > MAX_TITLE_CHARS:
                 skipped.append(Skipped(path.name, lineno, problem or f"abstract without a title: {line[:60]!r}"))
             else:
                 pending = (lineno, line, problem)

@@ -113,13 +113,14 @@ def test_txt_consecutive_layout_with_glued_chrome(tmp_path, real):
 
 
 def test_txt_missing_abstracts_reported_rest_read(tmp_path, real):
-    long_title = "A Very Long Title About Vision Transformers and Convolutions That Has No Abstract Below It"
+    long_title = "Attention vs. Convolution: Why Do Vision Transformers Need No Abstract? A Study"
+    orphan = next(p.abstract for p in real if len(p.abstract) > 400)
     lines = [real[0].title, real[0].abstract,
              "Short Title Without Abstract",  # line 3
              real[1].title, real[1].abstract,
-             long_title,  # line 6: >= 50 characters, still a title
+             long_title,  # line 6: >= 50 characters, "vs. C" and "? A" inside, still a title
              real[2].title, real[2].abstract,
-             real[3].abstract,  # line 9: prose with no title
+             orphan,  # line 9: prose with no title
              real[4].title, real[4].abstract,
              "Dangling Last Title"]  # line 12
     papers, stream = load_papers([_write(tmp_path / "c.txt", "\n".join(lines))])
