@@ -205,7 +205,7 @@ def _scale(r: dict) -> list[str]:
     sizes = ", ".join(f"{p['papers']:,}" for p in s["points"])
     out = [
         "## Scale (synthetic corpus on a Chroma server)", "",
-        f"Run {s['date']}: synthetic papers (seed {s['seed']}) streamed into a `chroma run` server in batches of "
+        f"Run {s['date']} (load average at start {s.get('machine_load_at_start', '?')}): synthetic papers (seed {s['seed']}) streamed into a `chroma run` server in batches of "
         f"{s['batch']}, one chunk per paper, through `rag.store.Store`. Dense query: Chroma top-{s['n_results']} for "
         f"{s['queries']} eval questions embedded by the real model. BM25: bm25s over the same texts with the "
         "project's analyser, built in a separate process. App: `build_pipeline` against the server "

@@ -248,6 +248,11 @@ def chart(points: list[dict], path: Path) -> None:
     app = [(p["papers"], p["app"]["retrieve_ms"]["p50"]) for p in points if "retrieve_ms" in p.get("app", {})]
     if app:
         ax.plot(*zip(*app), "^-", label="assistant retrieve() p50 (hybrid)")
+    for p in points:
+        if "error" in p.get("app", {}):
+            ax.annotate("assistant cannot open\nthe index here", (p["papers"], p["query_ms"]["p95"]),
+                        textcoords="offset points", xytext=(-60, 25), fontsize=8, color="firebrick",
+                        arrowprops={"arrowstyle": "->", "color": "firebrick"})
     ax.set_xscale("log")
     ax.set_xlabel("papers in the index (synthetic)")
     ax.set_ylabel("latency, ms")

@@ -28,8 +28,10 @@ _pipelines: dict[tuple, object] = {}
 
 
 def _settings(settings: Settings | None, options: dict) -> Settings:
+    """The call's Settings: `settings` (or the environment's) with `options` on top, validated
+    like any Settings, so a typo fails and a key option becomes a SecretStr."""
     base = settings or Settings()
-    return base.model_copy(update=options) if options else base
+    return Settings.model_validate({**base.model_dump(), **options}) if options else base
 
 
 def pipeline_for(settings: Settings):

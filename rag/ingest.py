@@ -17,6 +17,7 @@ from the same file -> that version is updated (an edit); different content from 
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -133,9 +134,14 @@ def ingest(
         for batch in _batches(stream, batch_papers):
             todo = []
             for paper, digest, status in _resolve(batch, store, taken):
-                setattr(report, status, getattr(report, status) + 1)
-                if status != "unchanged":
-                    todo.append((paper, digest))
+                if status == "unchanged":
+                    report.unchanged += 1
+                    continue
+                if status == "new":
+                    report.new += 1
+                else:
+                    report.updated += 1
+                todo.append((paper, digest))
             if todo:
                 if chunker is None:
                     chunker = Chunker(counter or TokenCounter(settings.embed_model),
@@ -145,12 +151,17 @@ def ingest(
                 _store_papers(todo, chunker, embedder, store, report, bar)
             per_source.update(p.source for p in batch)
     finally:
+        stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()
         report.read, report.duplicates = stream.read, stream.duplicates
         report.skipped = stream.skipped
-        if per_source:
-            store.record_sources(dict(per_source))
         report.seconds = time.perf_counter() - start
+        if per_source:  # the committed batches, also when interrupted
+            try:
+                store.record_sources(dict(per_source))
+            except Exception:
+                if stopped_by is None:
+                    raise  # else keep the error that stopped the run, not this consequence of it
     return report
 
 

@@ -57,8 +57,6 @@ def test_validation_errors_never_show_the_key(monkeypatch, tmp_path):
     assert_hidden(str(err.value), repr(err.value))
 
 
-@pytest.mark.xfail(strict=True, reason="rag/__init__.py builds per-call settings with model_copy(update=...), "
-                                       "which skips validation: llm_api_key stays a plain str and repr() shows it")
 def test_per_call_key_option_is_hidden(bundled_settings):
     s = rag._settings(bundled_settings, {"llm_api_key": SECRET})
     assert_hidden(repr(s))

@@ -157,6 +157,11 @@ def test_damaged_store_detected_then_rebuilt(case, bundled_settings, embedder, t
         assert message in asked.stderr and "--rebuild" in asked.stderr
         assert "Traceback" not in asked.stderr
 
+    if case == "foreign sqlite":  # refused before Chroma could add its tables to it
+        conn = sqlite3.connect(s.data_dir / "chroma" / "chroma.sqlite3")
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [("invoices",)]
+        conn.close()
+
     corpus = write_corpus(tmp_path / "small.jsonl", real_papers[:5])
     if case in ("garbage sqlite", "foreign collections"):  # through the CLI, as a user would
         rebuilt = rag_cli("ingest", "--rebuild", "--quiet", str(corpus), data_dir=s.data_dir)
