@@ -170,7 +170,8 @@ def _stored(store: Store, ids: list[str]) -> dict[str, tuple[str | None, str | N
     if not ids:
         return {}
     got = store.papers.get(ids=ids, include=["metadatas"])
-    return {pid: ((m or {}).get("content_hash"), (m or {}).get("source")) for pid, m in zip(got["ids"], got["metadatas"])}
+    return {pid: ((m or {}).get("content_hash"), (m or {}).get("source"))
+            for pid, m in zip(got["ids"], got["metadatas"])}
 
 
 def _title_versions(store: Store, papers: list[Paper]) -> dict[str, dict[str, tuple]]:

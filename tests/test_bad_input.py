@@ -150,7 +150,8 @@ def test_cli_ingest_of_a_mixed_directory(rag_cli, tmp_path, real_papers):
     # good.jsonl: 6 records, 1 an exact duplicate of another file's record -> 6 read
     (d / "a_good.jsonl").write_text("\n".join(good) + "\n")
     # truncated.jsonl: 3 records, the last cut off mid-object
-    (d / "truncated.jsonl").write_text(f"{good[0]}\n{json.dumps({'title': real_papers[306].title, 'abstract': real_papers[306].abstract})}\n{good[2][:30]}")
+    new = json.dumps({"title": real_papers[306].title, "abstract": real_papers[306].abstract})
+    (d / "truncated.jsonl").write_text(f"{good[0]}\n{new}\n{good[2][:30]}")
     # latin1.txt: 2 pairs, the second with Latin-1 bytes
     (d / "latin1.txt").write_bytes((f"{real_papers[307].title}\n{real_papers[307].abstract}\n"
                                     f"Réseaux Convolutifs\n{'Une méthode pour la vision. ' * 6}\n").encode("latin-1"))
@@ -158,13 +159,15 @@ def test_cli_ingest_of_a_mixed_directory(rag_cli, tmp_path, real_papers):
     (d / "missing.csv").write_text(f"title,summary\n{real_papers[308].title},x\n{real_papers[309].title},y\n")
     # huge.jsonl: a 1 MB abstract and a good record
     (d / "huge.jsonl").write_text(json.dumps({"title": "Huge", "abstract": "words " * 180_000}) + "\n"
-                                  + json.dumps({"title": real_papers[310].title, "abstract": real_papers[310].abstract}))
+                                  + json.dumps({"title": real_papers[310].title,
+                                                "abstract": real_papers[310].abstract}))
     (d / "empty.jsonl").write_text("")
     out = rag_cli("ingest", "--quiet", str(d), data_dir=tmp_path / "data")
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
     # records: 6 + 3 + 2 + 2 + 2 = 15; skipped: 1 + 1 + 2 + 1 = 5; read: 10 = 9 distinct + 1 duplicate
-    assert first == "files 6, papers read 10 (1 duplicates merged), new 9, updated 0, unchanged 0, skipped 5 (and 1 file(s) with no records)"
+    assert first == ("files 6, papers read 10 (1 duplicates merged), new 9, updated 0, unchanged 0, "
+                     "skipped 5 (and 1 file(s) with no records)")
     skipped = [line.strip() for line in out.stdout.splitlines() if line.startswith("  skipped ")]
     assert len(skipped) == 6
     assert skipped[0] == "skipped empty.jsonl:0: empty file"

@@ -96,7 +96,8 @@ def test_changed_abstract_replaces_its_chunks(settings, tmp_path, real_papers, w
 
     # Edit two abstracts in place: one paper known by its title, one by its id.
     edited = list(papers)
-    edited[1] = Paper(paper_id="", title=papers[1].title, abstract="Rewritten. " + papers[1].abstract[: len(papers[1].abstract) // 2])
+    half = papers[1].abstract[: len(papers[1].abstract) // 2]
+    edited[1] = Paper(paper_id="", title=papers[1].title, abstract="Rewritten. " + half)
     edited[3] = Paper(paper_id="", title=papers[3].title, abstract=papers[3].abstract + " We also release our code.")
     write_corpus(path, edited, extra={papers[3].title: {"id": "paper-3"}})
     counting_embedder.calls = counting_embedder.texts = 0

@@ -64,7 +64,8 @@ def hammer(pipe, questions: list[str], label: str, capsys) -> None:
     p50, p95 = np.percentile(latencies, [50, 95])
     with capsys.disabled():
         print(f"\n[load:{label}] requests {len(results)}, errors {len(errors)}, "
-              f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, {len(results) / wall:.1f} answers/s over {wall:.0f} s")
+              f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+              f"{len(results) / wall:.1f} answers/s over {wall:.0f} s")
     assert len(results) == THREADS * PER_THREAD
     assert errors == [], errors[0]
     mismatched = [q for q, _, got in results if got != alone[q]]
