@@ -95,7 +95,9 @@ class Embedder:
     def model(self):
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
         if self.threads:
             torch.set_num_threads(self.threads)
         return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
