@@ -42,7 +42,7 @@ def render(r: dict) -> str:
         "",
         f"Measured {m.get('date', '?')} on {m.get('cores', '?')} cores ({m.get('cpu', '?')}), "
         f"{m.get('memory_gib', '?')} GiB, Python {m.get('python', '?')}; load average at start "
-        f"{m.get('load_average_at_start', '?')}; mode `{r.get('mode', '?')}`. Figures are medians "
+        f"{m.get('load_average_at_start', '?')}; mode: {_modes(r)}. Figures are medians "
         "(min-max, n runs). Written by `python -m bench.run` / `python -m bench.scale`; do not edit.",
     ]
     load = (m.get("load_average_at_start") or [0])[0]
@@ -51,6 +51,14 @@ def render(r: dict) -> str:
                       "taken; absolute times are inflated and noisy. Re-run `make bench` on a quiet machine.**"]
     lines += ["", *_summary(r), *_build(r), *_noop(r), *_warm(r), *_cold(r), *_memory(r), *_backends(r), *_scale(r)]
     return "\n".join(lines) + "\n"
+
+
+def _modes(r: dict) -> str:
+    """Which sections ran `--quick` (fewer runs, backends on a sample) and which in full."""
+    found = {k: r[k].get("mode", "?") for k in ("build", "noop", "warm", "cold", "backends") if k in r}
+    if len(set(found.values())) == 1:
+        return f"`{next(iter(found.values()))}`"
+    return ", ".join(f"{k} `{v}`" for k, v in found.items()) or "-"
 
 
 def _summary(r: dict) -> list[str]:

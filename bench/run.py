@@ -95,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["machine"] = machine()
-    results["mode"] = "quick" if quick else "full"
+    results.pop("mode", None)  # older layout
     common = {"corpus": str(args.corpus)}
 
     def done(name: str, value: dict) -> None:
-        results[name] = value
+        results[name] = {"mode": "quick" if quick else "full", **value}
         write_results(results, args.out)  # after each section: a late failure loses nothing
         print(f"bench: {name} done", file=sys.stderr)
 
