@@ -73,7 +73,7 @@ def _where(s) -> str:
 
 def cmd_stats(args) -> int:
     from rag.embedding import TokenCounter
-    from rag.store import Store, open_client
+    from rag.store import Store, get_all, open_client
 
     s = _settings()
     store = Store(open_client(s), s.embed_model, create=False)
@@ -82,7 +82,7 @@ def cmd_stats(args) -> int:
             "collections": [store.papers_name, store.chunks_name], "store": _where(s), "sources": store.sources()}
     if args.tokens:
         counter = TokenCounter(s.embed_model)
-        docs = store.chunks.get(include=["documents"])["documents"]
+        docs = get_all(store.chunks, ["documents"])["documents"]
         sizes = [counter.count(d) + 2 for d in docs]
         info["largest_chunk_tokens"] = max(sizes, default=0)
         info["chunks_over_window"] = sum(n > 256 for n in sizes)

@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.models import Paper, Source
-from rag.store import Store, paper_from_record
+from rag.store import Store, get_all, paper_from_record
 from rag.text import Idf, sentences, terms
 
 
@@ -52,12 +52,12 @@ class Index:
     def __init__(self, store: Store, embedder: Embedder):
         self.store = store
         self.embedder = embedder
-        rows = store.papers.get(include=["documents", "metadatas"])
+        rows = get_all(store.papers, ["documents", "metadatas"])
         self.papers: dict[str, Paper] = {
             pid: paper_from_record(pid, doc, meta)
             for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])
         }
-        chunks = store.chunks.get(include=["documents", "metadatas"])
+        chunks = get_all(store.chunks, ["documents", "metadatas"])
         # Only chunks of committed papers: a half-ingested paper is invisible until re-run.
         keep = [i for i, m in enumerate(chunks["metadatas"]) if m["paper_id"] in self.papers]
         self.chunk_ids = [chunks["ids"][i] for i in keep]

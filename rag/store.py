@@ -166,6 +166,20 @@ class Store:
         return self.papers.count(), self.chunks.count()
 
 
+def get_all(collection, include: list[str], page: int = 5000) -> dict[str, list]:
+    """Every record of a collection, read `page` at a time: one unbounded `get()` fails on
+    large collections (SQLite's "too many SQL variables", seen at 100k papers)."""
+    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        rows = collection.get(include=include, limit=page, offset=offset)
+        for key in out:
+            out[key].extend(rows[key])
+        if len(rows["ids"]) < page:
+            return out
+        offset += page
+
+
 def paper_metadata(paper: Paper, digest: str, n_chunks: int) -> dict:
     meta = {"title": paper.title, "content_hash": digest, "n_chunks": n_chunks,
             "authors": paper.authors, "year": paper.year, "url": paper.url, "source": paper.source}

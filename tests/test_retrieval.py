@@ -63,3 +63,13 @@ def test_modes_and_feedback_on_the_real_index(pipeline):
     assert sum("Architecture Search" in s.title for s in hybrid.sources[:10]) >= 3
     restricted = index.search(query, SearchParams(), restrict=[s.paper_id for s in bm25[:3]]).sources
     assert {s.paper_id for s in restricted} <= {s.paper_id for s in bm25[:3]}
+
+
+def test_get_all_pages_through_a_collection(pipeline):
+    from rag.store import get_all
+
+    coll = pipeline.index.store.chunks
+    paged = get_all(coll, ["documents"], page=100)  # 866 chunks: nine pages
+    whole = coll.get(include=["documents"])
+    assert len(paged["ids"]) == coll.count() == len(set(paged["ids"]))
+    assert dict(zip(paged["ids"], paged["documents"])) == dict(zip(whole["ids"], whole["documents"]))
