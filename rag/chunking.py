@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 
-from llama_index.core.node_parser import SentenceSplitter
-
 from rag.embedding import MAX_SEQ_TOKENS, TokenCounter
 from rag.models import Chunk, Paper
 
@@ -37,6 +35,9 @@ class Chunker:
         self.counter = counter
         self.chunk_size = chunk_size
         self.max_title_tokens = chunk_size // 2
+        # Imported here: llama-index takes seconds to import, and a no-op ingest never chunks.
+        from llama_index.core.node_parser import SentenceSplitter
+
         self._splitter = SentenceSplitter(
             chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size // 4),
             tokenizer=counter.tokens,
