@@ -2,7 +2,8 @@
 
 Throughput: each variant (torch fp32 at batch sizes 16-128 and 1 or all threads; the ONNX
 variants of `bench.encoders` when they can be built) encodes the chunk texts of every
-`every`-th paper, `reps` times; the figure is the median chunks per second.
+`every`-th paper, `reps` times, round-robin across variants; the figure is the median
+chunks per second.
 
 Quality, against torch fp32 at batch size 64 (the project's `Embedder`):
 - mean and minimum cosine between a variant's vectors and the reference vectors of the
@@ -78,15 +79,21 @@ def _chunk_texts(papers: list, model: str) -> list[str]:
     return [c.text for p in papers for c in chunker.chunks(p)]
 
 
-def _throughput(encoder, texts: list[str], reps: int) -> tuple[dict, np.ndarray]:
-    encoder.embed(texts[:4])  # warm-up
-    times, vectors = [], None
+def _throughput(encoders: list, texts: list[str], reps: int) -> tuple[list[dict], list[np.ndarray]]:
+    """Speed of each encoder on `texts`. The runs go round-robin (every encoder once, then
+    again), so load from elsewhere that comes and goes hits all of them alike."""
+    for enc in encoders:
+        enc.embed(texts[:4])  # warm-up
+    times: list[list[float]] = [[] for _ in encoders]
+    vectors: list[np.ndarray] = [None] * len(encoders)  # type: ignore[list-item]
     for _ in range(reps):
-        t = time.perf_counter()
-        vectors = encoder.embed(texts)
-        times.append(time.perf_counter() - t)
-    stats = summary(times)
-    return {"seconds": stats, "chunks_per_second": round(len(texts) / stats["median"], 2)}, vectors
+        for i, enc in enumerate(encoders):
+            t = time.perf_counter()
+            vectors[i] = enc.embed(texts)
+            times[i].append(time.perf_counter() - t)
+    speeds = [{"seconds": summary(ts), "chunks_per_second": round(len(texts) / summary(ts)["median"], 2)}
+              for ts in times]
+    return speeds, vectors
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> dict:
@@ -148,14 +155,13 @@ def stage_backends(corpus: str, work: str, questions: str, every: int = 4, quali
 
 
 def _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, same_set: bool, reps: int) -> list[dict]:
-    rows = []
-    ref_speed, ref_vectors = _throughput(reference, texts, reps)
-    rows.append({"variant": reference.name + " (default)", **ref_speed, "cosine": {"mean": 1.0, "min": 1.0},
-                 "top10_overlap": 1.0})
+    speeds, all_vectors = _throughput([reference, *variants], texts, reps)
+    ref_vectors = all_vectors[0]
+    rows = [{"variant": reference.name + " (default)", **speeds[0], "cosine": {"mean": 1.0, "min": 1.0},
+             "top10_overlap": 1.0}]
     ref_quality_vectors = ref_vectors if same_set else reference.embed(quality_texts)
     ref_top10 = _top10(CachedEncoder(reference, quality_texts, ref_quality_vectors), quality_file, tmp, qs)
-    for variant in variants:
-        speed, vectors = _throughput(variant, texts, reps)
+    for variant, speed, vectors in zip(variants, speeds[1:], all_vectors[1:]):
         row = {"variant": variant.name, **speed, "cosine": _cosine(vectors, ref_vectors), "top10_overlap": None}
         if isinstance(variant, OnnxEncoder) or row["cosine"]["min"] < 0.99999:
             qv = vectors if same_set else variant.embed(quality_texts)

@@ -17,6 +17,7 @@ sentence-transformers pipeline does them (checked against it by the cosine in th
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +141,9 @@ class OnnxEncoder:
         self._tok.enable_truncation(MAX_SEQ_TOKENS)
         self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
         opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
+        # onnxruntime defaults to the physical cores it detects, which on a 2-vCPU VM can be 1;
+        # torch uses every vCPU, so give both the same.
+        opts.intra_op_num_threads = threads or os.cpu_count() or 1
         self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.dimension = int(self._session.get_outputs()[0].shape[1] or 0) or len(self.embed_query("x"))
 

@@ -87,7 +87,8 @@ def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-
 
     # Chunking alone, as ingest does it (tokenizer loaded once, like ingest).
     counter = TokenCounter(model)
-    chunker = Chunker(counter, Settings(data_dir=keep_dir).chunk_size, Settings(data_dir=keep_dir).chunk_overlap)
+    defaults = Settings(data_dir=keep_dir)
+    chunker = Chunker(counter, defaults.chunk_size, defaults.chunk_overlap)
     t = time.perf_counter()
     n_chunks = sum(len(chunker.chunks(p)) for p in PaperStream([corpus_path]))
     chunk_seconds = time.perf_counter() - t
