@@ -53,6 +53,15 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = Non
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop_process(proc: subprocess.Popen, grace: float) -> None:
+    """Terminate a server the tests started; kill it if it ignores that for `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """One real all-MiniLM-L6-v2 for the whole session (loading it costs seconds)."""
@@ -109,11 +118,7 @@ def chroma_server(tmp_path):
         wait_for_port(port, 60, proc)
         yield "127.0.0.1", port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 10)
         log.close()
 
 

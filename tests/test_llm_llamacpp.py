@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port, wait_for_port
+from conftest import free_port, stop_process, wait_for_port
 
 from rag.models import Answer
 from rag.text import markers
@@ -56,11 +56,7 @@ def llamacpp_url(tmp_path_factory):
             assert resp.status == 200
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 15)
         log.close()
 
 
