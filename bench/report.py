@@ -45,10 +45,16 @@ def render(r: dict) -> str:
         f"{m.get('load_average_at_start', '?')}; mode: {_modes(r)}. Figures are medians "
         "(min-max, n runs). Written by `python -m bench.run` / `python -m bench.scale`; do not edit.",
     ]
-    load = (m.get("load_average_at_start") or [0])[0]
-    if m.get("cores") and load > 0.5 * m["cores"]:
-        lines += ["", f"**Caveat: the machine was busy (load {load} on {m['cores']} cores) when these were "
-                      "taken; absolute times are inflated and noisy. Re-run `make bench` on a quiet machine.**"]
+    loads = {k: r[k]["load_average_at_start"][0] for k in ("build", "noop", "warm", "cold", "backends", "scale")
+             if k in r and r[k].get("load_average_at_start")}
+    if "scale" in r and r["scale"].get("machine_load_at_start"):
+        loads["scale"] = r["scale"]["machine_load_at_start"][0]
+    busy = {k: v for k, v in loads.items() if m.get("cores") and v > 0.5 * m["cores"]}
+    if busy:
+        lines += ["", "**Caveat: the machine was busy when some of these were taken (1-minute load average at "
+                  f"the start of each section: {', '.join(f'{k} {v}' for k, v in loads.items())}, on "
+                  f"{m['cores']} cores); absolute times are inflated and noisy. Re-run `make bench` on a quiet "
+                  "machine.**"]
     lines += ["", *_summary(r), *_build(r), *_noop(r), *_warm(r), *_cold(r), *_memory(r), *_backends(r), *_scale(r)]
     return "\n".join(lines) + "\n"
 

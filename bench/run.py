@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -97,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"] = machine()
     results.pop("mode", None)  # older layout
     common = {"corpus": str(args.corpus)}
+    load = [results["machine"]["load_average_at_start"]]  # at the start of the next section
 
     def done(name: str, value: dict) -> None:
-        results[name] = {"mode": "quick" if quick else "full", **value}
+        results[name] = {"mode": "quick" if quick else "full", "load_average_at_start": load[0], **value}
+        load[0] = [round(x, 2) for x in os.getloadavg()]
         write_results(results, args.out)  # after each section: a late failure loses nothing
         print(f"bench: {name} done", file=sys.stderr)
 
