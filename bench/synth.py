@@ -54,26 +54,14 @@ class Base:
         return int(self.vectors.shape[1])
 
 
-def _get_all(collection, include: list[str], page: int = 10_000) -> dict:
-    """Every record of a Chroma collection, read in pages: one `get()` of more than 32,766
-    records fails in chromadb 1.5 ("too many SQL variables", SQLite's limit)."""
-    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
-    offset = 0
-    while True:
-        got = collection.get(include=include, limit=page, offset=offset)
-        for key in out:
-            out[key].extend(got[key])
-        if len(got["ids"]) < page:
-            return out
-        offset += page
-
-
 def base_from_store(store) -> Base:
     """`Base` from a `rag.store.Store` holding an index of real papers (read only)."""
     from rag.text import sentences as split_sentences
 
-    papers = _get_all(store.papers, ["documents", "metadatas", "embeddings"])
-    chunks = _get_all(store.chunks, ["documents", "metadatas", "embeddings"])
+    from rag.store import get_all
+
+    papers = get_all(store.papers, ["documents", "metadatas", "embeddings"])
+    chunks = get_all(store.chunks, ["documents", "metadatas", "embeddings"])
     by_paper: dict[str, list[tuple[int, str, np.ndarray]]] = {}
     for text, meta, vec in zip(chunks["documents"], chunks["metadatas"], chunks["embeddings"]):
         by_paper.setdefault(meta["paper_id"], []).append((meta["index"], text, np.asarray(vec, np.float32)))

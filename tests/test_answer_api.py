@@ -102,10 +102,15 @@ def test_compare_cites_both_named_papers_side_by_side(pipeline, titles):
     assert a.text.index("**ConViT** [1]") < a.text.index("**CvT** [2]")
 
 
-def test_follow_up_is_answered_against_the_previous_turn(pipeline, titles):
+def first_turn(pipeline) -> tuple[Answer, list[dict]]:
+    """The example question's answer and the history a chat would hold after it."""
     first = pipeline.answer(CNN_VIT["question"])
-    history = [{"role": "user", "content": CNN_VIT["question"]},
-               {"role": "assistant", "content": to_markdown(first)}]
+    return first, [{"role": "user", "content": CNN_VIT["question"]},
+                   {"role": "assistant", "content": to_markdown(first)}]
+
+
+def test_follow_up_is_answered_against_the_previous_turn(pipeline, titles):
+    first, history = first_turn(pipeline)
     follow = pipeline.answer("Which of those are designed for faster inference?", history=history)
     check_contract(follow, titles)
     assert not follow.abstained
@@ -116,9 +121,7 @@ def test_follow_up_is_answered_against_the_previous_turn(pipeline, titles):
 
 
 def test_ordinal_follow_up_targets_that_paper(pipeline, titles):
-    first = pipeline.answer(CNN_VIT["question"])
-    history = [{"role": "user", "content": CNN_VIT["question"]},
-               {"role": "assistant", "content": to_markdown(first)}]
+    first, history = first_turn(pipeline)
     follow = pipeline.answer("What dataset does the second one evaluate on?", history=history)
     check_contract(follow, titles)
     assert [c.paper_id for c in follow.citations] == [first.citations[1].paper_id]
