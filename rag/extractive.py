@@ -25,6 +25,8 @@ _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|si
 _QUANTITY = re.compile(rf"\b(how (many|much|large|big|fast|long|well)|what (percentage|percent|number)|"
                        rf"what .{{0,40}}\b({_MEASURE})\b|\b({_MEASURE}) (does|do|did|is|was)\b)", re.I)
 _NUMBER = re.compile(r"\d")
+# A sentence reporting how a method was evaluated: experiments, results, numbers.
+_EVIDENCE = re.compile(r"\b(experiments?|results?|evaluat\w*|benchmarks?|datasets?|outperform\w*|achiev\w*)\b|\d", re.I)
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
 
@@ -55,8 +57,8 @@ def question_kind(question: str, named: int = 0) -> str:
 class SentenceScorer:
     """Scores a sentence by the IDF-weighted share of the question's terms it contains."""
 
-    def __init__(self, question: str, idf: Callable[[str], float]):
-        self.q_terms = set(terms(question))
+    def __init__(self, question: str, idf: Callable[[str], float], ignore: set[str] = frozenset()):
+        self.q_terms = set(terms(question)) - ignore
         self.weights = {t: idf(t) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0
         self.wants_number = bool(_QUANTITY.search(question))
@@ -77,6 +79,13 @@ def best_sentences(sentences: list[str], scorer: SentenceScorer, n: int = 1) -> 
     return [sentences[i] for i in sorted(ranked)]
 
 
+def _without_names(question: str, names: list[str]) -> str:
+    """The question with every occurrence of the given names (titles, short names) removed."""
+    for name in sorted(set(names), key=len, reverse=True):
+        question = re.sub(re.escape(name), " ", question, flags=re.I)
+    return question
+
+
 def _short_name(title: str) -> str:
     head = title.split(":", 1)[0].strip()
     return head if ":" in title and len(head) <= 40 else title
@@ -95,7 +104,7 @@ class Extractive:
     def __call__(self, question: str, used: list[Source], kind: str) -> Answer:
         scorer = SentenceScorer(question, self.idf)
         if kind == "compare" and len(used) >= 2:
-            return self._compare(question, used[:2], scorer)
+            return self._compare(question, used[:2])
         if kind == "list":
             return self._list(question, used, scorer)
         return self._fact(question, used, scorer)
@@ -117,13 +126,21 @@ class Extractive:
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(quotes))]
         return Answer(question=question, text=text, citations=cites, sources=used)
 
-    def _compare(self, question: str, pair: list[Source], scorer: SentenceScorer) -> Answer:
+    def _compare(self, question: str, pair: list[Source]) -> Answer:
+        # The papers' names say which paper a sentence is from, not what the question asks
+        # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
+        # score sentences on the rest.
+        names = set(terms(question)) - set(terms(
+            _without_names(question, [t for src in pair for t in (src.title, _short_name(src.title))])))
+        aspect = SentenceScorer(question, self.idf, ignore=names)
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
             sents = self.sentences_of(src.paper_id)
             what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
-            # What the paper does, then the sentences closest to the question, in order.
-            chosen = {what, *best_sentences(sents, scorer, 2)}
+            evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
+            # Side by side for each paper: what it does, the sentences closest to the
+            # question's aspect, and how it was evaluated, in abstract order.
+            chosen = {what, *best_sentences(sents, aspect, 2), *([evidence] if evidence else [])}
             quote = " ".join(s for s in sents if s in chosen)
             blocks.append(f"**{_short_name(src.title)}** [{n}]: {unmarked(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))

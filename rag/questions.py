@@ -42,6 +42,34 @@ def check_question(question: object, max_chars: int) -> str:
     return text
 
 
+# How people ask for papers, as opposed to what about: "Which papers ...", "Are there any
+# studies on ...", "List papers that ...", "... in the corpus". It names no topic, and in a
+# sentence embedding it pulls every question towards every "we propose" abstract, so search
+# embeds the rest (measured in README, "Answer quality").
+_DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|research)"
+_SCAFFOLD = re.compile(
+    rf"""^\s*(?:
+        (?:which|what)\s+(?:of\s+the\s+)?{_DOC}
+      | (?:are|is)\s+there\s+(?:any\s+)?{_DOC}
+      | (?:do|does)\s+any\s+{_DOC}
+      | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|search\s+for|look\s+for)
+        (?:\s+me)?\s+(?:all\s+|any\s+|some\s+|the\s+)?{_DOC}
+      | {_DOC}
+    )(?:\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection))?
+     (?:\s+(?:that|which|who|where))?\b""", re.I | re.X)
+_IN_CORPUS = re.compile(r"\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection)\b", re.I)
+
+
+def search_text(question: str) -> str:
+    """What to search for: the question without the asking-for-papers scaffolding.
+
+    `search_text("Which papers in the corpus use graph networks?")` -> "use graph networks?";
+    a question that is only scaffolding ("Which papers?") is returned unchanged.
+    """
+    rest = _IN_CORPUS.sub("", _SCAFFOLD.sub("", question, count=1)).strip(" ,:;-")
+    return rest if any(c.isalnum() for c in rest) else question
+
+
 _ANAPHORA = re.compile(
     r"\b(those|these|them|they|their|its|this one|that one|the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
     r"of the above|the same|previous|mentioned|which of)\b|^\s*(and|what about|how about)\b", re.I)

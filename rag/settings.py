@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     max_papers: int = Field(default=20, ge=1, description="Upper bound on papers an answer uses.")
     min_papers: int = Field(default=1, ge=1, description="Lower bound on papers an answer uses.")
     relative_cutoff: float = Field(
-        default=0.35, gt=0, le=1,
+        default=0.30, gt=0, le=1,
         description="A paper is used when its fused score is at least this share of the best one.",
     )
     abstain_threshold: float = Field(

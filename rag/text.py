@@ -48,9 +48,28 @@ def _punkt():
     return split_by_sentence_tokenizer()
 
 
+# Abbreviations after which punkt splits but a sentence never ends ("(i.e. mixing ...)").
+_NO_END = re.compile(r"(?:\b(?:i\.e|e\.g|cf|vs|viz|approx|resp|fig|figs|eq|eqs|sec|tab)|\bet al)\.$", re.I)
+_FIRST_LETTER = re.compile(r"[^\W\d_]")
+
+
 def sentences(text: str) -> list[str]:
-    """Sentences of an abstract (punkt, via llama-index's bundled model), stripped."""
-    return [s.strip() for s in _punkt()(text) if s.strip()]
+    """Sentences of an abstract (punkt, via llama-index's bundled model), stripped.
+
+    Punkt's English model splits after "i.e." or "vs." and before a lower-case continuation;
+    such pieces are joined back, so a quoted sentence is never cut mid-clause:
+    `sentences("Two layers (i.e. mixing) work. Done.")` -> `["Two layers (i.e. mixing) work.", "Done."]`
+    """
+    out: list[str] = []
+    for piece in (p.strip() for p in _punkt()(text)):
+        if not piece:
+            continue
+        letter = _FIRST_LETTER.search(piece)
+        if out and (_NO_END.search(out[-1]) or (letter is not None and letter.group().islower())):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 def support_score(claim: str, evidence: str) -> float:

@@ -8,7 +8,9 @@ import pytest
 from rag.extractive import question_kind
 from rag.models import Paper, Source
 from rag.retrieval import SearchParams, relative_fusion, rrf, select
-from rag.text import Idf, markers, strip_markers, support_score, terms
+from rag.extractive import Extractive
+from rag.questions import search_text
+from rag.text import Idf, markers, sentences, strip_markers, support_score, terms
 
 
 def src(pid: str, score: float) -> Source:
@@ -43,6 +45,48 @@ def test_text_analysis():
     assert support_score("And it is.", "anything") == 1.0
     idf = Idf([["a", "b"], ["a"]])
     assert idf("a") < idf("b") < idf("zzz") and "b" in idf and "zzz" not in idf
+
+
+def test_search_text_drops_the_asking_scaffolding():
+    assert search_text("Which papers in the corpus use graph networks?") == "use graph networks?"
+    assert search_text("Are there any studies on EEG decoding?") == "on EEG decoding?"
+    assert search_text("List papers that compress images") == "compress images"
+    assert search_text("Which automatic speech recognition models in the corpus report WER?") == (
+        "Which automatic speech recognition models report WER?")
+    # Nothing but scaffolding, or no scaffolding: unchanged.
+    assert search_text("Which papers?") == "Which papers?"
+    assert search_text("How do ConViT and CvT differ?") == "How do ConViT and CvT differ?"
+
+
+def test_sentences_are_not_cut_after_abbreviations():
+    text = ("Mixer has two layers (i.e. \"mixing\" features), one per patch. We beat ResNets, e.g. on "
+            "ImageNet, following Smith et al. (2020). Accuracy is 81.2 vs. 79.9 for ViT. Done.")
+    assert sentences(text) == [
+        "Mixer has two layers (i.e. \"mixing\" features), one per patch.",
+        "We beat ResNets, e.g. on ImageNet, following Smith et al. (2020).",
+        "Accuracy is 81.2 vs. 79.9 for ViT.",
+        "Done.",
+    ]
+
+
+def test_compare_quotes_what_the_question_asks_about_each_paper():
+    abstracts = {
+        "a": ["Alpha-Net is a network.", "We propose Alpha-Net for images.", "Alpha-Net uses Alpha-Net blocks.",
+              "It injects locality through gated attention.", "Alpha-Net reaches 81 % on ImageNet."],
+        "b": ["We present Beta-Former.", "Beta-Former is fast and Beta-Former is small.",
+              "Locality comes from convolutional token embeddings.", "Experiments on COCO confirm it."],
+    }
+    every = [w for sents in abstracts.values() for s in sents for w in [terms(s)]]
+    pair = [Source(paper=Paper(paper_id=pid, title=title, abstract=" ".join(abstracts[pid])), score=1.0)
+            for pid, title in (("a", "Alpha-Net: local attention"), ("b", "Beta-Former: convolutional tokens"))]
+    answer = Extractive(abstracts.__getitem__, Idf(every))(
+        "How do Alpha-Net and Beta-Former differ in how they add locality?", pair, "compare")
+    block_a, block_b = answer.text.split("\n\n")
+    # The aspect sentences win over sentences that only repeat the papers' names, and each
+    # side also says how the paper was evaluated.
+    assert "gated attention" in block_a and "81 %" in block_a and "uses Alpha-Net blocks" not in block_a
+    assert "convolutional token embeddings" in block_b and "COCO" in block_b
+    assert [c.paper_id for c in answer.citations] == ["a", "b"]
 
 
 def test_question_kinds():
