@@ -212,7 +212,7 @@ def _backends(r: dict) -> list[str]:
     if good:
         best = max(good, key=lambda v: v["speedup"])
         out += ["", f"Fastest variant whose quality holds: **{best['variant']}**, {best['speedup']:.2f}x the default "
-                "(the lead decides whether to adopt it; see docs/readme-bench.md)."]
+                "(the lead decides whether to adopt it; see the README's Benchmarks section)."]
     else:
         out += ["", "No variant is at least 10% faster with quality within 0.01: no change recommended."]
     return out + [""]
@@ -221,7 +221,7 @@ def _backends(r: dict) -> list[str]:
 def _scale(r: dict) -> list[str]:
     s = r.get("scale")
     if not s:
-        return ["## Scale", "", "Not run yet: `python -m bench.scale` (see docs/readme-bench.md).", ""]
+        return ["## Scale", "", "Not run yet: `python -m bench.scale` (see the README's Benchmarks section).", ""]
     sizes = ", ".join(f"{p['papers']:,}" for p in s["points"])
     out = [
         "## Scale (synthetic corpus on a Chroma server)", "",

@@ -4,7 +4,7 @@
 (what `rag ui` runs) serves it on `settings.ui_host:settings.ui_port` and prints the URL.
 Each browser session keeps its own conversation in a `gr.State`; the pipeline is shared and
 only read. Besides the page, the app exposes one named API endpoint, `/ask`, for headless use
-with `gradio_client` (see docs/readme-ui.md).
+with `gradio_client` (see README, "Headless API").
 
 What this module does not do: decide anything about answers. Follow-up detection, cut-offs,
 abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays out the result.
