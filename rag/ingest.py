@@ -243,7 +243,9 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     missing = sorted((c for c in flat if c.chunk_id not in vectors), key=lambda c: -len(c.text))
     report.chunks_reused += len(flat) - len(missing)
     bar.add(len(missing))
-    step = max(embedder.batch_size * 4, 1)
+    # Large parts: sentence-transformers sorts by length within one encode call, so bigger
+    # calls pad less (the paper records still commit per batch of papers).
+    step = max(embedder.batch_size * 16, 256)
     for i in range(0, len(missing), step):
         part = missing[i:i + step]
         emb = embedder.embed([c.text for c in part])

@@ -43,13 +43,14 @@ def check_question(question: object, max_chars: int) -> str:
 
 
 # How people ask for papers, as opposed to what about: "Which papers ...", "Are there any
-# studies on ...", "List papers that ...", "... in the corpus". It names no topic, and in a
+# studies on ...", "List papers that ...", "Which of those ...", "... in the corpus". It names no topic, and in a
 # sentence embedding it pulls every question towards every "we propose" abstract, so search
 # embeds the rest (measured in README, "Answer quality").
 _DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|research)"
 _SCAFFOLD = re.compile(
     rf"""^\s*(?:
         (?:which|what)\s+(?:of\s+the\s+)?{_DOC}
+      | (?:and\s+)?(?:which|what)\s+of\s+(?:those|these|them|the\s+above)(?:\s+{_DOC})?
       | (?:are|is)\s+there\s+(?:any\s+)?{_DOC}
       | (?:do|does)\s+any\s+{_DOC}
       | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|search\s+for|look\s+for)

@@ -51,6 +51,7 @@ def test_search_text_drops_the_asking_scaffolding():
     assert search_text("Which papers in the corpus use graph networks?") == "use graph networks?"
     assert search_text("Are there any studies on EEG decoding?") == "on EEG decoding?"
     assert search_text("List papers that compress images") == "compress images"
+    assert search_text("And which of those use UAVs?") == "use UAVs?"  # a follow-up
     assert search_text("Which automatic speech recognition models in the corpus report WER?") == (
         "Which automatic speech recognition models report WER?")
     # Nothing but scaffolding, or no scaffolding: unchanged.
