@@ -60,16 +60,21 @@ def sentences(text: str) -> list[str]:
     such pieces are joined back, so a quoted sentence is never cut mid-clause:
     `sentences("Two layers (i.e. mixing) work. Done.")` -> `["Two layers (i.e. mixing) work.", "Done."]`
     """
-    out: list[str] = []
+    spans: list[list[int]] = []  # [start, end) in `text`: a joined sentence stays verbatim
+    cursor = 0
     for piece in (p.strip() for p in _punkt()(text)):
         if not piece:
             continue
+        start = text.find(piece, cursor)
+        if start < 0:  # punkt normalised something: fall back to the piece as given
+            return [p.strip() for p in _punkt()(text) if p.strip()]
+        cursor = start + len(piece)
         letter = _FIRST_LETTER.search(piece)
-        if out and (_NO_END.search(out[-1]) or (letter is not None and letter.group().islower())):
-            out[-1] = f"{out[-1]} {piece}"
+        if spans and (_NO_END.search(text[spans[-1][0]:spans[-1][1]]) or (letter is not None and letter.group().islower())):
+            spans[-1][1] = cursor
         else:
-            out.append(piece)
-    return out
+            spans.append([start, cursor])
+    return [text[a:b] for a, b in spans]
 
 
 def support_score(claim: str, evidence: str) -> float:
