@@ -43,9 +43,9 @@ def check_question(question: object, max_chars: int) -> str:
 
 
 # How people ask for papers, as opposed to what about: "Which papers ...", "Are there any
-# studies on ...", "List papers that ...", "Which of those ...", "... in the corpus". It names no topic, and in a
-# sentence embedding it pulls every question towards every "we propose" abstract, so search
-# embeds the rest (measured in README, "Answer quality").
+# studies on ...", "List papers that ...", "Which of those ...", "... in the corpus". It names
+# no topic, and in a sentence embedding it pulls every question towards every "we propose"
+# abstract, so search embeds the rest (measured in README, "Answer quality").
 _DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|research)"
 _SCAFFOLD = re.compile(
     rf"""^\s*(?:

@@ -22,8 +22,8 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.models import Paper, Source
-from rag.store import Store, get_all, paper_from_record
 from rag.questions import search_text
+from rag.store import Store, get_all, paper_from_record
 from rag.text import Idf, sentences, terms
 
 

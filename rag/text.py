@@ -54,7 +54,8 @@ _FIRST_LETTER = re.compile(r"[^\W\d_]")
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of an abstract (punkt, via llama-index's bundled model), stripped.
+    """Sentences of an abstract (punkt, via llama-index's bundled model), each a verbatim
+    slice of `text` without surrounding whitespace.
 
     Punkt's English model splits after "i.e." or "vs." and before a lower-case continuation;
     such pieces are joined back, so a quoted sentence is never cut mid-clause:
@@ -70,7 +71,8 @@ def sentences(text: str) -> list[str]:
             return [p.strip() for p in _punkt()(text) if p.strip()]
         cursor = start + len(piece)
         letter = _FIRST_LETTER.search(piece)
-        if spans and (_NO_END.search(text[spans[-1][0]:spans[-1][1]]) or (letter is not None and letter.group().islower())):
+        continues = letter is not None and letter.group().islower()
+        if spans and (continues or _NO_END.search(text[spans[-1][0]:spans[-1][1]])):
             spans[-1][1] = cursor
         else:
             spans.append([start, cursor])
