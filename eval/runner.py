@@ -60,7 +60,7 @@ def configurations(settings: Settings, compare: bool, extra: list[tuple[str, dic
     configs = {name: settings.model_copy(update=over) for name, over in COMPARE.items()
                if name != "llm" or settings.llm_configured}
     for name, over in extra:
-        configs[name] = Settings.model_validate({**settings.model_dump(), **over})
+        configs[name] = settings.with_overrides(over)
     return configs
 
 

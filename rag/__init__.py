@@ -43,10 +43,9 @@ def _from_environment() -> Settings:
 
 
 def _settings(settings: Settings | None, options: dict) -> Settings:
-    """The call's Settings: `settings` (or the environment's) with `options` on top, validated
-    like any Settings, so a typo fails and a key option becomes a SecretStr."""
+    """The call's Settings: `settings` (or the environment's) with `options` on top."""
     base = settings or _from_environment()
-    return Settings.model_validate({**base.model_dump(), **options}) if options else base
+    return base.with_overrides(options) if options else base
 
 
 def pipeline_for(settings: Settings):

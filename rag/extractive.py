@@ -57,8 +57,8 @@ def question_kind(question: str, named: int = 0) -> str:
 class SentenceScorer:
     """Scores a sentence by the IDF-weighted share of the question's terms it contains."""
 
-    def __init__(self, question: str, idf: Callable[[str], float], ignore: set[str] = frozenset()):
-        self.q_terms = set(terms(question)) - ignore
+    def __init__(self, question: str, idf: Callable[[str], float]):
+        self.q_terms = set(terms(question))
         self.weights = {t: idf(t) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0
         self.wants_number = bool(_QUANTITY.search(question))
@@ -130,9 +130,8 @@ class Extractive:
         # The papers' names say which paper a sentence is from, not what the question asks
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
         # score sentences on the rest.
-        names = set(terms(question)) - set(terms(
-            _without_names(question, [t for src in pair for t in (src.title, _short_name(src.title))])))
-        aspect = SentenceScorer(question, self.idf, ignore=names)
+        aspect = SentenceScorer(
+            _without_names(question, [t for src in pair for t in (src.title, _short_name(src.title))]), self.idf)
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
             sents = self.sentences_of(src.paper_id)

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     ui_username: str | None = Field(default=None, description="Optional UI login name.")
     ui_password: SecretStr | None = Field(default=None, description="Optional UI password.")
 
+    def with_overrides(self, overrides: dict) -> "Settings":
+        """A copy with `overrides` on top, validated like any Settings: unlike
+        `model_copy(update=...)`, a typo or a bad value fails and a key becomes a SecretStr."""
+        return type(self).model_validate({**self.model_dump(), **overrides})
+
     @property
     def uses_server(self) -> bool:
         return bool(self.chroma_host and self.chroma_port)

@@ -61,14 +61,13 @@ def sentences(text: str) -> list[str]:
     such pieces are joined back, so a quoted sentence is never cut mid-clause:
     `sentences("Two layers (i.e. mixing) work. Done.")` -> `["Two layers (i.e. mixing) work.", "Done."]`
     """
+    pieces = [p.strip() for p in _punkt()(text) if p.strip()]
     spans: list[list[int]] = []  # [start, end) in `text`: a joined sentence stays verbatim
     cursor = 0
-    for piece in (p.strip() for p in _punkt()(text)):
-        if not piece:
-            continue
+    for piece in pieces:
         start = text.find(piece, cursor)
-        if start < 0:  # punkt normalised something: fall back to the piece as given
-            return [p.strip() for p in _punkt()(text) if p.strip()]
+        if start < 0:  # punkt normalised something: fall back to the pieces as given
+            return pieces
         cursor = start + len(piece)
         letter = _FIRST_LETTER.search(piece)
         continues = letter is not None and letter.group().islower()
