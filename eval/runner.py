@@ -34,8 +34,8 @@ COMPARE = {
 
 
 def load_questions(path: Path) -> list[dict]:
-    """The question set; a malformed line is a UserError naming it."""
-    from rag.cli import UserError
+    """The question set; a malformed line is a ConfigError naming it."""
+    from rag.errors import ConfigError
 
     items = []
     with Path(path).open(encoding="utf-8") as fh:
@@ -45,9 +45,9 @@ def load_questions(path: Path) -> list[dict]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{lineno}: not JSON ({err.msg})") from None
+                raise ConfigError(f"{path}:{lineno}: not JSON ({err.msg})") from None
             if not isinstance(item, dict) or item.get("type") not in metrics.TYPES or "question" not in item:
-                raise UserError(f"{path}:{lineno}: needs a 'question' and a 'type' in {', '.join(metrics.TYPES)}")
+                raise ConfigError(f"{path}:{lineno}: needs a 'question' and a 'type' in {', '.join(metrics.TYPES)}")
             items.append(item)
     return items
 
@@ -119,7 +119,7 @@ def run(args, settings: Settings) -> int:
 
     from eval import report
     from rag import pipeline_for
-    from rag.cli import UserError
+    from rag.errors import ConfigError
 
     questions = load_questions(args.questions)
     if args.only:
@@ -127,7 +127,7 @@ def run(args, settings: Settings) -> int:
     if args.limit:
         questions = questions[:args.limit]
     if not questions:
-        raise UserError(f"no questions to run in {args.questions}")
+        raise ConfigError(f"no questions to run in {args.questions}")
     configs = configurations(settings, args.compare, getattr(args, "config", []))
     out = Path(args.out) if args.out else DEFAULT_RESULTS / datetime.now().strftime("%Y%m%d-%H%M%S")
     console = Console(stderr=True)

@@ -17,12 +17,11 @@ import threading
 from collections.abc import Iterator
 
 from rag.models import Answer, Citation, Chunk, Paper, Source
-from rag.questions import QuestionError
+from rag.errors import ConfigError, QuestionError, RagError, StoreError
 from rag.settings import Settings
-from rag.store import StoreError
 
 __all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Paper", "Source", "Settings",
-           "QuestionError", "StoreError", "pipeline_for"]
+           "RagError", "QuestionError", "StoreError", "ConfigError", "pipeline_for"]
 
 _lock = threading.Lock()
 _pipelines: dict[tuple, object] = {}

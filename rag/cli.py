@@ -13,15 +13,13 @@ import os
 import sys
 from pathlib import Path
 
+from rag.errors import ConfigError, RagError
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-class UserError(Exception):
-    """An error the user can act on; printed as one line."""
 
 
 def _settings(**overrides):
@@ -35,11 +33,11 @@ def _settings(**overrides):
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as err:
         first = err.errors()[0]
-        raise UserError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ConfigError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     try:
         model_path(settings.embed_model)  # fail here, in one line, rather than deep in torch
     except ValueError as err:
-        raise UserError(str(err)) from None
+        raise ConfigError(str(err)) from None
     return settings
 
 
@@ -48,9 +46,9 @@ def cmd_ingest(args) -> int:
     paths = [Path(p) for p in args.paths] or s.corpus_paths
     for p in paths:
         if not p.exists():
-            raise UserError(f"no such file or directory: {p}")
+            raise ConfigError(f"no such file or directory: {p}")
     if args.batch_papers is not None and args.batch_papers < 1:
-        raise UserError(f"--batch-papers must be at least 1, not {args.batch_papers}")
+        raise ConfigError(f"--batch-papers must be at least 1, not {args.batch_papers}")
     from rag.ingest import BATCH_PAPERS, ingest  # llama-index and numpy: after the cheap checks
     from rag.store import Store, delete_store, open_client
 
@@ -118,7 +116,7 @@ def cmd_ask(args) -> int:
             print(event, end="", flush=True)
     assert final is not None
     if args.json:
-        print(json.dumps(_answer_json(final), indent=2, ensure_ascii=False))
+        print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if not args.stream:
         print(final.text)
@@ -134,15 +132,6 @@ def cmd_ask(args) -> int:
     if final.citations:
         print("\nReferences:\n" + references(final))
     return 0
-
-
-def _answer_json(a) -> dict:
-    return {
-        "question": a.question, "text": a.text, "abstained": a.abstained, "answerer": a.answerer,
-        "citations": [c.__dict__ for c in a.citations], "notes": a.notes, "unsupported": a.unsupported,
-        "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score, "dense": s.dense, "bm25": s.bm25}
-                    for s in a.sources],
-    }
 
 
 def cmd_ui(args) -> int:
@@ -203,12 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from rag.questions import QuestionError
-    from rag.store import StoreError
-
     try:
         return args.func(args)
-    except (UserError, QuestionError, StoreError) as err:
+    except RagError as err:
         print(f"rag: error: {_one_line(str(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a file or directory the user named: missing, unreadable, full disk

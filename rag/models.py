@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,22 @@ class Answer:
     notes: list[str] = field(default_factory=list)  # e.g. "LLM unreachable: fell back to extractive"
     unsupported: list[str] = field(default_factory=list)  # sentences whose citation lacks support
     removed_markers: list[int] = field(default_factory=list)  # markers that pointed nowhere
+
+    def to_dict(self) -> dict:
+        """The one JSON-ready form of an answer, used by `rag ask --json`, the UI's `/ask` API
+        and the eval's results.json. `citations` carry paper ids, so a client can send the
+        answer back as an assistant turn (`{"role": "assistant", "content": text,
+        "citations": [...]}`) and a follow-up question is restricted to these papers."""
+        return {
+            "question": self.question, "text": self.text, "abstained": self.abstained, "answerer": self.answerer,
+            "citations": [asdict(c) for c in self.citations],
+            "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score, "dense": s.dense, "bm25": s.bm25}
+                        for s in self.sources],
+            "notes": list(self.notes), "unsupported": list(self.unsupported),
+            "removed_markers": list(self.removed_markers),
+        }
+
+    def as_message(self) -> dict:
+        """This answer as an assistant turn of `history`, its citations carried as data."""
+        return {"role": "assistant", "content": self.text,
+                "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in self.citations]}

@@ -12,11 +12,11 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from rag.errors import QuestionError
+
 Message = dict  # {"role": "user" | "assistant", "content": str}
 
 
-class QuestionError(ValueError):
-    """The question cannot be answered as given; the message says why, in one line."""
 
 
 def check_question(question: object, max_chars: int) -> str:

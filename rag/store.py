@@ -20,14 +20,13 @@ import sqlite3
 from pathlib import Path
 
 from rag.embedding import model_slug
+from rag.errors import StoreError
 from rag.models import Paper
 from rag.settings import Settings
 
 SCHEMA = 1
 
 
-class StoreError(RuntimeError):
-    """The store cannot be used as it is; the message says what to do."""
 
 
 def _chroma_settings():

@@ -238,14 +238,14 @@ def test_compare_configurations_add_llm_only_when_configured():
 
 
 def test_malformed_question_file_names_the_line(tmp_path):
-    from rag.cli import UserError
+    from rag.errors import ConfigError
 
     path = tmp_path / "q.jsonl"
     path.write_text('{"id": "a", "type": "fact", "question": "x"}\n{not json\n')
-    with pytest.raises(UserError, match=r"q\.jsonl:2"):
+    with pytest.raises(ConfigError, match=r"q\.jsonl:2"):
         runner.load_questions(path)
     path.write_text('{"id": "a", "type": "trivia", "question": "x"}\n')
-    with pytest.raises(UserError, match=r"q\.jsonl:1"):
+    with pytest.raises(ConfigError, match=r"q\.jsonl:1"):
         runner.load_questions(path)
 
 

@@ -207,10 +207,10 @@ def test_launch_options_are_safe_by_default(tmp_path):
 
 
 def test_launch_options_refuse_half_configured_login(tmp_path):
-    from rag.cli import UserError
+    from rag.errors import ConfigError
     from ui.app import launch_options
 
-    with pytest.raises(UserError, match="both"):
+    with pytest.raises(ConfigError, match="both"):
         launch_options(Settings(data_dir=tmp_path, ui_username="ann"))
 
 

@@ -265,9 +265,9 @@ def launch_options(settings: Settings) -> dict:
     """Keyword arguments for `Blocks.launch`: address, optional login, look, and no extras
     (no share link, no file access, no external footer links)."""
     if bool(settings.ui_username) != bool(settings.ui_password):
-        from rag.cli import UserError
+        from rag.errors import ConfigError
 
-        raise UserError("set both RAG_UI_USERNAME and RAG_UI_PASSWORD, or neither")
+        raise ConfigError("set both RAG_UI_USERNAME and RAG_UI_PASSWORD, or neither")
     auth = ((settings.ui_username, settings.ui_password.get_secret_value())
             if settings.ui_username and settings.ui_password else None)
     return dict(
