@@ -22,7 +22,6 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.models import Paper, Source
-from rag.questions import search_text
 from rag.store import Store, get_all, paper_from_record
 from rag.text import Idf, sentences, terms
 
@@ -128,10 +127,9 @@ class Index:
     def search(self, query: str, params: SearchParams, restrict: Collection[str] | None = None,
                query_vec: np.ndarray | None = None) -> Ranking:
         """All candidate papers for `query`, best first, and the first pass before feedback.
-        `restrict` limits the search to those paper ids (follow-up questions). The query is
-        searched without its asking-for-papers scaffolding (`search_text`); a `query_vec`
-        handed in must be the embedding of that text."""
-        query = search_text(query)
+        `restrict` limits the search to those paper ids (follow-up questions). `query` is
+        searched as given: the caller strips what names no topic (`rag.questions.Query.searched`);
+        a `query_vec` handed in must be the embedding of that text."""
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
