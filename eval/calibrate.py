@@ -6,7 +6,7 @@ Labels: unanswerable questions are "not covered", every other non-follow-up ques
 "covered". Features come from the first retrieval pass of the default configuration. The
 script reports 7-fold cross-validated decline / false-abstention rates (what to expect on
 unseen questions), and with `--write` stores the model fitted on all questions in
-rag/abstain.json together with those figures. Only the four weights and the bias are fitted:
+rag/abstain_models/<model slug>.json together with those figures. Only the four weights and the bias are fitted:
 no rule looks at the wording of any question.
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.abstain import FEATURES, MODEL_FILE
+from rag.abstain import FEATURES, model_file
+from rag.embedding import model_slug
 from rag.settings import Settings
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
@@ -35,8 +36,7 @@ def feature_table(settings: Settings, questions: list[dict]) -> tuple[np.ndarray
     for q in questions:
         if q["type"] == "followup":
             continue
-        ranking = pipe.index.search(q["question"], pipe._params(settings))
-        feats = pipe.abstain_features(q["question"], ranking.first)
+        feats = pipe.abstain_features(q["question"], settings)
         xs.append([feats[k] for k in FEATURES])
         ys.append(q["type"] == "unanswerable")
     return np.array(xs), np.array(ys)
@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"store the fitted model in {MODEL_FILE}")
+    parser.add_argument("--write", action="store_true", help="store the fitted model in rag/abstain_models/<model slug>.json")
     parser.add_argument("--threshold", type=float, default=0.5)
     args = parser.parse_args(argv)
 
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
-    x, y = feature_table(Settings(), questions)
+    settings = Settings()
+    x, y = feature_table(settings, questions)
     model = LogisticRegression(C=C, class_weight=CLASS_WEIGHT)
     folds = StratifiedKFold(7, shuffle=True, random_state=0)
     prob = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
@@ -68,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(fitted, indent=2))
     if args.write:
-        MODEL_FILE.write_text(json.dumps(fitted, indent=2) + "\n")
-        print(f"wrote {MODEL_FILE}")
+        path = model_file(model_slug(settings.embed_model))
+        path.write_text(json.dumps(fitted, indent=2) + "\n")
+        print(f"wrote {path}")
     return 0
 
 

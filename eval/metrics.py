@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
-from rag.llm import claims as llm_claims
+from rag.citations import claims as split_claims
 from rag.models import Answer, Paper
 from rag.text import markers, support_score
 
@@ -189,14 +189,14 @@ def declined(answer: Answer) -> bool:
 # --- support -----------------------------------------------------------------------------
 def claims(text: str) -> list[tuple[str, list[int]]]:
     """(sentence, its markers) for each sentence of `text` that carries a marker, split the
-    way the LLM answerer's citation check splits (`rag.llm.claims`: per line, markers written
+    way the citation check splits (`rag.citations.claims`: per line, markers written
     after the full stop stay with their sentence).
 
     >>> claims("CvT adds convolutions. [1] It is fast [1][2].\\nNo marker here.")
     [('CvT adds convolutions. [1]', [1]), ('It is fast [1][2].', [1, 2])]
     """
     out = []
-    for piece in llm_claims(text):  # the answerer's own splitter, so both count the same sentences
+    for piece in split_claims(text):  # the answerer's own splitter, so both count the same sentences
         found = list(dict.fromkeys(markers(piece)))
         if found:
             out.append((" ".join(piece.split()), found))
@@ -206,7 +206,7 @@ def claims(text: str) -> list[tuple[str, list[int]]]:
 def support_share(answer: Answer, papers: Mapping[str, Paper], threshold: float) -> float | None:
     """Share of the answer's marked sentences that their cited papers support; None if none.
 
-    The check `rag.llm.validate` makes before keeping a citation, with
+    The check `rag.citations.validate` makes before keeping a citation, with
     `Settings.support_threshold`: a sentence is supported when every marker in it names a
     citation whose paper gives `rag.text.support_score(sentence, title + " " + abstract) >=
     threshold` (that share of the sentence's content-word stems occurs in the paper). A

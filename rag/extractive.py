@@ -14,12 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from rag.citations import unmarked
 from rag.models import Answer, Citation, Source
+from rag.names import display_name
 from rag.text import terms
 
-_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}\b(papers?|works?|studies|articles|approaches|methods|models)\b"
-                   r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
-_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
 _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
             r"throughput|improvement|gain|reduction|ap|map|iou|psnr|top-1|top-5|wer|precision|recall")
 _QUANTITY = re.compile(rf"\b(how (many|much|large|big|fast|long|well)|what (percentage|percent|number)|"
@@ -29,29 +28,6 @@ _NUMBER = re.compile(r"\d")
 _EVIDENCE = re.compile(r"\b(experiments?|results?|evaluat\w*|benchmarks?|datasets?|outperform\w*|achiev\w*)\b|\d", re.I)
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
-
-
-_BRACKETED_NUMBER = re.compile(r"\[(\d+)\]")
-
-
-def unmarked(sentence: str) -> str:
-    """An abstract sentence fit to quote in an answer: a bracketed number the abstract itself
-    holds (a reference, or planted text) becomes "(7)", so it cannot pass for a citation marker.
-    `unmarked("as shown in [7].")` -> `"as shown in (7)."`"""
-    return _BRACKETED_NUMBER.sub(r"(\1)", sentence)
-
-
-def question_kind(question: str, named: int = 0) -> str:
-    """"list", "compare" or "fact". `named` is how many papers the question names.
-
-    `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
-    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare".
-    """
-    if named >= 2 and _COMPARE.search(question) or named >= 2 and " and " in question.lower():
-        return "compare"
-    if _LIST.search(question):
-        return "list"
-    return "fact"
 
 
 class SentenceScorer:
@@ -84,11 +60,6 @@ def _without_names(question: str, names: list[str]) -> str:
     for name in sorted(set(names), key=len, reverse=True):
         question = re.sub(re.escape(name), " ", question, flags=re.I)
     return question
-
-
-def _short_name(title: str) -> str:
-    head = title.split(":", 1)[0].strip()
-    return head if ":" in title and len(head) <= 40 else title
 
 
 class Extractive:
@@ -131,7 +102,7 @@ class Extractive:
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
         # score sentences on the rest.
         aspect = SentenceScorer(
-            _without_names(question, [t for src in pair for t in (src.title, _short_name(src.title))]), self.idf)
+            _without_names(question, [t for src in pair for t in (src.title, display_name(src.title))]), self.idf)
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
             sents = self.sentences_of(src.paper_id)
@@ -141,7 +112,7 @@ class Extractive:
             # question's aspect, and how it was evaluated, in abstract order.
             chosen = {what, *best_sentences(sents, aspect, 2), *([evidence] if evidence else [])}
             quote = " ".join(s for s in sents if s in chosen)
-            blocks.append(f"**{_short_name(src.title)}** [{n}]: {unmarked(quote)}")
+            blocks.append(f"**{display_name(src.title)}** [{n}]: {unmarked(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=quote))
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
 

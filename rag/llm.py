@@ -3,7 +3,7 @@
 `LLMAnswerer.stream(question, used, history, fallback)` sends the numbered abstracts of the
 papers retrieval kept, fenced as data (`<source n="1" title="...">abstract</source>`), streams
 the model's text, and ends with an `Answer` that keeps only citations which point to a source
-that was sent *and* support their sentence (`validate`). OpenAI, a llama.cpp server, vLLM and
+that was sent *and* support their sentence (`rag.citations.validate`). OpenAI, a llama.cpp server, vLLM and
 Ollama all speak this protocol; the openai client retries 429/5xx/timeouts with backoff.
 
 When the endpoint fails (unreachable, timeout, rate limit, HTTP error, malformed response,
@@ -11,29 +11,24 @@ stream cut off) or its answer is empty or has no supported citation, the caller'
 answer is returned instead with a one-line note. Endpoint failures never raise, and the API key
 never appears in a note or a log line.
 
-Not here: retrieval, choosing the papers, deciding to abstain (rag/pipeline.py does those).
+Not here: retrieval, choosing the papers (rag/evidence.py), deciding to abstain (rag/abstain.py).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
-
 from rag import prompts
-from rag.extractive import unmarked
-from rag.models import Answer, Citation, Source
+from rag.citations import unmarked, validate
+from rag.models import Answer, Source
 from rag.questions import Message
 from rag.settings import Settings
-from rag.text import markers, sentences, support_score
 
 log = logging.getLogger(__name__)
 
@@ -53,108 +48,6 @@ class _Finished:
     """Last event of a generation: why the model stopped ("stop", "length", ...)."""
 
     reason: str
-
-
-# --- validation: pure functions ----------------------------------------------------------
-
-_MARKER_LIST = re.compile(r"\[(\d+(?:\s*,\s*\d+)+)\]")  # "[1, 3]" -> "[1][3]"
-_MARKER_WS = re.compile(r"\s*\[(\d+)\]")  # a marker with the space before it, removed together
-# A sentence ends at . ! or ? (plus any markers right after it) before whitespace and a
-# character that is not lower-case ("e.g. the" and "96.8%" do not end one), or at line end.
-_BOUNDARY = re.compile(r"[.!?](?:\s*\[\d+\])*(?=\s+[^a-z\s]|\s*$)")
-_SPACES = re.compile(r"(?<=\S)[ \t]{2,}")
-
-
-def claims(text: str) -> list[str]:
-    """The answer split into sentences, each with the markers that follow it; joining the
-    pieces gives back `text` exactly, so markers can be rewritten in place.
-
-    `claims("ViT uses patches [1]. CvT adds convolutions. [2]\\nDone")` ->
-    `["ViT uses patches [1].", " CvT adds convolutions. [2]", "\\n", "Done"]`
-    """
-    out: list[str] = []
-    for line in text.splitlines(keepends=True):
-        start = 0
-        for m in _BOUNDARY.finditer(line):
-            out.append(line[start:m.end()])
-            start = m.end()
-        if start < len(line):
-            out.append(line[start:])
-    return out
-
-
-class Validation(NamedTuple):
-    text: str  # markers rewritten: only supported ones, numbered 1..k by first appearance
-    citations: list[Citation]
-    removed_markers: list[int]  # markers (as the model wrote them) that pointed to no source
-    unsupported: list[str]  # sentences that lost a citation because the abstract does not back them
-
-
-def validate(text: str, used: list[Source], threshold: float = 0.5) -> Validation:
-    """Keep only citations that point to a source and support their sentence; renumber them.
-
-    For each sentence carrying markers, each marker `[n]` must name a source (1..len(used)),
-    else it is removed and listed in `removed_markers`; and `support_score(sentence, title +
-    " " + abstract)` (share of the sentence's content-word stems found in the cited paper)
-    must reach `threshold`, else the marker is removed and the sentence listed in
-    `unsupported`. Kept markers are renumbered densely by first appearance, and each citation
-    quotes the abstract sentence that best supports the claims citing it.
-
-    Worked example, with used = [ViT paper, CvT paper]:
-        "CvT introduces convolutions into vision transformers [2]. It beats every model on speech [1]. See [5]."
-    -> text "CvT introduces convolutions into vision transformers [1]. It beats every model on speech. See.",
-       citations [Citation(n=1, paper_id=<CvT>, quote=<the CvT abstract's sentence on convolutions>)],
-       removed_markers [5], unsupported ["It beats every model on speech."]
-    (the ViT abstract says nothing of models or speech, and there is no source 5).
-    """
-    text = _MARKER_LIST.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
-    pieces = claims(text)
-    kept: list[set[int]] = []
-    removed: list[int] = []
-    unsupported: list[str] = []
-    claims_citing: dict[int, list[str]] = {}
-    for piece in pieces:
-        ok: set[int] = set()
-        claim = " ".join(_MARKER_WS.sub("", piece).split())
-        lacks_support = False
-        for n in dict.fromkeys(markers(piece)):
-            if not 1 <= n <= len(used):
-                if n not in removed:
-                    removed.append(n)
-                continue
-            src = used[n - 1]
-            if support_score(claim, f"{src.title} {src.paper.abstract}") >= threshold:
-                ok.add(n)
-                claims_citing.setdefault(n, []).append(claim)
-            else:
-                lacks_support = True
-        if lacks_support and claim not in unsupported:
-            unsupported.append(claim)
-        kept.append(ok)
-
-    order = list(dict.fromkeys(n for piece, ok in zip(pieces, kept) for n in markers(piece) if n in ok))
-    renumber = {old: new for new, old in enumerate(order, start=1)}
-
-    def rewrite(piece: str, ok: set[int]) -> str:
-        def one(m: re.Match) -> str:
-            n = int(m.group(1))
-            if n not in ok:
-                return ""
-            return m.group(0)[: m.group(0).index("[")] + f"[{renumber[n]}]"
-
-        return _MARKER_WS.sub(one, piece)
-
-    out = _SPACES.sub(" ", "".join(rewrite(p, ok) for p, ok in zip(pieces, kept))).strip()
-    citations = [_cite(renumber[old], used[old - 1], claims_citing[old]) for old in order]
-    return Validation(out, citations, removed, unsupported)
-
-
-def _cite(n: int, src: Source, cited_for: list[str]) -> Citation:
-    """Citation `n` of `src`, quoting the abstract sentence that best supports any of the
-    claims that cite it (the earlier sentence on ties)."""
-    sents = sentences(src.paper.abstract) or [src.paper.abstract]
-    best = max(range(len(sents)), key=lambda i: (max(support_score(c, sents[i]) for c in cited_for), -i))
-    return Citation(n=n, paper_id=src.paper_id, title=src.title, quote=sents[best])
 
 
 # --- the prompt -----------------------------------------------------------------------------
@@ -190,9 +83,8 @@ def messages(question: str, used: list[Source], history: list[Message] | None) -
 # --- the answerer ---------------------------------------------------------------------------
 
 def _secret(settings: Settings) -> str | None:
-    key = settings.llm_api_key  # a plain str when set through model_copy(update=...)
-    value = key.get_secret_value() if isinstance(key, SecretStr) else key
-    return value or None
+    key = settings.llm_api_key  # always a SecretStr: every override goes through with_overrides
+    return (key.get_secret_value() if key is not None else None) or None
 
 
 def _identity(settings: Settings) -> tuple:

@@ -1,20 +1,27 @@
-"""Question checks and conversation handling: pure functions, no retrieval.
+"""What a question asks: checks, its kind, the papers it names, and what it leans on.
+
+`analyse(question, history, names)` turns a raw question into a typed `Query`: the text as
+asked and as searched, its kind (list / compare / fact), whether it is a follow-up, the
+papers it is restricted to (a follow-up's previous answer), and the papers it names. No
+retrieval happens here; `rag.names` supplies the name lookup.
 
 - `check_question` refuses input no search can use, with a specific message;
-- `is_follow_up` tells whether a question leans on the previous turn ("which of those ...");
+- `question_kind` tells a list question from a comparison or a fact;
 - `previous_turn` recovers the previous question and the papers the previous answer cited,
-  from OpenAI/Gradio-style message history.
+  from OpenAI/Gradio-style history: from a `citations` field on the assistant message when
+  there is one, else from the answer's own text (reference lines or bold names).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from rag.errors import QuestionError
+from rag.names import NameIndex
 
-Message = dict  # {"role": "user" | "assistant", "content": str}
+Message = dict  # {"role": "user" | "assistant", "content": str, "citations"?: [{"paper_id": ...}]}
 
 
 
@@ -71,17 +78,39 @@ def search_text(question: str) -> str:
     return rest if any(c.isalnum() for c in rest) else question
 
 
+_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}\b(papers?|works?|studies|articles|approaches|methods|models)\b"
+                   r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
+_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
+
+
+def question_kind(question: str, named: int = 0) -> str:
+    """"list", "compare" or "fact". `named` is how many papers the question names.
+
+    `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
+    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare".
+    """
+    if named >= 2 and _COMPARE.search(question) or named >= 2 and " and " in question.lower():
+        return "compare"
+    if _LIST.search(question):
+        return "list"
+    return "fact"
+
+
 _ANAPHORA = re.compile(
     r"\b(those|these|them|they|their|its|this one|that one|the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
     r"of the above|the same|previous|mentioned|which of)\b|^\s*(and|what about|how about)\b", re.I)
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)
 _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
+# How an answer's text names the papers it cites: "**Title** [n]" (lists, comparisons) and
+# "(From **Title** [n].)" (facts). Read back when history holds only the answer's text.
+_BOLD_CITED = re.compile(r"\*\*(.+?)\*\*\s*\[(\d+)\]")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 
 
 def is_follow_up(question: str, history: list[Message] | None) -> bool:
     """True when there is a previous answer and the question points back at it."""
-    return bool(previous_turn(history)[0]) and bool(_ANAPHORA.search(question))
+    return bool(previous_turn(history).question) and bool(_ANAPHORA.search(question))
 
 
 def ordinal(question: str) -> int | None:
@@ -93,34 +122,99 @@ def ordinal(question: str) -> int | None:
     return -1 if word == "last" else ORDINALS[word]
 
 
-def previous_turn(history: list[Message] | None) -> tuple[str, list[str]]:
-    """(previous user question, titles the previous assistant answer cited, in marker order).
+@dataclass(frozen=True)
+class Turn:
+    """The previous exchange: the user's question, and the papers the answer cited, in marker
+    order, as paper ids (`cited_ids`, from structured history) or as titles (`cited_titles`,
+    read back from the answer's text)."""
 
-    Cited titles are read from the answer's reference lines, `[n] Title`, as rendered by
-    `rag.render.to_markdown` (the format the UI and CLI put into history).
+    question: str = ""
+    cited_ids: tuple[str, ...] = ()
+    cited_titles: tuple[str, ...] = ()
+
+
+def _cited_ids(citations: object) -> tuple[str, ...]:
+    """Paper ids from an assistant message's `citations`: dicts with a `paper_id` (as
+    `Answer.as_message` writes them, sorted by `n` when present) or plain id strings."""
+    if not isinstance(citations, list):
+        return ()
+    items = [c for c in citations if isinstance(c, (dict, str))]
+    items.sort(key=lambda c: c.get("n", 0) if isinstance(c, dict) and isinstance(c.get("n"), int) else 0)
+    ids = [c.get("paper_id") if isinstance(c, dict) else c for c in items]
+    return tuple(dict.fromkeys(i for i in ids if isinstance(i, str) and i))
+
+
+def cited_titles(content: str) -> tuple[str, ...]:
+    """Titles an answer's text cites, in marker order: its `[n] Title` reference lines (as
+    `rag.render.to_markdown` writes them), else the bold names next to its markers.
+
+    `cited_titles("1. **CvT** [1]: ...\\n2. **ViT** [2]: ...")` -> ("CvT", "ViT")
     """
-    question, titles = "", []
+    found = _REF_LINE.findall(content) or [(n, t) for t, n in _BOLD_CITED.findall(content)]
+    ordered = sorted(found, key=lambda x: int(x[0]))
+    return tuple(dict.fromkeys(_MD_ESCAPE.sub(r"\1", t.strip("*_ ")) for _, t in ordered))
+
+
+def previous_turn(history: list[Message] | None) -> Turn:
+    """The last user question and what the assistant's answer after it cited."""
+    question, ids, titles = "", (), ()
     if not isinstance(history, list):
-        return question, titles  # None, or something that is not a message list
+        return Turn()  # None, or something that is not a message list
     for msg in reversed(history):
         if not isinstance(msg, dict):
             continue
         role, content = msg.get("role"), msg.get("content")
         if not isinstance(content, str):
             continue
-        if role == "assistant" and not titles and not question:
-            titles = [t.strip("*_ ") for _, t in sorted(_REF_LINE.findall(content), key=lambda x: int(x[0]))]
+        if role == "assistant" and not ids and not titles and not question:
+            ids = _cited_ids(msg.get("citations"))
+            titles = () if ids else cited_titles(content)
         elif role == "user":
             question = content
             break
-    return question, titles
+    return Turn(question, ids, titles)
 
 
-def resolve_titles(titles: list[str], lookup: Callable[[str], list[str]]) -> list[str]:
-    """Paper ids for titles, in order, via `lookup(title) -> [paper_id, ...]`."""
-    out: list[str] = []
-    for title in titles:
-        for pid in lookup(title):
-            if pid not in out:
-                out.append(pid)
-    return out
+@dataclass(frozen=True)
+class Query:
+    """A question as the pipeline works with it.
+
+    `text` is what evidence is judged against: the question, or for a follow-up that is not
+    restricted to earlier papers, the previous question and this one together; `searched` is
+    `text` without the asking-for-papers scaffolding. `restrict` (paper ids) limits a
+    follow-up to the papers the previous answer cited; `named` are the papers the question
+    names (any name), `titled` those it names by title or short name."""
+
+    asked: str
+    text: str
+    searched: str
+    kind: str
+    follow_up: bool = False
+    restrict: tuple[str, ...] | None = None
+    named: tuple[str, ...] = ()
+    titled: tuple[str, ...] = ()
+
+
+def analyse(question: str, history: list[Message] | None, names: NameIndex,
+            follow_up: bool | None = None) -> Query:
+    """The typed `Query` for a checked question; `follow_up` forces or forbids follow-up
+    handling (None: decided from the question and history)."""
+    turn = previous_turn(history)
+    if follow_up is None:
+        follow_up = bool(turn.question) and bool(_ANAPHORA.search(question))
+    restrict: list[str] = []
+    if follow_up:
+        restrict = list(turn.cited_ids)
+        for title in turn.cited_titles:
+            restrict += [pid for pid in names.by_title(title) if pid not in restrict]
+        nth = ordinal(question)
+        if nth is not None and restrict and abs(nth) <= len(restrict):
+            restrict = [restrict[nth - 1 if nth > 0 else -1]]
+    named = tuple(names.find(question))
+    kind = question_kind(question, named=len(named))
+    if follow_up and restrict:
+        # Restricted to papers already judged relevant: a list when the new question keeps several.
+        return Query(question, question, search_text(question), kind, True, tuple(restrict), named)
+    text = f"{turn.question} {question}" if follow_up and turn.question else question
+    titled = tuple(names.find(question, strong_only=True)) if kind == "fact" else ()
+    return Query(question, text, search_text(text), kind, follow_up, None, named, titled)

@@ -7,7 +7,7 @@ Every request body received is kept in `stub.requests` for assertions.
 
     with OpenAIStub() as stub:
         stub.script(Reply(status=429), Reply(text="CvT adds convolutions [1]."))
-        settings = base.model_copy(update={"llm_base_url": stub.url})
+        settings = base.with_overrides({"llm_base_url": stub.url})
 """
 
 from __future__ import annotations

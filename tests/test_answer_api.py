@@ -54,7 +54,7 @@ def test_module_level_api_opens_once_and_answers(bundled_settings, titles):
     # A second call (with a per-call option) reuses the same opened pipeline.
     first = rag.pipeline_for(bundled_settings)
     rag.answer("What is CvT?", settings=bundled_settings, max_papers=3)
-    assert rag.pipeline_for(bundled_settings.model_copy(update={"max_papers": 3})) is first
+    assert rag.pipeline_for(bundled_settings.with_overrides({"max_papers": 3})) is first
 
 
 def test_example_question_cites_cnn_vit_hybrids(pipeline, titles):

@@ -16,7 +16,7 @@ import shutil
 import pytest
 from openai_stub import OpenAIStub, Reply
 
-from rag.extractive import unmarked
+from rag.citations import unmarked
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
 from rag.store import Store, open_client
@@ -54,7 +54,7 @@ def injected(tmp_path_factory, bundled_settings, embedder):
     shutil.copytree(bundled_settings.data_dir, data_dir)  # re-embedding the corpus would cost minutes
     corpus = root / "injected.jsonl"
     corpus.write_text("".join(json.dumps(p) + "\n" for p in INJECTED), encoding="utf-8")
-    s = bundled_settings.model_copy(update={"data_dir": data_dir, "max_papers": 5})
+    s = bundled_settings.with_overrides({"data_dir": data_dir, "max_papers": 5})
     store = Store(open_client(s), s.embed_model)
     report = ingest([corpus], s, store, embedder=embedder)
     assert report.new == 3, report.summary()
@@ -93,7 +93,7 @@ def test_extractive_answer_quotes_but_planted_markers_do_not_become_citations(in
 
 
 def llm(s, url):
-    return s.model_copy(update={"answerer": "llm", "llm_base_url": url, "llm_timeout": 5.0, "llm_max_retries": 0})
+    return s.with_overrides({"answerer": "llm", "llm_base_url": url, "llm_timeout": 5.0, "llm_max_retries": 0})
 
 
 def test_llm_request_fences_injected_abstracts_as_data(injected, stub):

@@ -62,7 +62,7 @@ def llamacpp_url(tmp_path_factory):
 
 def llama_settings(bundled_settings, url: str, stream: bool):
     # No key: a local server needs none. Three papers and 200 tokens keep a run to seconds.
-    return bundled_settings.model_copy(update={
+    return bundled_settings.with_overrides({
         "answerer": "llm", "llm_base_url": url, "llm_model": "smollm2", "llm_stream": stream,
         "llm_max_tokens": 200, "llm_timeout": 120.0, "llm_max_retries": 0, "max_papers": 3})
 

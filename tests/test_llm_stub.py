@@ -15,7 +15,8 @@ from conftest import free_port
 from openai_stub import OpenAIStub, Reply
 from pydantic import SecretStr
 
-from rag.llm import LLMAnswerer, claims, validate
+from rag.citations import claims, validate
+from rag.llm import LLMAnswerer
 from rag.models import Answer, Paper, Source
 from rag.text import markers, sentences
 
@@ -38,7 +39,7 @@ def no_key_in_logs(caplog):
 
 
 def llm_settings(bundled_settings, url: str, **update):
-    return bundled_settings.model_copy(update={
+    return bundled_settings.with_overrides({
         "answerer": "llm", "llm_base_url": url, "llm_api_key": SecretStr(KEY), "llm_model": "stub-model",
         "llm_timeout": 5.0, "llm_max_retries": 0, **update})
 
@@ -249,10 +250,10 @@ def test_answer_without_any_supported_citation_falls_back(pipeline, bundled_sett
 def test_answerer_is_reused_only_for_the_same_endpoint(bundled_settings, stub):
     s = llm_settings(bundled_settings, stub.url)
     llm = LLMAnswerer(s)
-    assert llm.serves(s.model_copy())
-    assert not llm.serves(s.model_copy(update={"llm_api_key": SecretStr("sk-other")}))
-    assert not llm.serves(s.model_copy(update={"llm_timeout": 9.0}))
-    assert not llm.serves(s.model_copy(update={"llm_model": "other"}))
+    assert llm.serves(s.with_overrides({}))
+    assert not llm.serves(s.with_overrides({"llm_api_key": SecretStr("sk-other")}))
+    assert not llm.serves(s.with_overrides({"llm_timeout": 9.0}))
+    assert not llm.serves(s.with_overrides({"llm_model": "other"}))
 
 
 # --- validate, the pure step ----------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.extractive import question_kind
+from rag.questions import question_kind
 from rag.models import Paper, Source
 from rag.retrieval import SearchParams, relative_fusion, rrf, select
 from rag.extractive import Extractive

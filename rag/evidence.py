@@ -1,0 +1,69 @@
+"""Which retrieved papers an answer uses, given what the question asks.
+
+`choose(query, ranking, ...)` turns a ranking into the papers to answer from:
+- a comparison uses the two papers the question names, ranked or not;
+- a follow-up restricted to the previous answer's papers keeps every one the new question
+  matches (they were already judged relevant);
+- otherwise the relative cut-off (`rag.retrieval.select`) keeps the papers whose score is
+  close enough to the best one, and a fact question that names its paper by title or short
+  name is answered from that paper first.
+Deciding whether to answer at all is rag/abstain.py's; this module only picks papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag.models import Paper, Source
+from rag.questions import Query
+from rag.retrieval import Ranking, select
+from rag.settings import Settings
+
+
+@dataclass
+class Evidence:
+    """What retrieval found for a question: the papers to use, and whether to abstain."""
+
+    query: Query
+    kind: str  # the answer's shape: the question's kind, or "list" for a multi-paper follow-up
+    ranked: list[Source]
+    first: list[Source]  # first-pass ranking, before feedback: the evidence for abstaining
+    used: list[Source]
+    abstain: bool = False
+
+    @property
+    def question(self) -> str:
+        return self.query.text
+
+    @property
+    def follow_up(self) -> bool:
+        return self.query.follow_up
+
+
+def _unranked(paper_id: str, ranked: list[Source], paper: Callable[[str], Paper]) -> Source:
+    """The paper's entry in the ranking, or a zero-score entry when retrieval missed it."""
+    return next((src for src in ranked if src.paper_id == paper_id), None) or Source(paper=paper(paper_id), score=0.0)
+
+
+def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], Paper]) -> list[Source]:
+    """The papers to answer `query` from, best first; `paper(id)` looks a paper up.
+
+    With a ranking scored [1.0, 0.9, 0.2] and `s.relative_cutoff` 0.3, a list question uses
+    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank.
+    """
+    ranked = ranking.sources
+    if query.restrict is not None:
+        return select(ranked, s.relative_cutoff, 1, s.max_papers)
+    if query.kind == "compare":
+        return [_unranked(pid, ranked, paper) for pid in query.named[:2]]
+    used = select(ranked, s.relative_cutoff, s.min_papers, s.max_papers)
+    if query.titled:
+        lead = _unranked(query.titled[0], ranked, paper)
+        used = [lead] + [src for src in used if src.paper_id != lead.paper_id]
+    return used
+
+
+def shape(query: Query, used: list[Source]) -> str:
+    """The answer's shape: a restricted follow-up that keeps several papers is a list."""
+    return "list" if query.restrict is not None and len(used) > 1 and query.kind == "fact" else query.kind

@@ -1,0 +1,140 @@
+"""Which papers a question names: by full title, by short name, or by a method name.
+
+People name papers three ways, and this module is the one place that knows them:
+- the full title, usually quoted or pasted ("Representation Learning by Context Prediction");
+- a short name, the head of the title: the part before its colon ("ConViT" of "ConViT:
+  Improving Vision Transformers ..."), or, for a title without a colon, the words before its
+  first linking word ("Prototypical Networks" of "Prototypical Networks for Few-shot Learning");
+- a method name the title carries or the abstract defines ("dubbed ConvNeXt", "(OSNet)").
+
+Mentions can overlap: a full title may contain another paper's short name. The longest
+mention wins, so a quoted full title is never read as the shorter name inside it. Names are
+matched as whole words, case-insensitively. Nothing here searches or ranks: it is a lookup
+table built once from the paper records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rag.models import Paper
+
+# Heads that name no paper: "Rethinking: ..." or "Towards ...".
+_COMMON_HEADS = {"rethinking", "revisiting", "towards", "survey", "review", "introduction", "overview"}
+# Where a title without a colon turns from what it names to what it is for or about.
+_LINK = re.compile(r"\s+(?:for|with|via|using|through|by|from|in|on|of|to|towards|as|and|under|without)\s+", re.I)
+# Method-name-like tokens: an inner capital (ConvNeXt, SparK, OSNet) or letters with digits.
+_NAME_TOKEN = re.compile(r"\b(?=[\w-]*[a-z])(?:[A-Za-z]+[A-Z][\w-]*|[A-Za-z]+-?\d[\w-]*)\b")
+# Where an abstract defines a name: "dubbed ConvNeXt", "termed CDD-RED", "network (OSNet)".
+_DEFINED = re.compile(r"\b(?:dubbed|named|called|termed|coined|namely)\s+([A-Z][\w-]+)|\(([A-Za-z][\w-]*[A-Z][\w-]*)\)")
+MAX_PAPERS_PER_NAME = 2  # a name more papers share names none of them
+
+
+def short_name(title: str) -> str:
+    """The head a title is known by, or "" when it has none.
+
+    `short_name("ConViT: Improving Vision Transformers with Soft Biases")` -> "ConViT";
+    `short_name("Prototypical Networks for Few-shot Learning")` -> "Prototypical Networks";
+    `short_name("Rethinking: Something")` -> "" (a common word names nothing).
+    """
+    head, sep, _ = title.partition(":")
+    head = head.strip()
+    if not sep:
+        return ""
+    if len(head) < 3 or len(head) > 40 or len(head.split()) > 4:
+        return ""
+    if head.islower() or head.casefold() in _COMMON_HEADS:
+        return ""
+    return head
+
+
+def display_name(title: str) -> str:
+    """What an answer calls a paper: its short name when it has one, else the title."""
+    return short_name(title) or title
+
+
+def find_word(haystack: str, needle: str, start: int = 0) -> int:
+    """Position of `needle` in `haystack` as a whole word (both lower-cased), else -1.
+
+    `find_word("is cvt fast?", "cvt")` -> 3; `find_word("cvts", "cvt")` -> -1.
+    """
+    while (pos := haystack.find(needle, start)) >= 0:
+        before = haystack[pos - 1] if pos else " "
+        after = haystack[pos + len(needle)] if pos + len(needle) < len(haystack) else " "
+        if not before.isalnum() and not after.isalnum():
+            return pos
+        start = pos + 1
+    return -1
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A name found in a question: where, how strongly it identifies papers, and which."""
+
+    start: int
+    end: int
+    paper_ids: tuple[str, ...]
+    strong: bool  # a title or short name (True), or only a method name (False)
+
+
+def resolve(mentions: Iterable[Mention]) -> list[Mention]:
+    """Non-overlapping mentions in question order; of two that overlap, the longer wins (a
+    quoted full title over a short name inside it), then the stronger.
+
+    `resolve([Mention(0, 40, ("a",), True), Mention(10, 24, ("b",), True)])` -> the first only.
+    """
+    kept: list[Mention] = []
+    for m in sorted(mentions, key=lambda m: (-(m.end - m.start), not m.strong, m.start)):
+        if all(m.end <= k.start or m.start >= k.end for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.start)
+
+
+class NameIndex:
+    """Lower-cased names -> paper ids for one set of papers; `find(question)` names papers."""
+
+    def __init__(self, papers: dict[str, Paper]):
+        self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
+        self.strong: dict[str, list[str]] = {}  # full titles and short names
+        where: dict[str, list[str]] = {}
+        for pid, paper in papers.items():
+            title = paper.title.casefold()
+            self.titles.setdefault(title, []).append(pid)
+            self.strong.setdefault(title, []).append(pid)
+            if head := short_name(paper.title):
+                self.strong.setdefault(head.casefold(), []).append(pid)
+            defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
+            tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
+            for token in {t.casefold() for t in tokens}:
+                where.setdefault(token, []).append(pid)
+        self.methods = {t: pids for t, pids in where.items() if len(pids) <= MAX_PAPERS_PER_NAME}
+
+    def by_title(self, title: str) -> list[str]:
+        """Ids of the papers with this exact title (case-insensitive), or, failing that, this
+        short name: how an answer's reference lines and bold names are read back."""
+        key = " ".join(title.split()).casefold()
+        return self.titles.get(key) or self.strong.get(key, [])
+
+    def mentions(self, question: str, strong_only: bool = False) -> list[Mention]:
+        """Every name in `question` (its first occurrence), in question order."""
+        low = question.casefold()
+        found: list[Mention] = []
+        for name, pids in self.strong.items():
+            if (pos := find_word(low, name)) >= 0:
+                found.append(Mention(pos, pos + len(name), tuple(pids), True))
+        if not strong_only:
+            for token in set(_NAME_TOKEN.findall(question)):
+                pids = self.methods.get(token.casefold())
+                if pids and (pos := find_word(low, token.casefold())) >= 0:
+                    found.append(Mention(pos, pos + len(token), tuple(pids), False))
+        return sorted(found, key=lambda m: m.start)
+
+    def find(self, question: str, strong_only: bool = False) -> list[str]:
+        """Ids of the papers `question` names, in the order the names appear, each once.
+        `strong_only`: by title or short name only, not by a method name."""
+        out: list[str] = []
+        for m in self.mentions(question, strong_only):
+            out += [pid for pid in m.paper_ids if pid not in out]
+        return out
