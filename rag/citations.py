@@ -122,4 +122,4 @@ def _cite(n: int, src: Source, cited_for: list[str]) -> Citation:
     claims that cite it (the earlier sentence on ties)."""
     sents = sentences(src.paper.abstract) or [src.paper.abstract]
     best = max(range(len(sents)), key=lambda i: (max(support_score(c, sents[i]) for c in cited_for), -i))
-    return Citation(n=n, paper_id=src.paper_id, title=src.title, quote=sents[best])
+    return Citation(n=n, paper_id=src.paper_id, title=src.title, quote=unmarked(sents[best]))

@@ -29,6 +29,7 @@ from rag.citations import unmarked, validate
 from rag.models import Answer, Source
 from rag.questions import Message
 from rag.settings import Settings
+from rag.text import inert_links
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class LLMAnswerer:
             yield ("\n\n" if parts else "") + fallback.text  # the preview ends as the final answer does
             yield self._fall_back(fallback, str(failure))
             return
-        answer = Answer(question=question, text=checked.text, citations=checked.citations, sources=used,
+        answer = Answer(question=question, text=inert_links(checked.text), citations=checked.citations, sources=used,
                         answerer="llm", unsupported=checked.unsupported, removed_markers=checked.removed_markers)
         if finish == "length":
             answer.notes.append(f"the LLM answer reached the {s.llm_max_tokens}-token limit and may be cut short")

@@ -110,3 +110,38 @@ class Idf:
 
     def __contains__(self, term: str) -> bool:
         return term in self.df
+
+
+# Markdown's and HTML's active characters. Backslash-escaped, each renders as itself (CommonMark:
+# any ASCII punctuation may be escaped), so corpus text cannot become a link, an image that a
+# browser fetches, an HTML element or emphasis that runs on into the answer.
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>!&|~#])")
+
+
+def escape_md(text: str) -> str:
+    """Corpus text made inert inside Markdown: it renders as the literal characters.
+
+    `escape_md("![x](http://h/p.png) <b>")` -> `"\\!\\[x\\](http://h/p.png) \\<b\\>"`
+    """
+    return _MD_ACTIVE.sub(r"\\\1", text)
+
+
+_MD_ESCAPED = re.compile(r"\\([\\`*_\[\]<>!&|~#])")
+
+
+def unescape_md(text: str) -> str:
+    """`escape_md` undone: `unescape_md(escape_md(s)) == s` for any `s`."""
+    return _MD_ESCAPED.sub(r"\1", text)
+
+
+_LINK_ACTIVE = re.compile(r"\[(\d+)\]|([\\`\[\]<>!&])")
+
+
+def inert_links(text: str) -> str:
+    """Generated Markdown with its citation markers and emphasis kept but links, images and
+    HTML made inert: a model that copies `![x](http://...)` from an abstract cannot make the
+    browser fetch it.
+
+    `inert_links("See [1] and [site](http://x) <img>")` -> `"See [1] and \\[site\\](http://x) \\<img\\>"`
+    """
+    return _LINK_ACTIVE.sub(lambda m: m.group(0) if m.group(1) else "\\" + m.group(2), text)

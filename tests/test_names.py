@@ -1,0 +1,79 @@
+"""Name detection (rag/names.py) and question analysis (rag/questions.py): pure, no index."""
+
+from __future__ import annotations
+
+from rag.models import Paper
+from rag.names import Mention, NameIndex, display_name, find_word, resolve, short_name
+from rag.questions import Query, analyse, cited_titles, previous_turn, question_kind
+
+PAPERS = {
+    "convit": Paper("convit", "ConViT: Improving Vision Transformers with Soft Convolutional Inductive Biases",
+                    "We propose ConViT, a hybrid model."),
+    "cvt": Paper("cvt", "CvT: Introducing Convolutions to Vision Transformers", "We present CvT."),
+    "osnet": Paper("osnet", "Omni-Scale Feature Learning for Person Re-Identification",
+                   "We design a re-ID network, termed omni-scale network (OSNet)."),
+    "review": Paper("review", "Rethinking: Nothing in Particular", "A plain abstract."),
+}
+
+
+def test_short_names_come_from_the_head_before_a_colon():
+    assert short_name(PAPERS["convit"].title) == "ConViT"
+    assert short_name(PAPERS["review"].title) == ""  # a common word names nothing
+    assert display_name(PAPERS["review"].title) == PAPERS["review"].title
+    assert find_word("is cvt fast?", "cvt") == 3 and find_word("cvts", "cvt") == -1
+
+
+def test_papers_named_by_short_name_title_and_defined_method_name():
+    names = NameIndex(PAPERS)
+    assert names.find("How do ConViT and CvT differ?") == ["convit", "cvt"]
+    assert names.find("What does OSNet learn?") == ["osnet"]
+    assert names.find("What does OSNet learn?", strong_only=True) == []
+    assert names.find("omni-scale feature learning for person re-identification: what is it?") == ["osnet"]
+    assert names.by_title("CvT:  Introducing Convolutions to Vision Transformers") == ["cvt"]
+
+
+def test_longer_overlapping_mention_wins():
+    kept = resolve([Mention(0, 40, ("a",), True), Mention(10, 24, ("b",), True), Mention(50, 55, ("c",), False)])
+    assert [m.paper_ids for m in kept] == [("a",), ("c",)]
+
+
+def test_question_kinds():
+    assert question_kind("Which papers bridge CNNs and ViTs?") == "list"
+    assert question_kind("How do ConViT and CvT differ?", named=2) == "compare"
+    assert question_kind("What accuracy does CvT reach?", named=1) == "fact"
+
+
+def test_previous_turn_reads_structured_citations_first():
+    history = [{"role": "user", "content": "Which papers add convolutions?"},
+               {"role": "assistant", "content": "anything", "citations": [{"n": 2, "paper_id": "cvt"},
+                                                                           {"n": 1, "paper_id": "convit"}]}]
+    turn = previous_turn(history)
+    assert turn.question == "Which papers add convolutions?" and turn.cited_ids == ("convit", "cvt")
+
+
+def test_previous_turn_reads_an_answers_plain_text():
+    text = ("Papers in the corpus that match (2):\n\n1. **CvT: Introducing Convolutions to Vision Transformers** [1]: x"
+            "\n2. **ConViT: Improving Vision Transformers with Soft Convolutional Inductive Biases** [2]: y")
+    assert cited_titles(text) == (PAPERS["cvt"].title, PAPERS["convit"].title)
+    assert cited_titles("Text.\n\nReferences:\n\n[1] A title\n[2] B title") == ("A title", "B title")
+
+
+def test_follow_up_is_restricted_to_the_cited_papers_and_ordinals_pick_one():
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "Which papers add convolutions to ViTs?"},
+               {"role": "assistant", "content": "1. **CvT** [1]: a\n2. **ConViT** [2]: b"}]
+    q = analyse("Which of those use ImageNet?", history, names)
+    assert isinstance(q, Query) and q.follow_up and q.restrict == ("cvt", "convit")
+    assert q.searched == "use ImageNet?"
+    assert analyse("What does the second one report?", history, names).restrict == ("convit",)
+    fresh = analyse("Which of those use ImageNet?", history, names, follow_up=False)
+    assert not fresh.follow_up and fresh.restrict is None
+
+
+def test_unrestricted_follow_up_searches_both_questions():
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "Which papers study speech?"},
+               {"role": "assistant", "content": "The corpus does not cover this question."}]
+    q = analyse("And which of those use transformers?", history, names)
+    assert q.follow_up and q.restrict is None
+    assert q.text == "Which papers study speech? And which of those use transformers?"
