@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from rag.models import Paper
 
 # Heads that name no paper: "Rethinking: ..." or "Towards ...".
-_COMMON_HEADS = {"rethinking", "revisiting", "towards", "survey", "review", "introduction", "overview"}
+_COMMON_HEADS = {"rethinking", "revisiting", "towards", "toward", "survey", "review", "introduction", "overview",
+                 "a survey", "an overview", "a review", "deep learning", "machine learning", "neural networks"}
+_NOT_NAME_STARTS = {"a", "an", "the", "on", "towards", "toward", "beyond", "about", "is", "are", "do", "does", "how",
+                    "what", "why", "when", "can"}
 # Where a title without a colon turns from what it names to what it is for or about.
 _LINK = re.compile(r"\s+(?:for|with|via|using|through|by|from|in|on|of|to|towards|as|and|under|without)\s+", re.I)
 # Method-name-like tokens: an inner capital (ConvNeXt, SparK, OSNet) or letters with digits.
@@ -42,7 +45,16 @@ def short_name(title: str) -> str:
     head, sep, _ = title.partition(":")
     head = head.strip()
     if not sep:
-        return ""
+        parts = _LINK.split(title, maxsplit=1)
+        if len(parts) < 2:
+            return ""
+        head = parts[0].strip()
+        # Without a colon the head must itself look like a name: two or more words that are not
+        # all lower-case ("Prototypical Networks"), or a method-like token ("CvT").
+        if len(head.split()) < 2 and not _NAME_TOKEN.fullmatch(head):
+            return ""
+        if head.split()[0].casefold() in _NOT_NAME_STARTS:
+            return ""  # "A Tour", "On the Foundations": a description, not a name
     if len(head) < 3 or len(head) > 40 or len(head.split()) > 4:
         return ""
     if head.islower() or head.casefold() in _COMMON_HEADS:
@@ -99,17 +111,28 @@ class NameIndex:
         self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
         self.strong: dict[str, list[str]] = {}  # full titles and short names
         where: dict[str, list[str]] = {}
+        heads: dict[str, list[str]] = {}
         for pid, paper in papers.items():
             title = paper.title.casefold()
             self.titles.setdefault(title, []).append(pid)
             self.strong.setdefault(title, []).append(pid)
             if head := short_name(paper.title):
-                self.strong.setdefault(head.casefold(), []).append(pid)
+                heads.setdefault(head.casefold(), []).append(pid)
             defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
             tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
             for token in {t.casefold() for t in tokens}:
                 where.setdefault(token, []).append(pid)
         self.methods = {t: pids for t, pids in where.items() if len(pids) <= MAX_PAPERS_PER_NAME}
+        # A head before a colon was chosen by the authors as a name. One cut from a title without
+        # a colon ("Prototypical Networks") is a name only where the corpus uses the phrase
+        # rarely; "Convolutional Neural Networks" heads titles too, and names a topic.
+        uncoloned = {h for h, pids in heads.items() if all(":" not in papers[p].title for p in pids)}
+        texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if uncoloned else []
+        for head, pids in heads.items():
+            if head in uncoloned and sum(find_word(t, head) >= 0 for t in texts) > MAX_PAPERS_PER_NAME:
+                continue
+            for pid in pids:
+                self.strong.setdefault(head, []).append(pid)
 
     def by_title(self, title: str) -> list[str]:
         """Ids of the papers with this exact title (case-insensitive), or, failing that, this
@@ -118,18 +141,21 @@ class NameIndex:
         return self.titles.get(key) or self.strong.get(key, [])
 
     def mentions(self, question: str, strong_only: bool = False) -> list[Mention]:
-        """Every name in `question` (its first occurrence), in question order."""
+        """Every name in `question`, overlaps resolved (see `resolve`)."""
         low = question.casefold()
         found: list[Mention] = []
         for name, pids in self.strong.items():
-            if (pos := find_word(low, name)) >= 0:
+            pos = find_word(low, name)
+            while pos >= 0:
                 found.append(Mention(pos, pos + len(name), tuple(pids), True))
+                pos = find_word(low, name, pos + 1)
         if not strong_only:
             for token in set(_NAME_TOKEN.findall(question)):
                 pids = self.methods.get(token.casefold())
-                if pids and (pos := find_word(low, token.casefold())) >= 0:
+                pos = find_word(low, token.casefold()) if pids else -1
+                if pos >= 0:
                     found.append(Mention(pos, pos + len(token), tuple(pids), False))
-        return sorted(found, key=lambda m: m.start)
+        return resolve(found)
 
     def find(self, question: str, strong_only: bool = False) -> list[str]:
         """Ids of the papers `question` names, in the order the names appear, each once.
