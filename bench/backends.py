@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.encoders import OnnxEncoder, TorchEncoder, build_onnx_variants, onnx_available
-from bench.measure import peak_rss_mb, summary
-from bench.stages import load_questions
+from bench.measure import load_questions, peak_rss_mb, summary
 from rag.embedding import Embedder, model_path
 from rag.settings import Settings
 

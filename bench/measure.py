@@ -8,6 +8,7 @@ which is the maximum over every child ever waited for). No sampling thread, no p
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import resource
@@ -20,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 VENV_BIN = Path(sys.executable).parent
+# The checkout: the benchmarks run from a clone (they are not part of the installed package).
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT / "eval" / "questions.jsonl"
 
 
 def summary(values: list[float], digits: int = 4) -> dict:
@@ -114,3 +118,23 @@ def machine() -> dict:
         "python": platform.python_version(), "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+FALLBACK_QUESTIONS = [
+    "Which papers use vision transformers?", "How can neural networks be compressed?",
+    "What methods improve image segmentation?", "Which papers study language models?",
+    "How is self-supervised learning used for images?", "Which papers detect objects in images?",
+    "What datasets are introduced for medical imaging?", "Which papers work on speech?",
+]
+
+
+def load_questions(path: Path) -> list[str]:
+    """The `question` fields of a JSON Lines file, or a fixed generic list if there are none."""
+    found = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                question = json.loads(line).get("question")
+                if isinstance(question, str) and question.strip():
+                    found.append(question)
+    return found or list(FALLBACK_QUESTIONS)

@@ -18,13 +18,12 @@ import os
 import sys
 from pathlib import Path
 
-from bench.measure import VENV_BIN, bench_env, machine, run_process, summary
+from bench.measure import QUESTIONS, ROOT, VENV_BIN, bench_env, machine, run_process, summary
 from bench.report import write_results
 from rag.embedding import model_path
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT
+from rag.settings import BUNDLED_CORPUS
 
 SECTIONS = ("build", "noop", "warm", "cold", "backends")
-QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
 COLD_QUESTION = "Which papers bridge CNNs and ViTs?"
 
 # The floor of a cold `rag ask`: the heavy imports it needs and the model load, nothing else.
@@ -39,7 +38,7 @@ sentence_transformers.SentenceTransformer(sys.argv[1], device="cpu", local_files
 def stage(name: str, **params) -> dict:
     """Run one `bench.stages` stage in a new process; its result plus wall time and peak RSS."""
     run = run_process([sys.executable, "-m", "bench.stages", name, json.dumps(params)],
-                      env=bench_env(), cwd=PROJECT_ROOT, timeout=3600)
+                      env=bench_env(), cwd=ROOT, timeout=3600)
     if run.returncode != 0:
         raise RuntimeError(f"stage {name} failed ({run.returncode}):\n{run.stderr[-3000:]}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -52,7 +51,7 @@ def timed_runs(argv: list[str], reps: int, env: dict) -> dict:
     """Wall time and peak RSS of `reps` runs of a command; fails loudly if one fails."""
     runs = []
     for _ in range(reps):
-        run = run_process(argv, env=env, cwd=PROJECT_ROOT)
+        run = run_process(argv, env=env, cwd=ROOT)
         if run.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} failed ({run.returncode}):\n{run.stderr[-3000:]}")
         runs.append(run)
@@ -82,8 +81,8 @@ def cold_section(index: Path, corpus: Path, reps: int, fast_reps: int, model: st
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run of each slow measurement, backends on a sample")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench", help="where results.md/json go")
-    parser.add_argument("--work", type=Path, default=PROJECT_ROOT / "bench" / "work",
+    parser.add_argument("--out", type=Path, default=ROOT / "bench", help="where results.md/json go")
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work",
                         help="scratch space: the benchmark's own index, exported ONNX models")
     parser.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections (others are kept)")

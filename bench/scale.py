@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import VENV_BIN, bench_env, peak_rss_mb, rss_mb, summary
+from bench.measure import QUESTIONS, ROOT, VENV_BIN, bench_env, load_questions, peak_rss_mb, rss_mb, summary
 from bench.synth import Base, SynthPaper, base_from_settings, synth_papers
 from rag.chunking import chunk_id, embedded_text
 from rag.corpus import content_hash
 from rag.models import Paper
-from rag.settings import PROJECT_ROOT, Settings
+from rag.settings import Settings
 from rag.store import Store, open_client, paper_metadata
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -267,7 +267,6 @@ def chart(points: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     from bench.measure import machine
     from bench.report import write_results
-    from bench.stages import load_questions
 
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--max", type=int, default=100_000, help="largest size to run (sizes: 10k, 100k, 1M)")
@@ -276,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="papers per write")
     parser.add_argument("--app-max", type=int, default=100_000, help="run the assistant itself up to this size")
     parser.add_argument("--data-dir", type=Path, help="index of the real corpus to recombine (default: RAG_DATA_DIR)")
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--keep", type=Path, help="keep the server's data in this directory (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes or [s for s in SIZES if s <= args.max])
@@ -286,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     shutil.copytree(real.data_dir, work / "base", dirs_exist_ok=True)
     base = base_from_settings(Settings(data_dir=work / "base"))
-    questions = load_questions(PROJECT_ROOT / "eval" / "questions.jsonl")
+    questions = load_questions(QUESTIONS)
     qvecs = _in_child(query_vectors, questions, real.embed_model)
 
     server_dir = args.keep or work / "server"

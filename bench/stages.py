@@ -19,29 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import peak_rss_mb, summary
+from bench.measure import load_questions, peak_rss_mb, summary
 from rag.embedding import Embedder
 from rag.settings import Settings
 
 WARM_UP_QUESTION = "Which methods make neural networks smaller and faster at inference time?"
-FALLBACK_QUESTIONS = [
-    "Which papers use vision transformers?", "How can neural networks be compressed?",
-    "What methods improve image segmentation?", "Which papers study language models?",
-    "How is self-supervised learning used for images?", "Which papers detect objects in images?",
-    "What datasets are introduced for medical imaging?", "Which papers work on speech?",
-]
-
-
-def load_questions(path: Path) -> list[str]:
-    """The `question` fields of a JSON Lines file, or a fixed generic list if there are none."""
-    found = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                question = json.loads(line).get("question")
-                if isinstance(question, str) and question.strip():
-                    found.append(question)
-    return found or list(FALLBACK_QUESTIONS)
 
 
 class TimedEmbedder:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from importlib import resources
 from pathlib import Path
 
-DEFAULT_QUESTIONS = Path(__file__).resolve().parent / "questions.jsonl"
-DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+# The question set is package data (pyproject's package-data), so an installed `rag eval`
+# finds it; results go under the working directory, never into the installed package.
+DEFAULT_QUESTIONS = Path(str(resources.files("eval") / "questions.jsonl"))
+DEFAULT_RESULTS = Path("eval") / "results"
 # The same tuple as eval.metrics.TYPES (a test keeps them equal); not imported from there
 # because eval.metrics loads the text analyser.
 TYPES = ("topical", "fact", "compare", "unanswerable", "followup")
@@ -18,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="question set, one JSON object per line (default: eval/questions.jsonl)")
     parser.add_argument("--out", type=Path, default=None,
                         help="results folder for report.md, results.json, metrics.png "
-                        "(default: eval/results/<timestamp>/)")
+                        "(default: eval/results/<timestamp>/ under the current directory)")
     parser.add_argument("--compare", action="store_true",
                         help="run several configurations side by side: hybrid (the default), bm25 only, "
                         "dense only, and llm when an endpoint is configured")

@@ -5,7 +5,9 @@ answered with `Pipeline.answer`, timed, and scored by eval.metrics against its g
 the retrieval ranking scored is the one the system searched with (`Pipeline.gather`), so a
 follow-up is scored with its conversation, as a user would get it. eval.report then writes
 report.md, results.json and metrics.png. This module decides nothing about quality: the
-regression gate is tests/test_eval_gate.py with eval/floors.json.
+regression gate is tests/test_eval_gate.py with eval/floors.json. A failure the user can fix
+is a RagError (a question the set holds that the assistant refuses becomes a ConfigError
+naming it), shown in one line by the `rag eval` edge in rag/cli.py.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from eval import metrics
 from eval.cli_args import DEFAULT_RESULTS
-from rag.models import Answer
+from rag.errors import ConfigError, QuestionError
 from rag.questions import check_question
 from rag.render import to_markdown
 from rag.settings import Settings
@@ -35,8 +37,6 @@ COMPARE = {
 
 def load_questions(path: Path) -> list[dict]:
     """The question set; a malformed line is a ConfigError naming it."""
-    from rag.errors import ConfigError
-
     items = []
     with Path(path).open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -57,7 +57,7 @@ def configurations(settings: Settings, compare: bool, extra: list[tuple[str, dic
     `settings.llm_configured`) plus any `--config` ones (validated like any Settings)."""
     if not compare and not extra:
         return {"default": settings}
-    configs = {name: settings.model_copy(update=over) for name, over in COMPARE.items()
+    configs = {name: settings.with_overrides(over) for name, over in COMPARE.items()
                if name != "llm" or settings.llm_configured}
     for name, over in extra:
         configs[name] = settings.with_overrides(over)
@@ -78,25 +78,15 @@ def ask(pipe, item: dict, s: Settings) -> dict:
     question = check_question(item["question"], s.max_question_chars)  # as answer() saw it
     ranking = metrics.dedupe(src.title for src in pipe.gather(question, history, s).ranked)[:metrics.RANK_DEPTH]
     record = {
-        "id": item["id"], "type": item["type"], "question": item["question"],
-        **_answer_record(answer),
+        "id": item["id"], "type": item["type"], **answer.to_dict(),
         "ranking": ranking,
         "invalid": metrics.invalid_citations(answer, pipe.index.papers.keys()),
         "scores": metrics.score(item, answer, ranking, pipe.index.papers, s.support_threshold),
         "latency_s": round(latency, 6),
     }
     if first is not None:
-        record["first"] = {"question": item["first"], **_answer_record(first)}
+        record["first"] = first.to_dict()
     return record
-
-
-def _answer_record(a: Answer) -> dict:
-    return {
-        "answer": a.text, "abstained": a.abstained, "answerer": a.answerer, "notes": a.notes,
-        "unsupported": a.unsupported, "removed_markers": a.removed_markers,
-        "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in a.citations],
-        "sources": [{"paper_id": src.paper_id, "title": src.title, "score": src.score} for src in a.sources],
-    }
 
 
 def evaluate(pipe, questions: list[dict], s: Settings, done: Callable[[], None] | None = None) -> list[dict]:
@@ -105,7 +95,10 @@ def evaluate(pipe, questions: list[dict], s: Settings, done: Callable[[], None] 
     pipe.answer("Which papers study warm-up schedules?", None, settings=s)
     records = []
     for item in questions:
-        records.append(ask(pipe, item, s))
+        try:
+            records.append(ask(pipe, item, s))
+        except QuestionError as err:  # the set holds a question the assistant refuses: name it
+            raise ConfigError(f"question {item.get('id', '?')}: {err}") from None
         if done:
             done()
     return records
@@ -119,7 +112,6 @@ def run(args, settings: Settings) -> int:
 
     from eval import report
     from rag import pipeline_for
-    from rag.errors import ConfigError
 
     questions = load_questions(args.questions)
     if args.only:

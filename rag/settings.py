@@ -8,15 +8,19 @@ in a setting fails loudly instead of being silently ignored.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
+# Files shipped inside the package (pyproject's package-data), found through importlib.resources
+# so that an installed copy reads its own files whatever the working directory. A wheel
+# installs unzipped, so these are real directories the corpus readers can walk.
+PACKAGE_DATA = Path(str(resources.files("rag") / "data"))
+BUNDLED_CORPUS = PACKAGE_DATA / "corpus"
+PROMPTS_DIR = PACKAGE_DATA / "prompts"
 
 
 def _default_data_dir() -> Path:

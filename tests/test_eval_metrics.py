@@ -285,7 +285,9 @@ def test_rag_eval_limit_writes_the_three_outputs(bundled_settings, monkeypatch, 
     data = json.loads((out / "results.json").read_text())
     records = data["questions"]["default"]
     assert len(records) == 3 and data["summary"]["default"]["overall"]["n"] == 3
-    assert all(r["answer"] and r["ranking"] and "recall@10" in r["scores"] for r in records)
+    assert all(r["text"] and r["ranking"] and "recall@10" in r["scores"] for r in records)
+    # the one serialisation of an Answer (Answer.to_dict), the same as `rag ask --json`
+    assert all({"citations", "sources", "notes", "unsupported", "removed_markers"} <= r.keys() for r in records)
     assert "overall" in capsys.readouterr().out  # the summary table
 
 
@@ -306,6 +308,6 @@ def test_rag_eval_compare_covers_every_question_type(bundled_settings, monkeypat
     assert list(data["questions"]) == ["hybrid", "bm25", "dense"]
     assert set(data["summary"]["bm25"]) == set(m.TYPES) | {"overall"}
     followup = next(r for r in data["questions"]["hybrid"] if r["type"] == "followup")
-    assert followup["first"]["question"] and followup["first"]["answer"]
+    assert followup["first"]["question"] and followup["first"]["text"]
     report_md = (out / "report.md").read_text()
     assert "| metric | hybrid | bm25 | dense |" in report_md

@@ -15,12 +15,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.scale import chart, run_scale  # noqa: E402
-from bench.stages import load_questions  # noqa: E402
+from bench.measure import QUESTIONS, load_questions  # noqa: E402
 from bench.synth import base_from_settings  # noqa: E402
 from rag.corpus import PaperStream  # noqa: E402
 from rag.ingest import ingest  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings  # noqa: E402
+from rag.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 from rag.store import Store, open_client  # noqa: E402
 
 pytestmark = pytest.mark.chroma_server
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.chroma_server
 def test_small_scale_run_on_a_chroma_server(chroma_server, bundled_settings, embedder, tmp_path):
     host, port = chroma_server
     base = base_from_settings(bundled_settings)
-    questions = load_questions(PROJECT_ROOT / "eval" / "questions.jsonl")[:8]
+    questions = load_questions(QUESTIONS)[:8]
     result = run_scale(base, [1000, 2000], seed=3, batch=400, host=host, port=port, server_pid=None,
                        questions=questions, qvecs=embedder.embed(questions), app_max=1000,
                        work=tmp_path / "app", log=lambda _: None)
