@@ -142,7 +142,8 @@ def stage_backends(corpus: str, work: str, questions: str, every: int = 4, quali
     unavailable = onnx_available()
     if unavailable is None:
         mdir = model_path(model)
-        variants += [OnnxEncoder(name, path, mdir) for name, path in build_onnx_variants(mdir, work_dir / "onnx").items()]
+        built = build_onnx_variants(mdir, work_dir / "onnx")
+        variants += [OnnxEncoder(name, path, mdir) for name, path in built.items()]
 
     try:
         rows = _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, every == quality_every, reps)
@@ -165,7 +166,8 @@ def _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, s
         if isinstance(variant, OnnxEncoder) or row["cosine"]["min"] < 0.99999:
             qv = vectors if same_set else variant.embed(quality_texts)
             row["quality_cosine"] = _cosine(qv, ref_quality_vectors)
-            row["top10_overlap"] = _overlap(ref_top10, _top10(CachedEncoder(variant, quality_texts, qv), quality_file, tmp, qs))
+            cached = CachedEncoder(variant, quality_texts, qv)
+            row["top10_overlap"] = _overlap(ref_top10, _top10(cached, quality_file, tmp, qs))
         overlap = 1.0 if row["top10_overlap"] is None else row["top10_overlap"]
         row["quality_holds"] = (1 - row["cosine"]["mean"] <= QUALITY_TOLERANCE and 1 - overlap <= QUALITY_TOLERANCE)
         row["speedup"] = round(row["chunks_per_second"] / rows[0]["chunks_per_second"], 3)

@@ -105,7 +105,8 @@ def fuse_onnx(src: Path, out: Path, num_heads: int, hidden: int) -> Path:
     if not out.exists():
         from onnxruntime.transformers.optimizer import optimize_model
 
-        optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden).save_model_to_file(str(out))
+        optimized = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden)
+        optimized.save_model_to_file(str(out))
     return out
 
 

@@ -175,7 +175,8 @@ def _memory(r: dict) -> list[str]:
     if b := r.get("build"):
         rows.append(("index build (+ floor encodes, same process)", b["process_peak_rss_mb"]))
     if n := r.get("noop"):
-        rows += [("no-op re-ingest, in-process", n["process_peak_rss_mb"]), ("`rag ingest` no-op", n["cli"]["peak_rss_mb"])]
+        rows += [("no-op re-ingest, in-process", n["process_peak_rss_mb"]),
+                 ("`rag ingest` no-op", n["cli"]["peak_rss_mb"])]
     if w := r.get("warm"):
         rows.append(("warm retrieve/answer process", w["process_peak_rss_mb"]))
     if c := r.get("cold"):
@@ -225,8 +226,9 @@ def _scale(r: dict) -> list[str]:
     sizes = ", ".join(f"{p['papers']:,}" for p in s["points"])
     out = [
         "## Scale (synthetic corpus on a Chroma server)", "",
-        f"Run {s['date']} (load average at start {s.get('machine_load_at_start', '?')}): synthetic papers (seed {s['seed']}) streamed into a `chroma run` server in batches of "
-        f"{s['batch']}, one chunk per paper, through `rag.store.Store`. Dense query: Chroma top-{s['n_results']} for "
+        f"Run {s['date']} (load average at start {s.get('machine_load_at_start', '?')}): synthetic papers "
+        f"(seed {s['seed']}) streamed into a `chroma run` server in batches of {s['batch']}, one chunk per "
+        f"paper, through `rag.store.Store`. Dense query: Chroma top-{s['n_results']} for "
         f"{s['queries']} eval questions embedded by the real model. BM25: bm25s over the same texts with the "
         "project's analyser, built in a separate process. App: `build_pipeline` against the server "
         "(opens the index: loads every paper and chunk and builds BM25), then warm `retrieve()`. "
@@ -238,8 +240,9 @@ def _scale(r: dict) -> list[str]:
     for p in s["points"]:
         app = p.get("app") or {}
         out.append(
-            f"| {p['papers']:,} | {p['load_rate']:,.0f} papers/s | {p['query_ms']['p50']:.1f} / {p['query_ms']['p95']:.1f} ms"
-            f" | {p['bm25']['build_seconds']:.1f} s ({p['bm25']['peak_rss_mb']:.0f} MiB) | "
+            f"| {p['papers']:,} | {p['load_rate']:,.0f} papers/s | "
+            f"{p['query_ms']['p50']:.1f} / {p['query_ms']['p95']:.1f} ms | "
+            f"{p['bm25']['build_seconds']:.1f} s ({p['bm25']['peak_rss_mb']:.0f} MiB) | "
             f"{p['bm25']['query_ms']['p50']:.1f} ms | {p['loader_rss_mb']:.0f} MiB | {p['server_rss_mb']:.0f} MiB | "
             + (f"{app['open_seconds']:.1f} s ({app['peak_rss_mb']:.0f} MiB) | {app['retrieve_ms']['p50']:.1f} ms |"
                if "open_seconds" in app else "**fails** (see below) | - |" if app else "- | - |"))

@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-max", type=int, default=100_000, help="run the assistant itself up to this size")
     parser.add_argument("--data-dir", type=Path, help="index of the real corpus to recombine (default: RAG_DATA_DIR)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
-    parser.add_argument("--keep", type=Path, help="keep the server's data in this directory (default: a temp dir, removed)")
+    parser.add_argument("--keep", type=Path,
+                        help="keep the server's data in this directory (default: a temp dir, removed)")
     args = parser.parse_args(argv)
     sizes = sorted(args.sizes or [s for s in SIZES if s <= args.max])
 

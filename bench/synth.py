@@ -56,9 +56,8 @@ class Base:
 
 def base_from_store(store) -> Base:
     """`Base` from a `rag.store.Store` holding an index of real papers (read only)."""
-    from rag.text import sentences as split_sentences
-
     from rag.store import get_all
+    from rag.text import sentences as split_sentences
 
     papers = get_all(store.papers, ["documents", "metadatas", "embeddings"])
     chunks = get_all(store.chunks, ["documents", "metadatas", "embeddings"])

@@ -1,4 +1,7 @@
-"""Prompt files, loaded by name from `prompts/` and rendered strictly.
+"""Prompt files, loaded by name from `rag/data/prompts/` and rendered strictly.
+
+The files are package data (settings.PROMPTS_DIR, found through importlib.resources), so an
+installed `rag` reads its own copy whatever the working directory.
 
 A prompt is a Markdown file whose placeholders are `$name` (`string.Template` syntax; `$$` is a
 literal dollar sign). Rendering fails loudly when a value is missing, when a value is passed
@@ -16,7 +19,7 @@ from string import Template
 
 from rag.settings import PROMPTS_DIR
 
-# Every prompt file in prompts/ and the variables its text uses.
+# Every prompt file in rag/data/prompts/ and the variables its text uses.
 PROMPTS: dict[str, frozenset[str]] = {
     "system": frozenset(),
     "answer": frozenset({"question", "sources", "count"}),
@@ -28,7 +31,7 @@ class PromptError(ValueError):
 
 
 def load(name: str, directory: Path = PROMPTS_DIR) -> Template:
-    """The template of `prompts/<name>.md`; PromptError when there is no such file."""
+    """The template of `<directory>/<name>.md`; PromptError when there is no such file."""
     path = directory / f"{name}.md"
     if not path.is_file():
         raise PromptError(f"no prompt named {name!r} (looked for {path})")
@@ -44,7 +47,7 @@ def placeholders(template: Template) -> set[str]:
 
 
 def render(name: str, directory: Path = PROMPTS_DIR, **values: object) -> str:
-    """`prompts/<name>.md` with every `$variable` replaced by `values[variable]`.
+    """`<directory>/<name>.md` with every `$variable` replaced by `values[variable]`.
 
     Strict both ways: `render("answer", question="...")` raises PromptError naming the missing
     `sources` and `count`; an extra keyword the file does not use raises too.

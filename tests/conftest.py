@@ -1,4 +1,5 @@
-"""Shared fixtures: the real embedder, a real index of the bundled corpus, a real Chroma server.
+"""Shared fixtures: the real embedder, a real index of the bundled corpus, a real Chroma server,
+and the test tiers (markers added from the fixtures each test uses).
 
 Everything is written under pytest's temporary directories. The bundled index is built once
 per test session (about a minute of embedding). To iterate faster locally, point
@@ -34,6 +35,23 @@ os.environ.pop("OPENAI_API_KEY", None)
 
 VENV_BIN = Path(sys.executable).parent
 
+# Test tiers (markers in pyproject.toml; `make test-fast` deselects them all). A test gets its
+# tier from the fixtures it uses, directly or through another fixture, so it cannot be forgotten.
+TIER_OF_FIXTURE = {
+    "bundled_settings": "slow",  # the session index of the bundled corpus (`pipeline` uses it)
+    "chroma_server_process": "chroma_server",
+    "browser": "browser",
+    "llamacpp_url": "llamacpp",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in TIER_OF_FIXTURE.items():
+            if fixture in used:
+                item.add_marker(marker)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -66,7 +84,7 @@ def stop_process(proc: subprocess.Popen, grace: float) -> None:
 def embedder() -> Embedder:
     """One real all-MiniLM-L6-v2 for the whole session (loading it costs seconds)."""
     emb = Embedder("all-MiniLM-L6-v2")
-    emb.model  # load now, not inside the first timed call
+    _ = emb.model  # the property loads it: now, not inside the first timed call
     return emb
 
 
@@ -104,14 +122,15 @@ def pipeline(bundled_settings, embedder):
     return build_pipeline(bundled_settings, embedder=embedder)
 
 
-@pytest.fixture
-def chroma_server(tmp_path):
-    """A real `chroma run` server on a free loopback port; yields (host, port)."""
+@pytest.fixture(scope="session")
+def chroma_server_process(tmp_path_factory):
+    """One real `chroma run` server on a free loopback port for the whole session (starting
+    one costs seconds); yields (host, port). Tests use `chroma_server`, which empties it."""
+    root = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
-    log = open(tmp_path / "chroma-server.log", "wb")
+    log = open(root / "chroma-server.log", "wb")
     proc = subprocess.Popen(
-        [str(VENV_BIN / "chroma"), "run", "--path", str(tmp_path / "chroma-server-data"),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [str(VENV_BIN / "chroma"), "run", "--path", str(root / "data"), "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT,
     )
     try:
@@ -120,6 +139,20 @@ def chroma_server(tmp_path):
     finally:
         stop_process(proc, 10)
         log.close()
+
+
+@pytest.fixture
+def chroma_server(chroma_server_process):
+    """The session's Chroma server with every collection dropped first, so a test sees only
+    what it writes itself; yields (host, port)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    host, port = chroma_server_process
+    client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+    for collection in client.list_collections():
+        client.delete_collection(collection.name)
+    return host, port
 
 
 # --- added for the corpus/ingest/store/CLI/reliability tests ------------------------------

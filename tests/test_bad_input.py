@@ -127,8 +127,9 @@ def test_cli_refuses_in_one_line(case, rag_cli, bundled_copy):
     out = rag_cli("ask", question, data_dir=bundled_copy)
     assert out.returncode == 2
     assert out.stdout == ""
-    assert out.stderr == f"rag: error: {out.stderr[len('rag: error: '):].strip()}\n"
-    assert message in out.stderr and "Traceback" not in out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and out.stderr == lines[0] + "\n", out.stderr  # exactly one line, then its end
+    assert lines[0].startswith("rag: error: ") and message in lines[0] and "Traceback" not in out.stderr
 
 
 def test_cli_executes_nothing(rag_cli, bundled_copy, tmp_path, victim):

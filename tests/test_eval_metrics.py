@@ -106,8 +106,8 @@ def test_valid_answer_has_no_invalid_citations():
 
 def test_invalid_citations_are_each_reported():
     ghost = Paper("p-ghost", "Ghost", "Not indexed.")
-    a = Answer("q", "CvT [1]. Ghost [2]. Nothing [4] [4].",
-               citations=[cite(1, CVT), cite(2, ghost), cite(3, CONVIT)], sources=[Source(CVT, 1.0), Source(ghost, 1.0)])
+    a = Answer("q", "CvT [1]. Ghost [2]. Nothing [4] [4].", citations=[cite(1, CVT), cite(2, ghost), cite(3, CONVIT)],
+               sources=[Source(CVT, 1.0), Source(ghost, 1.0)])
     assert m.invalid_citations(a, PAPERS) == [
         "marker [4] has no citation",  # counted once however often it appears
         "citation [2] is not in the corpus",
@@ -167,7 +167,8 @@ def test_a_sentence_citing_two_papers_needs_support_from_each():
 
 # --- one question and aggregation -----------------------------------------------------------
 def test_score_fact_question():
-    item = {"type": "fact", "gold": [CVT.title], "acceptable": [], "answer_patterns": [r"convolutional token embedding"]}
+    item = {"type": "fact", "gold": [CVT.title], "acceptable": [],
+            "answer_patterns": [r"convolutional token embedding"]}
     a = Answer("q", "This is done through a convolutional token embedding [1].", citations=[cite(1, CVT)],
                sources=[Source(CVT, 1.0)])
     s = m.score(item, a, [CONVIT.title, CVT.title, CVT.title], PAPERS, 0.5)
@@ -270,7 +271,8 @@ def test_llm_answers_that_fell_back_are_reported():
     records = [{"abstained": False, "answerer": "llm", "notes": []},
                {"abstained": False, "answerer": "extractive", "notes": ["LLM endpoint unreachable"]},
                {"abstained": True, "answerer": "extractive", "notes": []}]
-    assert report.fallbacks(llm, records) == "1 of 3 answers fell back to extractive (first note: LLM endpoint unreachable)"
+    assert report.fallbacks(llm, records) == (
+        "1 of 3 answers fell back to extractive (first note: LLM endpoint unreachable)")
     assert report.fallbacks(llm, records[:1]) == ""
     assert report.fallbacks({"answerer": "extractive"}, records) == ""
 

@@ -18,7 +18,7 @@ from rag.settings import Settings
 from rag.store import Store, open_client
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.chroma_server)])
 def settings(request, tmp_path) -> Settings:
     if request.param == "server":
         host, port = request.getfixturevalue("chroma_server")
