@@ -23,17 +23,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _settings(**overrides):
+    """Settings from the environment with the command's options (by field name) on top; a
+    bad value is a ConfigError naming the option or RAG_* variable as the user typed it."""
     from pydantic import ValidationError
 
-    from rag.settings import Settings
-
     from rag.embedding import model_path
+    from rag.settings import Settings, explain
 
+    given = {k: v for k, v in overrides.items() if v is not None}
+    options = {"retrieval_mode": "--mode", "ui_host": "--host", "ui_port": "--port"}
     try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise ConfigError(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        written = {k: options.get(k, "--" + k.replace("_", "-")) for k in given}
+        raise ConfigError(explain(err, written)) from None
     try:
         model_path(settings.embed_model)  # fail here, in one line, rather than deep in torch
     except ValueError as err:
@@ -49,18 +52,53 @@ def cmd_ingest(args) -> int:
             raise ConfigError(f"no such file or directory: {p}")
     if args.batch_papers is not None and args.batch_papers < 1:
         raise ConfigError(f"--batch-papers must be at least 1, not {args.batch_papers}")
-    from rag.ingest import BATCH_PAPERS, ingest  # llama-index and numpy: after the cheap checks
-    from rag.store import Store, delete_store, open_client
+    from rag.ingest import BATCH_PAPERS  # llama-index and numpy: after the cheap checks
+    from rag.store import check_writable, open_client
+    from rag.store_health import store_error
+    from rag.writer_lock import writer_lock
 
-    if args.rebuild:
-        delete_store(s, s.embed_model)
-        print(f"dropped the index at {_where(s)}; rebuilding", file=sys.stderr)
-    store = Store(open_client(s), s.embed_model)
-    report = ingest(paths, s, store, progress=not args.quiet, batch_papers=args.batch_papers or BATCH_PAPERS)
-    print(report.summary())
-    papers, chunks = store.counts()
+    batch = args.batch_papers or BATCH_PAPERS
+    check_writable(s)  # read-only or full: say so before anything is touched
+    client = open_client(s) if s.uses_server else None  # the server holds the lock
+    try:
+        with writer_lock(s, client):
+            papers, chunks = _ingest(args, s, paths, batch)
+    except Exception as err:
+        if not _store_failure(err):
+            raise
+        raise store_error(err, _where(s), None if s.uses_server else s.data_dir / "chroma") from None
     print(f"index: {papers} papers, {chunks} chunks at {_where(s)}")
     return 0
+
+
+def _store_failure(err: Exception) -> bool:
+    """A failure of the store (Chroma, SQLite, a full disk), as opposed to a bug or an input file."""
+    import errno
+    import sqlite3
+
+    from chromadb.errors import ChromaError
+
+    if isinstance(err, RagError):
+        return False
+    return (isinstance(err, (ChromaError, sqlite3.Error)) or type(err).__module__.startswith("chromadb")
+            or (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "no space left" in str(err).lower())
+
+
+def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
+    """Ingest (or rebuild) under the writer lock; prints the report, returns (papers, chunks)."""
+    from rag.ingest import ingest
+    from rag.rebuild import rebuilding
+    from rag.store import Store, open_client
+
+    if args.rebuild:
+        with rebuilding(s, s.embed_model) as store:
+            report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
+        print(f"rebuilt the index at {_where(s)}; the old one is dropped", file=sys.stderr)
+    else:
+        store = Store(open_client(s), s.embed_model)
+        report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
+    print(report.summary())
+    return Store(open_client(s), s.embed_model, create=False).counts()
 
 
 def _where(s) -> str:
@@ -71,13 +109,21 @@ def _where(s) -> str:
 
 def cmd_stats(args) -> int:
     from rag.embedding import TokenCounter
+    from rag.errors import StoreError
     from rag.store import Store, get_all, open_client
+    from rag.store_health import store_error
 
     s = _settings()
-    store = Store(open_client(s), s.embed_model, create=False)
-    papers, chunks = store.counts()
+    try:
+        store = Store(open_client(s, create=False), s.embed_model, create=False)
+        papers, chunks = store.counts()
+    except StoreError:
+        raise
+    except Exception as err:  # Chroma failing mid-read: name the cause (disk full, damaged, ...)
+        raise store_error(err, _where(s)) from None
     info = {"papers": papers, "chunks": chunks, "embedding_model": s.embed_model,
-            "collections": [store.papers_name, store.chunks_name], "store": _where(s), "sources": store.sources()}
+            "collections": [store.papers_name, store.chunks_name], "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
+            "sources": store.sources()}
     if args.tokens:
         counter = TokenCounter(s.embed_model)
         docs = get_all(store.chunks, ["documents"])["documents"]
@@ -100,9 +146,8 @@ def cmd_stats(args) -> int:
 def cmd_ask(args) -> int:
     from rag import stream
     from rag.models import Answer
-    from rag.render import references
-
     from rag.questions import check_question
+    from rag.render import references
 
     options = {"answerer": args.answerer, "max_papers": args.max_papers, "retrieval_mode": args.mode}
     s = _settings(**options)
@@ -153,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="index paper files (no path: the bundled corpus)")
     p.add_argument("paths", nargs="*", help=".txt (Daily Papers), .jsonl/.json, .csv files or directories")
-    p.add_argument("--rebuild", action="store_true", help="drop this model's index first (e.g. after damage)")
+    p.add_argument("--rebuild", action="store_true", help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--batch-papers", type=int, metavar="N",
                    help="papers embedded and committed per round (default 256); smaller loses less to an interruption")

@@ -81,26 +81,43 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
+def count_records(files: list[Path]) -> int | None:
+    """The number of records in `files`, counted cheaply before ingesting so the progress bar
+    has a real total and ETA: non-blank lines of JSON Lines, lines after the header of CSV
+    (a quoted field spanning lines makes that an overestimate), the parsed records of other
+    formats (small files in practice). None when a file cannot be counted this way."""
+    from rag.corpus import _READERS
+
+    total = 0
+    for path in files:
+        suffix = path.suffix.lower()
+        try:
+            if suffix in (".jsonl", ".csv"):
+                with path.open("rb") as fh:
+                    lines = sum(1 for line in fh if line.strip())
+                total += lines - 1 if suffix == ".csv" and lines else lines
+            elif suffix in _READERS:
+                total += sum(1 for _ in _READERS[suffix](path, []))
+            else:
+                return None
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None  # the ingest itself reports the file
+    return total
+
+
 class _Progress:
-    """A tqdm bar whose total grows as batches reveal work (the stream's length is unknown)."""
+    """A tqdm bar over the input's records, its total counted first (`count_records`)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, files: list[Path]):
         self.bar = None
-        self.enabled = enabled
-
-    def add(self, n: int):
-        if not self.enabled or n == 0:
-            return
-        if self.bar is None:
+        if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=0, unit="chunk", desc="embedding", dynamic_ncols=True)
-        self.bar.total += n
-        self.bar.refresh()
+            self.bar = tqdm(total=count_records(files), unit="paper", desc="ingesting", dynamic_ncols=True)
 
-    def update(self, n: int):
+    def at(self, done: int):
         if self.bar is not None:
-            self.bar.update(n)
+            self.bar.update(done - self.bar.n)
 
     def close(self):
         if self.bar is not None:
@@ -129,7 +146,7 @@ def ingest(
     chunker: Chunker | None = None
     per_source: Counter[str] = Counter()
     taken: set[str] = set()  # title-keyed ids given out in this run
-    bar = _Progress(progress)
+    bar = _Progress(progress, stream.files)
     try:
         for batch in _batches(stream, batch_papers):
             todo = []
@@ -148,8 +165,10 @@ def ingest(
                                       settings.chunk_size, settings.chunk_overlap)
                 if embedder is None:
                     embedder = Embedder(settings.embed_model, settings.embed_batch_size)
-                _store_papers(todo, chunker, embedder, store, report, bar)
+                _store_papers(todo, chunker, embedder, store, report)
+                store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
+            bar.at(stream.read + sum(1 for s in stream.skipped if s.line > 0))
     finally:
         stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()
@@ -232,7 +251,7 @@ def _resolve(batch: list[Paper], store: Store, taken: set[str]) -> list[tuple[Pa
 
 
 def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Embedder,
-                  store: Store, report: IngestReport, bar: _Progress) -> None:
+                  store: Store, report: IngestReport) -> None:
     chunks: dict[str, list[Chunk]] = {p.paper_id: chunker.chunks(p) for p, _ in todo}
     flat = [c for cs in chunks.values() for c in cs]
     got = store.chunks.get(ids=[c.chunk_id for c in flat], include=["embeddings"])
@@ -242,7 +261,6 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     # commit markers, are written only after all their chunks.
     missing = sorted((c for c in flat if c.chunk_id not in vectors), key=lambda c: -len(c.text))
     report.chunks_reused += len(flat) - len(missing)
-    bar.add(len(missing))
     # Large parts: sentence-transformers sorts by length within one encode call, so bigger
     # calls pad less (the paper records still commit per batch of papers).
     step = max(embedder.batch_size * 16, 256)
@@ -255,7 +273,6 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
         )
         vectors.update(zip((c.chunk_id for c in part), emb))
         report.chunks_embedded += len(part)
-        bar.update(len(part))
     keep = {c.chunk_id for c in flat}
     present = store.chunks.get(where={"paper_id": {"$in": list(chunks)}}, include=[])
     stale = [cid for cid in present["ids"] if cid not in keep]

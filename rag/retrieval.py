@@ -14,15 +14,20 @@ for comparison) this keeps the *size* of score gaps, which is what a cut-off nee
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import bm25s
 import numpy as np
+from chromadb.errors import ChromaError, NotFoundError
 
 from rag.embedding import Embedder
+from rag.errors import StoreError
 from rag.models import Paper, Source
 from rag.store import Store, get_all, paper_from_record
+from rag.store_health import store_error
 from rag.text import Idf, sentences, terms
 
 
@@ -47,35 +52,78 @@ class Ranking:
 
 
 class Index:
-    """Everything retrieval and answering need at query time, loaded once from a store."""
+    """Everything retrieval and answering need at query time, loaded from a store and kept
+    current: every search first checks (one small metadata read, about a millisecond) whether
+    an ingest committed or a rebuild swapped the store since, and if so reloads (`refresh`).
+    `version` counts the loads, so a caller that derives tables from `papers` can tell when
+    to rebuild them."""
 
-    def __init__(self, store: Store, embedder: Embedder):
-        self.store = store
+    def __init__(self, store: Store, embedder: Embedder, refresh_interval: float = 0.0):
         self.embedder = embedder
-        rows = get_all(store.papers, ["documents", "metadatas"])
-        self.papers: dict[str, Paper] = {
-            pid: paper_from_record(pid, doc, meta)
-            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])
-        }
-        chunks = get_all(store.chunks, ["documents", "metadatas"])
+        self.refresh_interval = refresh_interval  # seconds between store checks in search()
+        self.version = 0
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._load(store)
+
+    def _load(self, store: Store) -> None:
+        """Read the store into fresh tables, then swap them in together (a search running in
+        another thread keeps a consistent view: it holds the old tables it started with)."""
+        seen = store.pointer()
+        try:
+            rows = get_all(store.papers, ["documents", "metadatas"])
+            chunks = get_all(store.chunks, ["documents", "metadatas"])
+        except StoreError:
+            raise
+        except Exception as err:
+            raise store_error(err, store.location) from err
+        papers = {pid: paper_from_record(pid, doc, meta)
+                  for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])}
         # Only chunks of committed papers: a half-ingested paper is invisible until re-run.
-        keep = [i for i, m in enumerate(chunks["metadatas"]) if m["paper_id"] in self.papers]
-        self.chunk_ids = [chunks["ids"][i] for i in keep]
-        self.chunk_texts = [chunks["documents"][i] for i in keep]
-        self.chunk_paper = np.array([chunks["metadatas"][i]["paper_id"] for i in keep], dtype=object)
-        self._sentences: dict[str, list[str]] = {}
-        self.bm25 = bm25s.BM25()
-        tokenized = [terms(t) for t in self.chunk_texts]
-        self.idf = Idf(tokenized)
+        keep = [i for i, m in enumerate(chunks["metadatas"]) if m["paper_id"] in papers]
+        chunk_texts = [chunks["documents"][i] for i in keep]
+        bm25 = bm25s.BM25()
+        tokenized = [terms(t) for t in chunk_texts]
         if tokenized:
-            self.bm25.index(tokenized, show_progress=False)
+            bm25.index(tokenized, show_progress=False)
+        self.store, self._seen = store, seen
+        self.papers: dict[str, Paper] = papers
+        self.chunk_ids = [chunks["ids"][i] for i in keep]
+        self.chunk_texts = chunk_texts
+        self.chunk_paper = np.array([chunks["metadatas"][i]["paper_id"] for i in keep], dtype=object)
+        # Bounded by the number of papers, and dropped on reload: a replaced abstract's old
+        # sentences can never be quoted after the reload.
+        self._sentences: dict[str, list[str]] = {}
+        self.bm25 = bm25
+        self.idf = Idf(tokenized)
+        self.version += 1
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reload if the store changed since the last load (or if `force`); True when it
+        reloaded. Reopens the collections, so a rebuild that dropped them is survived."""
+        with self._lock:
+            if not force:
+                try:
+                    if not self.store.changed(self._seen):
+                        return False
+                except StoreError:
+                    raise
+                except Exception:  # the collections went away under us: reopen below
+                    pass
+            self._load(self.store.reopen())
+            return True
+
+    def _maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked >= self.refresh_interval:
+            self._checked = now
+            self.refresh()
 
     def __len__(self) -> int:
         return len(self.papers)
 
     def sentences(self, paper_id: str) -> list[str]:
-        """The abstract's sentences, split once and cached (abstracts never change under an
-        open index)."""
+        """The abstract's sentences, split once per load and cached."""
         cached = self._sentences.get(paper_id)
         if cached is None:
             cached = self._sentences[paper_id] = sentences(self.papers[paper_id].abstract)
@@ -130,6 +178,19 @@ class Index:
         `restrict` limits the search to those paper ids (follow-up questions). `query` is
         searched as given: the caller strips what names no topic (`rag.questions.Query.searched`);
         a `query_vec` handed in must be the embedding of that text."""
+        self._maybe_refresh()
+        try:
+            return self._search(query, params, restrict, query_vec)
+        except NotFoundError:  # a rebuild dropped the collections between check and query
+            self.refresh(force=True)
+            return self._search(query, params, restrict, query_vec)
+        except StoreError:
+            raise
+        except ChromaError as err:
+            raise store_error(err, self.store.location) from err
+
+    def _search(self, query: str, params: SearchParams, restrict: Collection[str] | None,
+                query_vec: np.ndarray | None) -> Ranking:
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")

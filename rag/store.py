@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 
+from rag import store_health
 from rag.embedding import model_slug
 from rag.errors import StoreError
 from rag.models import Paper
@@ -51,9 +53,12 @@ def _check_sqlite(db: Path) -> None:
     """Refuse a chroma.sqlite3 that is damaged or not Chroma's before Chroma touches it:
     Chroma would add its tables to someone else's database, or open a damaged one and fail
     later, deep inside a query, with a raw error."""
-    if not db.is_file() or db.stat().st_size == 0:
-        return  # absent or empty: Chroma creates it
     remedy = "run `rag ingest --rebuild` to rebuild it from the corpus, or set RAG_DATA_DIR to another directory"
+    if not db.is_file():
+        return  # absent: Chroma creates it
+    if db.stat().st_size == 0:
+        # Chroma would silently start an empty database here, orphaning the segment folders.
+        raise StoreError(f"the store at {db.parent} is damaged ({db.name} is empty: 0 bytes); {remedy}")
     with db.open("rb") as fh:
         if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
             raise StoreError(f"the store at {db.parent} is damaged ({db.name} is not an SQLite database); {remedy}")
@@ -76,8 +81,12 @@ def _check_sqlite(db: Path) -> None:
         raise StoreError(f"{db} is an SQLite database of something else (tables {shown}), not a Chroma store; {remedy}")
 
 
-def open_client(settings: Settings):
-    """A Chroma client for `settings`; raises StoreError with a remedy when it cannot open."""
+def open_client(settings: Settings, create: bool = True):
+    """A Chroma client for `settings`; raises StoreError naming the cause when it cannot open.
+
+    `create=False` (readers: ask, stats, ui) never creates a data directory: no store there is
+    "no index yet". A store this user cannot write is opened from a private copy, so an intact
+    read-only index still answers; `rag ingest` refuses it (`check_writable`)."""
     import chromadb
 
     if settings.uses_server:
@@ -91,6 +100,8 @@ def open_client(settings: Settings):
     if path.exists() and not path.is_dir():
         raise StoreError(f"store path {path} is a file, not a directory; run `rag ingest --rebuild` to "
                          "replace it, or set RAG_DATA_DIR to another directory")
+    if not create and not (path / "chroma.sqlite3").exists() and not (path.is_dir() and any(path.iterdir())):
+        raise StoreError(f"no index at {path} yet; run `rag ingest` first")
     if path.is_dir() and any(path.iterdir()) and not (path / "chroma.sqlite3").exists():
         raise StoreError(
             f"{path} is not a Chroma store (no chroma.sqlite3); run `rag ingest --rebuild` to "
@@ -102,25 +113,75 @@ def open_client(settings: Settings):
     except OSError as err:
         raise StoreError(f"cannot create the store directory {path} ({err.strerror or err}); "
                          "set RAG_DATA_DIR to a writable directory") from None
+    opened = path
+    if store_health.unwritable(path) is not None:
+        opened = store_health.private_copy(path)
+    return _persistent(opened, where=path)
+
+
+def _persistent(path: Path, where: Path | None = None):
+    import chromadb
+
     try:
         client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
         client.list_collections()
     except Exception as err:
-        raise StoreError(
-            f"the store at {path} is damaged ({type(err).__name__}: {err}); "
-            "run `rag ingest --rebuild` to rebuild it from the corpus"
-        ) from None
+        _forget_system(path)  # a half-started system must not be handed out again
+        raise store_health.store_error(err, str(where or path), where or path) from None
     return client
 
 
-class Store:
-    """The two collections of one embedding model on one Chroma client."""
+def _forget_system(path: Path) -> None:
+    """Make the next PersistentClient(path) of this process a fresh one. Chroma keeps one
+    system per path per process and hands it out again; that system's vector index never sees
+    what another process wrote after it was loaded (measured: 39 of 79 chunks found), and after
+    a failed start it is unusable ('RustBindingsAPI' object has no attribute 'bindings')."""
+    from chromadb.api.shared_system_client import SharedSystemClient
 
-    def __init__(self, client, embed_model: str, create: bool = True):
+    SharedSystemClient._identifier_to_system.pop(str(path), None)
+
+
+def check_writable(settings: Settings) -> None:
+    """Raise StoreError (read-only, disk full) unless an ingest can write the store."""
+    if settings.uses_server:
+        return
+    path = Path(store_location(settings))
+    reason = store_health.unwritable(path)
+    if reason:
+        raise StoreError(f"the store at {path} is {reason}; make it writable or set RAG_DATA_DIR to another directory")
+    if store_health.disk_full(path):
+        raise StoreError(f"disk full: no space left for the store at {path}; free some space and run the command again")
+
+
+def read_pointer(client, slug: str, where: str = "the store") -> tuple[int, str]:
+    """(live generation, version token) of model `slug`'s index; (0, "") before any pointer."""
+    try:
+        meta = client.get_collection(f"rag-{slug}", embedding_function=None).metadata or {}
+    except Exception as err:
+        if "does not exist" in str(err).lower() or "not found" in str(err).lower():
+            return 0, ""
+        raise store_health.store_error(err, where) from None
+    return int(meta.get("generation", 0)), str(meta.get("version", ""))
+
+
+class Store:
+    """The two collections of one embedding model on one Chroma client, in one generation.
+
+    A small third collection, `rag-<model>`, holds in its metadata the generation that is live
+    (`rag ingest --rebuild` builds generation N+1 beside N, then switches this pointer) and a
+    version token every committed ingest batch changes, which open indexes poll to reload."""
+
+    def __init__(self, client, embed_model: str, create: bool = True, generation: int | None = None):
         self.client = client
         self.embed_model = embed_model
-        slug = model_slug(embed_model)
-        self.chunks_name, self.papers_name = f"chunks-{slug}", f"papers-{slug}"
+        slug = self.slug = model_slug(embed_model)
+        self.meta_name = f"rag-{slug}"
+        if generation is None:
+            generation = self.pointer()[0]
+        self.generation = generation
+        suffix = f"-g{generation}" if generation else ""
+        self.chunks_name, self.papers_name = f"chunks-{slug}{suffix}", f"papers-{slug}{suffix}"
+        self._db_inode = self._inode()
         # A wide search beam makes HNSW effectively exact at this scale, so the same index gives
         # the same ranking in every process (the default ef=10 varied between runs).
         meta = {"rag_schema": SCHEMA, "embed_model": embed_model, "hnsw:space": "cosine",
@@ -140,8 +201,7 @@ class Store:
                 raise StoreError(
                     f"no index for embedding model {embed_model!r} yet; run `rag ingest` first"
                 ) from None
-            raise StoreError(f"cannot open the collections ({type(err).__name__}: {err}); "
-                             "run `rag ingest --rebuild` to rebuild the store") from None
+            raise store_health.store_error(err, self.location) from None
         for coll in (self.chunks, self.papers):
             if (coll.metadata or {}).get("rag_schema") != SCHEMA:
                 raise StoreError(
@@ -149,14 +209,70 @@ class Store:
                     "run `rag ingest --rebuild` to rebuild it"
                 )
 
+    @property
+    def location(self) -> str:
+        path = self._path()
+        if path is None:
+            return "the Chroma server"
+        return str(store_health.copied_from(str(path)) or path)
+
+    def _path(self) -> Path | None:
+        path = getattr(self.client.get_settings(), "persist_directory", None)
+        return Path(path) if path and self.client.get_settings().is_persistent else None
+
+    def _inode(self) -> int | None:
+        path = self._path()
+        try:
+            return (path / "chroma.sqlite3").stat().st_ino if path is not None else None
+        except OSError:
+            return None
+
+    @property
+    def read_only_copy(self) -> bool:
+        """True when this store is a private copy of a read-only one (nothing written sticks)."""
+        path = self._path()
+        return path is not None and store_health.copied_from(str(path)) is not None
+
+    # --- the pointer: live generation and version ------------------------------------------
+    def pointer(self) -> tuple[int, str]:
+        """(live generation, version token) as stored now; (0, "") for a store without one."""
+        return read_pointer(self.client, self.slug, self.location)
+
+    def changed(self, seen: tuple[int, str]) -> bool:
+        """Whether the store moved on since `seen` (a `pointer()` result): a commit, a rebuild,
+        or the embedded directory swapped for a rebuilt one."""
+        return self._inode() != self._db_inode or self.pointer() != seen
+
+    def publish(self, switch: bool = False) -> None:
+        """Announce a commit with a new version token, which open indexes notice and reload.
+        `switch=True` also makes this store's generation the live one (the end of a rebuild);
+        a generation that is not live yet announces nothing."""
+        live = self.pointer()[0]
+        if not switch and live != self.generation:
+            return
+        coll = self.client.get_or_create_collection(self.meta_name, embedding_function=None)
+        coll.modify(metadata={"rag_schema": SCHEMA, "generation": self.generation, "version": uuid.uuid4().hex})
+
+    def reopen(self) -> Store:
+        """The same store opened afresh at its live generation; on an embedded store a new
+        client, since this process's old one does not see vectors other processes added."""
+        client = self.client
+        path = self._path()
+        if path is not None and not self.read_only_copy:
+            _forget_system(path)
+            client = _persistent(path)
+        return Store(client, self.embed_model, create=False)
+
     # --- corpus sources, kept in the papers collection's metadata ------------------------
     def sources(self) -> dict[str, int]:
         return json.loads((self.papers.metadata or {}).get("sources", "{}"))
 
     def record_sources(self, counts: dict[str, int]) -> None:
-        merged = self.sources()
+        """Add `counts` to the source list. Read-modify-write: callers hold the writer lock."""
+        current = self.client.get_collection(self.papers_name, embedding_function=None)
+        merged = json.loads((current.metadata or {}).get("sources", "{}"))
         merged.update(counts)
-        meta = {k: v for k, v in (self.papers.metadata or {}).items() if not k.startswith("hnsw:")}
+        meta = {k: v for k, v in (current.metadata or {}).items() if not k.startswith("hnsw:")}
         meta["sources"] = json.dumps(merged, sort_keys=True)
         self.papers.modify(metadata=meta)
 
@@ -190,27 +306,3 @@ def paper_from_record(paper_id: str, abstract: str, meta: dict) -> Paper:
         paper_id=paper_id, title=meta["title"], abstract=abstract, authors=meta.get("authors"),
         year=meta.get("year"), url=meta.get("url"), source=meta.get("source"),
     )
-
-
-def delete_store(settings: Settings, embed_model: str) -> None:
-    """Drop this model's collections (for `rag ingest --rebuild`). On a damaged embedded
-    store the directory itself is removed, since Chroma cannot open it to drop anything."""
-    import shutil
-
-    try:
-        client = open_client(settings)
-    except StoreError:
-        if settings.uses_server:
-            raise
-        path = Path(store_location(settings))
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-        return
-    slug = model_slug(embed_model)
-    for name in (f"chunks-{slug}", f"papers-{slug}"):
-        try:
-            client.delete_collection(name)
-        except Exception:  # absent already: nothing to drop
-            pass

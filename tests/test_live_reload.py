@@ -1,0 +1,67 @@
+"""A serving process (this test process, holding a pipeline) keeps answering while another
+process ingests into or rebuilds the store under it, and it answers from what the store holds
+now: papers ingested later are found, a replaced abstract is never quoted again, and a
+`rag ingest --rebuild` (which drops the collections it had open) is survived by reopening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rag.ingest import ingest
+from rag.pipeline import build_pipeline
+from rag.settings import Settings
+from rag.store import Store, open_client
+
+
+def _index(tmp_path, embedder, papers, write_corpus) -> Settings:
+    s = Settings(data_dir=tmp_path / "data")
+    ingest([write_corpus(tmp_path / "corpus.jsonl", papers)], s, Store(open_client(s), s.embed_model),
+           embedder=embedder)
+    return s
+
+
+def _sources(pipe, question: str) -> list[str]:
+    return [src.paper.paper_id for src in pipe.retrieve(question, k=3)]
+
+
+def test_later_ingest_is_seen_and_replaced_text_never_quoted(tmp_path, embedder, real_papers, write_corpus,
+                                                             rag_cli):
+    s = _index(tmp_path, embedder, real_papers[:5], write_corpus)
+    pipe = build_pipeline(s, embedder=embedder)
+    newcomer = real_papers[40]
+    assert newcomer.paper_id not in pipe.index.papers
+
+    added = rag_cli("ingest", "--quiet", str(write_corpus(tmp_path / "corpus.jsonl", real_papers[:5] + [newcomer])),
+                    data_dir=s.data_dir)
+    assert added.returncode == 0, added.stderr
+    assert _sources(pipe, newcomer.title)[0] == newcomer.paper_id  # dense and BM25 both see it
+    assert newcomer.paper_id in pipe.index.papers
+
+    # The same paper, same file, with another abstract: an edit that replaces the old text.
+    edited = replace(real_papers[1], abstract=real_papers[41].abstract)
+    old_sentences = pipe.index.sentences(real_papers[1].paper_id)
+    changed = rag_cli("ingest", "--quiet", str(write_corpus(tmp_path / "corpus.jsonl", [real_papers[0], edited])),
+                      data_dir=s.data_dir)
+    assert changed.returncode == 0 and "updated 1" in changed.stdout, changed.stdout + changed.stderr
+    got = pipe.answer(real_papers[1].title)
+    assert all(sentence not in got.text for sentence in old_sentences)
+    assert pipe.index.papers[real_papers[1].paper_id].abstract == real_papers[41].abstract
+    assert pipe.index.sentences(real_papers[1].paper_id) != old_sentences
+
+
+def test_rebuild_under_a_serving_process(tmp_path, embedder, real_papers, write_corpus, rag_cli):
+    s = _index(tmp_path, embedder, real_papers[:5], write_corpus)
+    pipe = build_pipeline(s, embedder=embedder)
+    assert not pipe.answer(real_papers[2].title).abstained
+    version = pipe.index.version
+
+    other = write_corpus(tmp_path / "other.jsonl", real_papers[20:24])
+    rebuilt = rag_cli("ingest", "--rebuild", "--quiet", str(other), data_dir=s.data_dir)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+
+    got = pipe.answer(real_papers[21].title)  # no NotFoundError: the index reopened
+    assert pipe.index.version > version
+    assert set(pipe.index.papers) == {p.paper_id for p in real_papers[20:24]}
+    assert got.citations and got.citations[0].paper_id == real_papers[21].paper_id
+    assert pipe.index.refresh() is False  # nothing changed since
