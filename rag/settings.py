@@ -1,19 +1,28 @@
 """All configuration in one place: a pydantic-settings object read from `RAG_*` variables.
 
 Built once at each edge (CLI, UI, eval, bench) and passed down explicitly; nothing in the
-package reads the environment on its own. Unknown keyword arguments are rejected so a typo
-in a setting fails loudly instead of being silently ignored.
+package reads the environment on its own. Unknown keyword arguments and unknown `RAG_*`
+variables are rejected, so a typo fails loudly instead of being silently ignored, and every
+value is checked for what would crash or mislead later (a port out of range, an infinite
+weight, a Chroma host without its port, a minimum above its maximum). `explain` turns a
+ValidationError into the one line the edges print; `settings_table` renders the README's table.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import json
 import os
+import re
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import annotated_types
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Files shipped inside the package (pyproject's package-data), found through importlib.resources
 # so that an installed copy reads its own files whatever the working directory. A wheel
@@ -28,24 +37,91 @@ def _default_data_dir() -> Path:
     return Path(base) / "paper-rag"
 
 
+ENV_PREFIX = "RAG_"
+# RAG_* variables that are not settings: read by the test harness (tests/conftest.py).
+NOT_SETTINGS_PREFIX = "RAG_TEST_"
+_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")  # underscores: Docker service names
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    # "{message}" rather than the text itself: a brace in a value must not be read as a field.
+    return PydanticCustomError("invalid_setting", "{message}", {"message": message})
+
+
+def check_host(value: str, port_setting: str) -> str:
+    """`value` if it is an IP address (IPv6 optionally in brackets) or a syntactically valid
+    host name; nothing is resolved. `check_host("256.1.1.1", ...)` fails: all-numeric labels
+    must be an IPv4 address, as no top-level domain is a number."""
+    if "://" in value:
+        raise _invalid(f"{value!r} is a URL; give a host name, not a URL (the port goes in {port_setting})")
+    inner = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    try:
+        address = ipaddress.ip_address(inner)
+    except ValueError:
+        address = None
+    if address is not None and (inner == value or address.version == 6):
+        return value
+    if re.fullmatch(r"[\d.]+", value):
+        raise _invalid(f"{value!r} is not a valid IP address")
+    if ":" in value and _LABEL.fullmatch(value.split(":")[0]):
+        raise _invalid(f"{value!r} holds a port; give the host alone and the port in {port_setting}")
+    if not (0 < len(value) <= 253 and all(_LABEL.fullmatch(label) for label in value.split("."))):
+        raise _invalid(f"{value!r} is not an IP address or a host name")
+    return value
+
+
+class _UnknownVariables(PydanticBaseSettingsSource):
+    """Not a source of values: refuses `RAG_*` variables that name no setting, which
+    pydantic-settings would otherwise ignore (`RAG_MAX_PAPER=5` would change nothing). It runs
+    each time Settings reads the environment, and only then (`with_overrides` does not)."""
+
+    def get_field_value(self, field, field_name):  # required by the base class; unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        known = {name for field_name in self.settings_cls.model_fields for name in env_names(field_name)}
+        problems = []
+        for var in sorted(os.environ):
+            upper = var.upper()  # pydantic-settings matches names case-insensitively
+            if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith(NOT_SETTINGS_PREFIX):
+                near = difflib.get_close_matches(upper, sorted(known), n=1)
+                problems.append(f"unknown setting {var}" + (f" (did you mean {near[0]}?)" if near else
+                                                            " (the README's Settings table lists them)"))
+        if problems:
+            detail = InitErrorDetails(type=_invalid("; ".join(problems)), loc=(), input=problems[0].split()[2])
+            raise ValidationError.from_exception_data(self.settings_cls.__name__, [detail])
+        return {}
+
+
 class Settings(BaseSettings):
     """Every knob of the assistant. Environment variables use the `RAG_` prefix."""
 
-    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", frozen=True)
+    # allow_inf_nan=False: an infinite or NaN float is never a sensible setting (an infinite
+    # feedback weight turns the query vector into NaNs and the ranking into noise).
+    # hide_input_in_errors: a model-level error would otherwise print every input, the API key
+    # included; `explain` shows the value of the one setting at fault instead.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, allow_inf_nan=False,
+                                      hide_input_in_errors=True)
 
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = Field(
-        default_factory=_default_data_dir,
+        default_factory=_default_data_dir, json_schema_extra={"shown_default": "`~/.local/share/paper-rag`"},
         description="Directory of the embedded Chroma store and the ingest manifest "
         "(default $XDG_DATA_HOME/paper-rag, i.e. ~/.local/share/paper-rag).",
     )
     chroma_host: str | None = Field(
-        default=None, description="Chroma server host; when set (with chroma_port) the "
-        "assistant uses that server instead of the embedded store."
+        default=None, json_schema_extra={"allowed": "IP address or host name"},
+        description="Chroma server host; set with RAG_CHROMA_PORT to use that server instead "
+        "of the embedded store (one without the other is an error).",
     )
-    chroma_port: int | None = Field(default=None, description="Chroma server port.")
-    corpus_paths: list[Path] = Field(
+    chroma_port: int | None = Field(default=None, ge=1, le=65535,
+                                    description="Chroma server port; set with RAG_CHROMA_HOST.")
+    # NoDecode: pydantic-settings would read a list from the environment as JSON only;
+    # `_path_list` also takes one path or a PATH-style list.
+    corpus_paths: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [BUNDLED_CORPUS],
+        json_schema_extra={"allowed": "paths separated by `:` (`;` on Windows), or a JSON list",
+                           "shown_default": "the bundled corpus"},
         description="Files or directories `rag ingest` reads when given no path.",
     )
 
@@ -69,20 +145,25 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
         default="hybrid", description="Dense (Chroma), BM25 (bm25s), or both fused."
     )
-    candidate_chunks: int = Field(default=100, ge=1, description="Chunks each retriever returns before fusion.")
+    candidate_chunks: int = Field(default=100, ge=1, le=10_000,
+                                  description="Chunks each retriever returns before fusion.")
     fusion: Literal["relative", "rrf"] = Field(
         default="relative", description="How dense and BM25 scores are fused: min-max "
         "normalised mean ('relative', keeps score gaps for the cut-off) or reciprocal rank fusion."
     )
     feedback_papers: int = Field(
-        default=3, ge=0, description="Pseudo-relevance feedback: re-query with the best papers of a "
+        default=3, ge=0, le=50, description="Pseudo-relevance feedback: re-query with the best papers of a "
         "first pass (0 turns it off)."
     )
-    feedback_weight: float = Field(default=0.5, ge=0, description="Rocchio weight of the feedback papers' mean vector.")
-    feedback_terms: int = Field(default=8, ge=0, description="Terms from the feedback papers added to the BM25 query.")
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
-    max_papers: int = Field(default=20, ge=1, description="Upper bound on papers an answer uses.")
-    min_papers: int = Field(default=1, ge=1, description="Lower bound on papers an answer uses.")
+    # At 10 the moved query is already ~95% the feedback papers' mean; more only hides the question.
+    feedback_weight: float = Field(default=0.5, ge=0, le=10,
+                                   description="Rocchio weight of the feedback papers' mean vector.")
+    feedback_terms: int = Field(default=8, ge=0, le=100,
+                                description="Terms from the feedback papers added to the BM25 query.")
+    rrf_k: int = Field(default=60, ge=1, le=10_000, description="Reciprocal-rank-fusion constant.")
+    max_papers: int = Field(default=20, ge=1, le=100, description="Upper bound on papers an answer uses.")
+    min_papers: int = Field(default=1, ge=1, le=100,
+                            description="Lower bound on papers an answer uses; at most RAG_MAX_PAPERS.")
     relative_cutoff: float = Field(
         default=0.30, gt=0, le=1,
         description="A paper is used when its fused score is at least this share of the best one.",
@@ -98,7 +179,7 @@ class Settings(BaseSettings):
         default="extractive", description="'extractive' (offline, no LLM) or 'llm' (OpenAI-compatible endpoint)."
     )
     max_question_chars: int = Field(
-        default=2000, ge=10, description="Longer questions are refused with a clear error."
+        default=2000, ge=10, le=100_000, description="Longer questions are refused with a clear error."
     )
     llm_base_url: str | None = Field(
         default=None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 "
@@ -110,9 +191,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("RAG_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
         description="API key (RAG_LLM_API_KEY, or OPENAI_API_KEY). Never logged or shown.",
     )
-    llm_timeout: float = Field(default=30.0, gt=0, description="Seconds per LLM request.")
-    llm_max_retries: int = Field(default=2, ge=0, description="Retries on 429/5xx/timeouts.")
-    llm_max_tokens: int = Field(default=512, ge=1, description="Upper bound on tokens the LLM may generate per answer.")
+    llm_timeout: float = Field(default=30.0, gt=0, le=3600, description="Seconds per LLM request.")
+    llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on 429/5xx/timeouts.")
+    llm_max_tokens: int = Field(default=512, ge=1, le=65_536,
+                                description="Upper bound on tokens the LLM may generate per answer.")
     llm_stream: bool = Field(default=True, description="Stream the LLM answer (SSE) rather than wait for it whole.")
     support_threshold: float = Field(
         default=0.5, ge=0, le=1,
@@ -121,12 +203,70 @@ class Settings(BaseSettings):
     )
 
     # --- UI ------------------------------------------------------------------------------
-    ui_host: str = Field(default="127.0.0.1", description="Interface the chat UI binds to.")
-    ui_port: int = Field(default=7860, description="Port of the chat UI.")
-    ui_username: str | None = Field(default=None, description="Optional UI login name.")
-    ui_password: SecretStr | None = Field(default=None, description="Optional UI password.")
+    ui_host: str = Field(default="127.0.0.1", json_schema_extra={"allowed": "IP address or host name"},
+                         description="Interface the chat UI binds to.")
+    ui_port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat UI.")
+    ui_username: str | None = Field(default=None, description="Optional UI login name; set with RAG_UI_PASSWORD.")
+    ui_password: SecretStr | None = Field(default=None, description="Optional UI password; set with RAG_UI_USERNAME.")
 
-    def with_overrides(self, overrides: dict) -> "Settings":
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        return init_settings, _UnknownVariables(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_given(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise _invalid("empty; give a directory (unset it for the default)")  # Path("") is the cwd
+        return value
+
+    @field_validator("corpus_paths", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        """One path, paths joined by os.pathsep (like PATH), a JSON list, or a list."""
+        if isinstance(value, os.PathLike):
+            value = [value]
+        elif isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as err:
+                    raise _invalid(f"not a JSON list of paths ({err.msg})") from None
+            else:
+                value = [part.strip() for part in value.split(os.pathsep) if part.strip()]
+        if isinstance(value, (list, tuple)) and not value:
+            raise _invalid(f"no path; give files or directories separated by {os.pathsep!r}, or a JSON list")
+        return value
+
+    @field_validator("ui_host", "chroma_host")
+    @classmethod
+    def _host(cls, value: str | None, info) -> str | None:
+        port = "RAG_UI_PORT" if info.field_name == "ui_host" else "RAG_CHROMA_PORT"
+        return None if value is None else check_host(value, port)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Settings that are each valid but contradict one another."""
+        problems = []
+        if self.min_papers > self.max_papers:
+            problems.append(f"RAG_MIN_PAPERS ({self.min_papers}) is above RAG_MAX_PAPERS ({self.max_papers})")
+        if self.chunk_size is not None and self.chunk_overlap >= self.chunk_size:
+            problems.append(f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be below "
+                            f"RAG_CHUNK_SIZE ({self.chunk_size})")
+        if (self.chroma_host is None) != (self.chroma_port is None):
+            given, missing = (("RAG_CHROMA_HOST", "RAG_CHROMA_PORT") if self.chroma_port is None
+                              else ("RAG_CHROMA_PORT", "RAG_CHROMA_HOST"))
+            problems.append(f"{given} is set without {missing}: set both to use a Chroma server, or neither "
+                            "for the embedded store under RAG_DATA_DIR")
+        # Empty counts as unset, as it does for the login itself.
+        if bool(self.ui_username) != bool(self.ui_password and self.ui_password.get_secret_value()):
+            problems.append("set both RAG_UI_USERNAME and RAG_UI_PASSWORD, or neither")
+        if problems:
+            raise _invalid("; ".join(problems))
+        return self
+
+    def with_overrides(self, overrides: dict) -> Settings:
         """A copy with `overrides` on top, validated like any Settings: unlike
         `model_copy(update=...)`, a typo or a bad value fails and a key becomes a SecretStr."""
         return type(self).model_validate({**self.model_dump(), **overrides})
@@ -138,3 +278,111 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url or self.llm_api_key)
+
+
+def env_names(field_name: str) -> list[str]:
+    """The environment variables that set a field: `env_names("ui_port") == ["RAG_UI_PORT"]`,
+    `env_names("llm_api_key") == ["RAG_LLM_API_KEY", "OPENAI_API_KEY"]`."""
+    alias = Settings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+    return [ENV_PREFIX + field_name.upper()]
+
+
+def _field_of(key: str) -> str | None:
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if key == name or (isinstance(alias, AliasChoices) and key in alias.choices):
+            return name
+    return None
+
+
+def _bare(annotation: Any) -> Any:
+    """`int | None` -> int; `Annotated[list[Path], NoDecode]` -> list[Path]."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    return args[0] if len(args) == 1 and get_origin(annotation) is not Literal else annotation
+
+
+def explain(err: ValidationError, written: dict[str, str] | None = None) -> str:
+    """`err` as the one line an edge prints, naming the setting as the user wrote it: the
+    option in `written` (`{"ui_port": "--port"}`), else the environment variable that is set,
+    else the keyword; secret values are never shown. For example
+    "invalid setting RAG_UI_PORT=99999: Input should be less than or equal to 65535"."""
+    written = written or {}
+
+    def who(e: dict, with_value: bool = True) -> str | None:
+        if not e["loc"]:
+            return None  # a model-level message already names its settings
+        key = str(e["loc"][0])
+        field = _field_of(key)
+        if field is None:
+            return key
+        hidden = _bare(Settings.model_fields[field].annotation) is SecretStr
+        var = next((v for v in os.environ if v.upper() in env_names(field)), None)
+        if field in written:
+            name, value, sep = written[field], e["input"], " "
+        elif var:
+            name, value, sep = var, os.environ[var], "="
+        else:
+            name, value, sep = field, repr(e["input"]), "="
+        return f"{name}{sep}{value}" if with_value and not hidden else name
+
+    first, *rest = err.errors()
+    if first["type"] == "extra_forbidden":
+        key = str(first["loc"][0])
+        near = difflib.get_close_matches(key, list(Settings.model_fields), n=1)
+        line = f"unknown setting {key}" + (f" (did you mean {near[0]}?)" if near else "")
+    elif who(first) is None:
+        line = first["msg"]
+    else:
+        line = f"invalid setting {who(first)}: {first['msg']}"
+    others = list(dict.fromkeys(n for e in rest if (n := who(e, with_value=False)) and n != who(first, False)))
+    return line + (f" (also invalid: {', '.join(others)})" if others else "")
+
+
+def _bound(field) -> str:
+    low = next(((m.ge, "") for m in field.metadata if isinstance(m, annotated_types.Ge)),
+               next(((m.gt, "above ") for m in field.metadata if isinstance(m, annotated_types.Gt)), None))
+    high = next((m.le for m in field.metadata if isinstance(m, annotated_types.Le)), None)
+    if low and high is not None:
+        return f"{low[0]} to {high}" if not low[1] else f"above {low[0]}, up to {high}"
+    if low:
+        return f"{low[1] or 'at least '}{low[0]}"
+    return f"at most {high}" if high is not None else ""
+
+
+def _allowed(field) -> str:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    kind = _bare(field.annotation)
+    if "allowed" in extra:
+        return str(extra["allowed"])
+    if get_origin(kind) is Literal:
+        return ", ".join(f"`{v}`" for v in get_args(kind))
+    if kind is bool:
+        return "`true`, `false`"
+    if kind in (int, float):
+        return _bound(field) or ("integer" if kind is int else "number")
+    return {SecretStr: "text, never shown", str: "text", Path: "path"}.get(kind, "")
+
+
+def _default(field) -> str:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if "shown_default" in extra:
+        return str(extra["shown_default"])
+    if field.default_factory is not None:
+        return "computed"
+    if field.default is None:
+        return "unset"
+    return f"`{str(field.default).lower() if isinstance(field.default, bool) else field.default}`"
+
+
+def settings_table() -> str:
+    """The README's settings table (markdown), one row per field: its environment
+    variable(s), default, allowed values (from the field's constraints) and description.
+    tests/test_settings.py checks that the README holds exactly this text."""
+    rows = ["| setting (env var) | default | allowed | what it does |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        names = " or ".join(f"`{n}`" for n in env_names(name))
+        cells = [names, _default(field), _allowed(field), field.description or ""]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows)

@@ -19,7 +19,7 @@ from openai_stub import OpenAIStub, Reply
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
 from rag.render import to_markdown
-from rag.settings import Settings
+from rag.settings import Settings, explain
 from rag.store import Store, open_client
 
 SECRET = "sk-test-Zq9x7SECRETKEYvalue0123456789"
@@ -55,6 +55,24 @@ def test_validation_errors_never_show_the_key(monkeypatch, tmp_path):
     with pytest.raises(ValidationError) as err:
         Settings(data_dir=tmp_path, llm_timeout=-1)
     assert_hidden(str(err.value), repr(err.value))
+
+
+@pytest.mark.parametrize("bad", [{"min_papers": 30}, {"ui_username": "ann"}, {"chroma_host": "localhost"},
+                                 {"llm_api_key": [SECRET]}])
+def test_model_level_and_type_errors_never_show_the_key(monkeypatch, tmp_path, bad):
+    """A rule across settings fails on the whole input, which pydantic would print, key included."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    with pytest.raises(ValidationError) as err:
+        Settings(**{"data_dir": tmp_path, "llm_api_key": SECRET, **bad})
+    assert_hidden(str(err.value), repr(err.value), explain(err.value), explain(err.value, {"llm_api_key": "--key"}))
+
+
+def test_a_misspelt_key_variable_is_refused_without_its_value(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_LLM_APIKEY", SECRET)
+    with pytest.raises(ValidationError) as err:
+        Settings(data_dir=tmp_path)
+    assert "unknown setting RAG_LLM_APIKEY (did you mean RAG_LLM_API_KEY?)" in explain(err.value)
+    assert_hidden(str(err.value), repr(err.value), explain(err.value))
 
 
 def test_per_call_key_option_is_hidden(bundled_settings):
@@ -102,8 +120,11 @@ def test_cli_never_prints_the_key(rag_cli, bundled_settings, tmp_path):
     assert json.loads(as_json.stdout)["notes"]
     assert_hidden(as_json.stdout, as_json.stderr)
     bad = rag_cli("ask", "What is CvT?", data_dir=data, env={**env, "RAG_LLM_TIMEOUT": "-1"})
-    assert bad.returncode == 2 and "invalid setting llm_timeout" in bad.stderr
+    assert bad.returncode == 2 and "invalid setting RAG_LLM_TIMEOUT=-1" in bad.stderr
     assert_hidden(bad.stdout, bad.stderr)
+    typo = rag_cli("ask", "What is CvT?", data_dir=data, env={**env, "RAG_LLM_APIKEY": SECRET})
+    assert typo.returncode == 2 and "unknown setting RAG_LLM_APIKEY" in typo.stderr
+    assert_hidden(typo.stdout, typo.stderr)
 
 
 # --- hostile content is data, never a path or a command ----------------------------------
