@@ -12,7 +12,7 @@ import rag
 from rag.citations import unmarked
 from rag.models import Answer, Citation, Source
 from rag.render import to_markdown
-from rag.text import markers, sentences
+from rag.text import escape_md, markers, sentences
 
 QUESTIONS = [json.loads(line) for line in (Path(__file__).parent.parent / "eval" / "questions.jsonl").read_text().splitlines() if line.strip()]
 CNN_VIT = next(q for q in QUESTIONS if q["question"] == "Which papers bridge CNNs and ViTs?")
@@ -85,7 +85,7 @@ def test_out_of_corpus_question_abstains(pipeline, titles):
     check_contract(a, titles)
     assert a.abstained and a.citations == []
     assert "does not cover" in a.text and "nearest, not answering" in a.text
-    assert a.sources and all(s.title in a.text for s in a.sources)
+    assert a.sources and all(escape_md(s.title) in a.text for s in a.sources)  # shown inert
 
 
 def test_value_question_puts_the_stating_sentence_first(pipeline, titles):
@@ -119,6 +119,23 @@ def test_follow_up_is_answered_against_the_previous_turn(pipeline, titles):
     # The same words as a fresh question search the whole corpus instead.
     fresh = pipeline.answer("Which of those are designed for faster inference?", history=history, follow_up=False)
     assert {s.paper_id for s in fresh.sources} - {c.paper_id for c in first.citations}
+
+
+@pytest.mark.parametrize("stored", ["text", "message", "ids"])
+def test_follow_up_history_as_an_api_user_stores_it(pipeline, titles, stored):
+    """Plain `a.text`, `a.as_message()` (citations as data) and bare paper ids all restrict
+    "which of those" to the previous answer's papers, exactly as the rendered Markdown does."""
+    first, markdown_history = first_turn(pipeline)
+    turn = {"text": {"role": "assistant", "content": first.text},
+            "message": first.as_message(),
+            "ids": {"role": "assistant", "content": "", "citations": [c.paper_id for c in first.citations]}}[stored]
+    history = [{"role": "user", "content": CNN_VIT["question"]}, turn]
+    question = "Which of those are designed for faster inference?"
+    follow = pipeline.answer(question, history=history)
+    check_contract(follow, titles)
+    expected = pipeline.answer(question, history=markdown_history)
+    assert [c.paper_id for c in follow.citations] == [c.paper_id for c in expected.citations]
+    assert {c.paper_id for c in follow.citations} <= {c.paper_id for c in first.citations}
 
 
 def test_ordinal_follow_up_targets_that_paper(pipeline, titles):
