@@ -11,8 +11,11 @@ from html.parser import HTMLParser
 
 import pytest
 
+from pydantic import ValidationError
+
 from rag.models import Answer, Citation, Paper, Source
 from rag.settings import Settings
+from rag.text import escape_md
 from ui import render
 
 
@@ -169,7 +172,58 @@ def test_sources_panel_ranks_every_paper_with_scores_and_markers():
 def test_error_and_streaming_text_are_escaped():
     tree = Tree(render.error_html("bad <b>question</b>"))
     assert [t for t, _ in tree.tags] == ["div", "strong"] and "bad <b>question</b>" in tree.text
-    assert [t for t, _ in Tree(render.streaming_html("<i>x</i>")).tags] == ["span"]
+    # A preview is plain text in one HTML block: an LLM's raw image syntax is not read as Markdown.
+    preview = render.streaming_html("<i>x</i> ![p](http://h/p.png)\n\nnext")
+    assert [t for t, _ in Tree(preview).tags] == ["div", "br", "br", "span"] and "\n" not in preview
+    assert "<i>x</i> ![p](http://h/p.png)" in Tree(preview).text
+
+
+# --- corpus text is data (issue 13, items 10-12) ------------------------------------------------
+
+HOSTILE = Paper("p-rtl", "invoice\u202egpj.exe ![x](http://h/p.png)",
+                "Objects are detected, see http://h/bare [2] [3]. Done <img src=http://h/i.png>.")
+
+
+def _hostile_answer() -> Answer:
+    quote = "Objects are detected, see http://h/bare (2) (3)."  # as rag.citations.unmarked gives it
+    text = f"1. **{escape_md(HOSTILE.title)}** [1]: {escape_md(quote)}"
+    return Answer("q", text, [Citation(1, HOSTILE.paper_id, HOSTILE.title, quote)], sources=[Source(HOSTILE, 1.0)])
+
+
+def test_answer_text_is_shown_as_the_core_escaped_it_not_twice():
+    out = render.answer_html(_hostile_answer(), turn=1)
+    assert escape_md("![x](") in out  # the core's escapes, untouched
+    assert "&amp;" not in out.split('<div class="cite-cards">')[0]  # no second, HTML escaping of the text
+    assert "http\\://h/bare" in out  # a bare URL cannot become a link (GFM autolinks)
+
+
+def test_inert_urls_breaks_autolinks_only():
+    assert render.inert_urls("see http://h/x, www.h.org or a@h.org") == "see http\\://h/x, www\\.h.org or a\\@h.org"
+    assert render.inert_urls("**CvT** [1]: 87.7% top-1.") == "**CvT** [1]: 87.7% top-1."
+
+
+def test_every_corpus_string_is_isolated_and_its_controls_shown():
+    ans = _hostile_answer()
+    for markup in (render.answer_html(ans, turn=1), render.sources_panel(ans)):
+        assert "\u202e" not in markup and "invoice⟨U+202E⟩gpj.exe" in markup
+    card = render.citation_card(ans.citations[0], HOSTILE, 1.0, turn=1)
+    assert card.count("<bdi>") == 3  # title, quote, abstract
+    assert '<span class="cite-title"><bdi>' in card and '<span class="cite-quote">“<bdi>' in card
+    assert '<span class="src-name"><bdi>' in render.sources_panel(ans)
+    assert not Tree(card).find("img") and not Tree(card).find("a")
+
+
+def test_card_quote_reads_as_the_text_shows_it_and_is_highlighted():
+    ans = _hostile_answer()
+    card = Tree(render.citation_card(ans.citations[0], HOSTILE, 1.0, turn=1))
+    assert "“Objects are detected, see http://h/bare (2) (3).”" in card.text and "[2]" not in card.text.split("”")[0]
+    assert card.marks == ["Objects are detected, see http://h/bare [2] [3]."]  # found although shown as (2) (3)
+    assert "does not appear verbatim" not in card.text
+
+
+def test_question_is_shown_as_text():
+    tree = Tree(render.question_html("see  ![x](http://h/p.png) <b>now</b>"))
+    assert [t for t, _ in tree.tags] == ["div"] and tree.text == "see ![x](http://h/p.png) <b>now</b>"
 
 
 # --- launch helpers (ui/app.py) ---------------------------------------------------------------
@@ -201,24 +255,26 @@ def test_launch_options_are_safe_by_default(tmp_path):
     opts = launch_options(Settings(data_dir=tmp_path))
     assert opts["server_name"] == "127.0.0.1" and opts["auth"] is None and opts["share"] is False
     assert "allowed_paths" not in opts and "gradio" not in opts["footer_links"]
+    assert opts["max_file_size"] == Settings(data_dir=tmp_path).ui_max_upload_bytes
+    assert [m.cls.__name__ for m in opts["app_kwargs"]["middleware"]] == ["Guard"]
     assert ".cite-card" in opts["css"]
     auth = launch_options(Settings(data_dir=tmp_path, ui_username="ann", ui_password="pw"))["auth"]
     assert auth == ("ann", "pw")
 
 
-def test_launch_options_refuse_half_configured_login(tmp_path):
-    from rag.errors import ConfigError
-    from ui.app import launch_options
-
-    with pytest.raises(ConfigError, match="both"):
-        launch_options(Settings(data_dir=tmp_path, ui_username="ann"))
+def test_half_configured_login_is_refused_by_settings(tmp_path):
+    with pytest.raises(ValidationError, match="both"):
+        Settings(data_dir=tmp_path, ui_username="ann")
 
 
 def test_answer_record_shape():
     from ui.app import answer_record
 
-    rec = answer_record(_answer())
-    assert rec["markdown"].endswith("[2] " + EVIL.title)
+    ans = _answer()
+    rec = answer_record(ans)
+    assert rec["markdown"].endswith("[2] " + escape_md(EVIL.title))
+    assert {k: v for k, v in rec.items() if k not in ("markdown", "message")} == ans.to_dict()
+    assert rec["message"] == ans.as_message() and rec["message"]["citations"][1]["paper_id"] == "p-evil"
     assert rec["citations"][0] == {"n": 1, "paper_id": "p-cvt", "title": CVT.title,
                                    "quote": "We propose CvT, which adds convolutions to ViT."}
     assert [s["paper_id"] for s in rec["sources"]] == ["p-cvt", "p-evil"] and rec["abstained"] is False

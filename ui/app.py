@@ -1,10 +1,13 @@
 """The Gradio chat UI: parse input, call the pipeline, render. No retrieval or answer logic.
 
-`build_app(settings, pipeline=None)` lays out the page and wires its events; `launch(settings)`
-(what `rag ui` runs) serves it on `settings.ui_host:settings.ui_port` and prints the URL.
-Each browser session keeps its own conversation in a `gr.State`; the pipeline is shared and
-only read. Besides the page, the app exposes one named API endpoint, `/ask`, for headless use
-with `gradio_client` (see README, "Headless API").
+`build_app(settings, pipeline=None)` lays out the page and wires its events; `serve(settings)`
+serves it on `settings.ui_host:settings.ui_port` and prints the URL once the embedding model
+is loaded, so the URL means "ready"; `launch` (what `rag ui` runs) serves until interrupted.
+Each browser session keeps its own conversation in a `gr.State`, with each answer's
+citations as data (`Answer.as_message`), so follow-ups resolve from paper ids; the pipeline
+is shared and only read. Besides the page, the app exposes one named API endpoint, `/ask`,
+for headless use with `gradio_client` (see README, "Headless API"). In front of Gradio,
+`ui.guard` caps request bodies, refuses uploads and throttles failed logins.
 
 What this module does not do: decide anything about answers. Follow-up detection, cut-offs,
 abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays out the result.
@@ -17,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,13 +28,14 @@ from urllib.parse import urlsplit
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
 import gradio as gr  # noqa: E402
+from fastapi.middleware import Middleware  # noqa: E402
 
+from rag.errors import RagError  # noqa: E402
 from rag.models import Answer  # noqa: E402
-from rag.questions import QuestionError  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.store import StoreError  # noqa: E402
-from ui import render  # noqa: E402
+from ui import params, render  # noqa: E402
+from ui.guard import Guard, LoginThrottle  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,6 @@ EXAMPLES = [
     "What accuracy does CvT reach on ImageNet?",
     "How does MambaOut compare Mamba with CNNs?",
 ]
-FOLLOW_UP = {"auto": None, "on": True, "off": False}
 CONCURRENCY = 4  # answers computed at once; more only queue up on 2-4 cores
 # Page script: a marker click opens its card (a closed <details>) and scrolls to it (without
 # the script the link still jumps to the card, which opens on click); a new turn is scrolled
@@ -75,8 +79,8 @@ PAGE_JS = """() => {
 @dataclass
 class Session:
     """One browser session's conversation. `history` is what the pipeline reads back
-    (questions and `to_markdown` answers, whose `[n] Title` lines resolve follow-ups);
-    `shown` is the rendered chat."""
+    (questions, and answers as `Answer.as_message()`: their citations' paper ids resolve
+    follow-ups); `shown` is the rendered chat."""
 
     history: list[dict] = field(default_factory=list)
     shown: list[dict] = field(default_factory=list)
@@ -86,32 +90,18 @@ class Session:
         return sum(m["role"] == "assistant" for m in self.history) + 1
 
 
-def call_settings(settings: Settings, answerer: str | None, max_papers: float | None) -> Settings:
-    """Settings for one question: the UI's choices over the launch settings. An LLM choice
-    without an endpoint stays "llm": the pipeline answers extractively and says why."""
-    update: dict = {}
-    if answerer in ("extractive", "llm"):
-        update["answerer"] = answerer
-    if max_papers:
-        update["max_papers"] = max(1, int(max_papers))
-    return settings.model_copy(update=update) if update else settings
+call_settings = params.call_settings  # the name the tests and older callers know
 
 
 def answer_record(answer: Answer) -> dict:
-    """What the `/ask` endpoint returns: the chat markdown plus structured citations."""
-    return {
-        "markdown": to_markdown(answer),
-        "text": answer.text,
-        "abstained": answer.abstained,
-        "answerer": answer.answerer,
-        "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title, "quote": c.quote} for c in answer.citations],
-        "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score} for s in answer.sources],
-        "notes": list(answer.notes),
-    }
+    """What the `/ask` endpoint returns: `Answer.to_dict()` (the one serialisation), plus
+    `markdown` (text, notes and references, corpus text inert) and `message`, the assistant
+    turn to append to `history` so that a follow-up resolves from its citations."""
+    return {**answer.to_dict(), "markdown": to_markdown(answer), "message": answer.as_message()}
 
 
 def _error_text(err: Exception) -> str:
-    if isinstance(err, (QuestionError, StoreError)):
+    if isinstance(err, RagError):
         return str(err)
     log.exception("answering failed")  # the traceback goes to the server log, not the page
     return f"the assistant hit an internal error ({type(err).__name__}); the details are in the server log"
@@ -132,14 +122,14 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
         question = question if isinstance(question, str) else ""
         shown = list(session.shown)
         if question.strip():
-            shown.append({"role": "user", "content": render.esc(" ".join(question.split()))})
+            shown.append({"role": "user", "content": render.question_html(question)})
         shown.append({"role": "assistant", "content": render.streaming_html("Searching the papers…")})
         yield shown, "", session, gr.update()
-        s = call_settings(settings, answerer, max_papers)
         text, final = "", None
         try:
+            s = params.call_settings(settings, answerer, max_papers)
             for event in pipeline.stream(question, session.history, settings=s,
-                                         follow_up=FOLLOW_UP.get(follow_mode)):
+                                         follow_up=params.follow_up_mode(follow_mode)):
                 if isinstance(event, Answer):
                     final = event
                 else:
@@ -153,17 +143,20 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
         assert final is not None  # the pipeline's stream always ends with the Answer
         shown[-1] = {"role": "assistant", "content": render.answer_html(final, session.turn, papers)}
         history = session.history + [{"role": "user", "content": " ".join(question.split())},
-                                     {"role": "assistant", "content": to_markdown(final)}]
+                                     final.as_message()]
         yield shown, "", Session(history, shown), render.sources_panel(final)
 
     def ask(question: str, history: list[dict] | None = None, follow_up: str = "auto",
             max_papers: int = 0) -> dict:
-        """Answer `question` (with earlier turns as [{"role", "content"}] messages) and return
-        {"markdown", "text", "abstained", "citations", "sources", "notes", "answerer"}.
-        `follow_up`: "auto", "on" or "off"; `max_papers`: 0 keeps the server's setting."""
+        """Answer `question` (with earlier turns as [{"role", "content"}] messages; an
+        assistant turn may carry "citations", as the returned "message" does) and return
+        `Answer.to_dict()` plus "markdown" and "message". `follow_up`: "auto", "on" or
+        "off"; `max_papers`: 0 keeps the server's setting. A wrong parameter is refused
+        with its reason."""
         try:
-            answer = pipeline.answer(question, history or [], settings=call_settings(settings, None, max_papers),
-                                     follow_up=FOLLOW_UP.get(follow_up))
+            answer = pipeline.answer(params.question_text(question), params.history_messages(history),
+                                     settings=params.call_settings(settings, None, max_papers),
+                                     follow_up=params.follow_up_mode(follow_up))
         except Exception as err:
             # The message is the whole story for the client; a bug's traceback is already logged.
             raise gr.Error(_error_text(err), print_exception=False) from None
@@ -256,24 +249,31 @@ def exposure_warning(settings: Settings) -> str | None:
             return None
     except ValueError:
         pass  # a host name: treat as reachable
+    llm = ("; ask the configured LLM endpoint, at your cost, as often as they like" if settings.llm_configured
+           else "")
     return (f"WARNING: the chat UI listens on {settings.ui_host}, reachable from other machines, without a "
-            "password. Anyone who can reach it can query the corpus. Set RAG_UI_USERNAME and "
+            "password. Anyone who can reach it can: ask questions in the page or through the /ask API, as "
+            f"many as they like (at most {CONCURRENCY} are answered at once, the rest queue){llm}; read "
+            "every title and abstract in the index through the answers; see the corpus size, the embedding "
+            "model and the retrieval mode. They cannot upload files, change the index or the settings, or "
+            f"see other visitors' conversations; request bodies are capped at "
+            f"{settings.ui_max_request_bytes:,} bytes (RAG_UI_MAX_REQUEST_BYTES). Set RAG_UI_USERNAME and "
             "RAG_UI_PASSWORD, or bind to 127.0.0.1.")
 
 
-def launch_options(settings: Settings) -> dict:
-    """Keyword arguments for `Blocks.launch`: address, optional login, look, and no extras
-    (no share link, no file access, no external footer links)."""
-    if bool(settings.ui_username) != bool(settings.ui_password):
-        from rag.errors import ConfigError
-
-        raise ConfigError("set both RAG_UI_USERNAME and RAG_UI_PASSWORD, or neither")
+def launch_options(settings: Settings, throttle: LoginThrottle | None = None) -> dict:
+    """Keyword arguments for `Blocks.launch`: address, optional login, look, the guard in
+    front of Gradio (body cap, no uploads, login throttle), and no extras (no share link,
+    no file access, no external footer links). The login's "both or neither" rule is a
+    Settings validator."""
     auth = ((settings.ui_username, settings.ui_password.get_secret_value())
             if settings.ui_username and settings.ui_password else None)
+    guard = Middleware(Guard, max_body=settings.ui_max_request_bytes, throttle=throttle or LoginThrottle())
     return dict(
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth, share=False, quiet=True,
         show_error=False, ssr_mode=False, footer_links=["api", "settings"], theme=theme(),
-        css=CSS_PATH.read_text(encoding="utf-8"), js=PAGE_JS,
+        css=CSS_PATH.read_text(encoding="utf-8"), js=PAGE_JS, max_file_size=settings.ui_max_upload_bytes,
+        app_kwargs={"middleware": [guard]},
         auth_message="Paper QA: sign in with the RAG_UI_USERNAME / RAG_UI_PASSWORD credentials.",
     )
 
@@ -286,14 +286,33 @@ def theme() -> gr.themes.Base:
                           font_mono=mono, radius_size="md", text_size="md")
 
 
-def launch(settings: Settings) -> None:
-    """Serve the UI until interrupted (`rag ui`); print its URL and any exposure warning."""
+def warm_up(pipeline) -> None:
+    """Load the embedding model and run one search, so the first question waits no longer
+    than any other (loading the model costs seconds)."""
+    pipeline.retrieve("warm up the embedding model", k=1)
+
+
+def serve(settings: Settings, pipeline=None) -> gr.Blocks:
+    """Open the pipeline, start the server while the model loads in the background, and
+    print the URL once both are done: a printed URL means "ready". Returns the running app."""
+    if pipeline is None:
+        from rag import pipeline_for
+
+        pipeline = pipeline_for(settings)
     options = launch_options(settings)
-    app = build_app(settings)
+    app = build_app(settings, pipeline)
     warning = exposure_warning(settings)
     if warning:
         print(warning, file=sys.stderr)
-    app.launch(prevent_thread_lock=True, **options)
+    with ThreadPoolExecutor(1, thread_name_prefix="warm-up") as pool:
+        warming = pool.submit(warm_up, pipeline)
+        app.launch(prevent_thread_lock=True, **options)
+        warming.result()  # a store that fails here would fail the first question: say it now
     host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
     print(f"Chat UI running at http://{host}:{app.server_port}  (Ctrl+C to stop)", flush=True)
-    app.block_thread()
+    return app
+
+
+def launch(settings: Settings) -> None:
+    """Serve the UI until interrupted (`rag ui`); print its URL and any exposure warning."""
+    serve(settings).block_thread()

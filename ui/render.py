@@ -5,9 +5,15 @@ the numbered cards (title, score, the supporting quote, and the full abstract wi
 highlighted), and a sources panel ranking every paper the answerer saw. Nothing here
 retrieves or scores; it only lays out what the pipeline returned.
 
-Every piece of corpus or user text goes through `esc`, which escapes HTML and also the
-characters gradio's Markdown and HTML templates would interpret (`$`, `{`, `}`), so a title
-or abstract containing `<script>` is shown as text, never run.
+Corpus text is data. `Answer.text` is Markdown in which the core has already made every
+corpus string inert (`rag.text.escape_md`), so it is shown as it is, never escaped twice.
+Every corpus string this module places itself (titles, quotes, abstracts, authors) goes
+through `corpus`: HTML-escaped by `esc` (which also escapes the characters Gradio's
+templates read, `$`, `{`, `}`) and isolated in a `<bdi>`, so a right-to-left override in a
+title cannot run on into the rest of the line; the HTML it sits in is a block on one line,
+which Markdown passes through without reading links or images in it. Explicit bidi controls
+that reach the answer text, where no per-string isolation is possible, are shown as visible
+codes (`reveal_controls`).
 """
 
 from __future__ import annotations
@@ -17,16 +23,47 @@ import re
 from collections.abc import Mapping
 
 from rag.models import Answer, Citation, Paper, Source
+from rag.text import unescape_md
 
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"})
 _MARKER = re.compile(r"\[(\d+)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_SHOWN_NUMBER = re.compile(r"\((\d+)\)")  # how a quote shows an abstract's "[7]" (rag.citations.unmarked)
+
+
+# Embeddings, overrides and isolates: the characters that reorder what follows them.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def esc(text: object) -> str:
     """Text made inert inside HTML and Markdown: `esc("<b>$x$</b>")` ->
     `"&lt;b&gt;&#36;x&#36;&lt;/b&gt;"`."""
     return html.escape(str(text), quote=True).translate(_EXTRA)
+
+
+def reveal_controls(text: str) -> str:
+    """Explicit bidi controls shown as their code points, so they cannot reorder the line:
+    `reveal_controls("invoice\u202egpj.exe")` -> `"invoice⟨U+202E⟩gpj.exe"`."""
+    return _BIDI_CONTROLS.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
+
+
+# What GitHub-flavoured Markdown turns into a link with no brackets at all: "http://h/x",
+# "www.h.org", "a@h.org". A backslash before the ":", "." or "@" ends the autolink and still
+# shows the character (CommonMark: any ASCII punctuation may be escaped).
+_AUTOLINK = re.compile(r"(?<=[A-Za-z])(:)(?=//)|(?<=\bwww)(\.)|(?<=\w)(@)(?=\w)", re.I)
+
+
+def inert_urls(markdown: str) -> str:
+    """Markdown with its bare URLs and e-mail addresses left as text, not links: the
+    assistant's own structure holds none, so every one comes from the corpus or a model.
+    `inert_urls("see http://h/x or www.h.org")` -> `"see http\\://h/x or www\\.h.org"`."""
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(), markdown)
+
+
+def corpus(text: object) -> str:
+    """A corpus string for HTML: escaped, its controls revealed, isolated in `<bdi>`.
+    `corpus("<b>x</b>")` -> `"<bdi>&lt;b&gt;x&lt;/b&gt;</bdi>"`."""
+    return f"<bdi>{esc(reveal_controls(str(text)))}</bdi>"
 
 
 def anchor_id(turn: int, n: int) -> str:
@@ -40,8 +77,10 @@ def quote_spans(abstract: str, quote: str) -> list[tuple[int, int]]:
 
     The quote is matched whole first, then sentence by sentence (an extractive quote may
     join two sentences that are apart in the abstract), ignoring differences in whitespace
-    and, failing that, in case. `quote_spans("A b. C d. E f.", "A b. E f.")` ->
-    `[(0, 4), (10, 14)]`; a quote not in the abstract gives `[]`.
+    and, failing that, in case. A number the quote shows as "(7)" matches the abstract's
+    "[7]" (quotes never carry bracketed numbers, which would pass for markers).
+    `quote_spans("A b. C d. E f.", "A b. E f.")` -> `[(0, 4), (10, 14)]`;
+    `quote_spans("As in [7].", "As in (7).")` -> `[(0, 10)]`; a quote not in the abstract gives `[]`.
     """
     spans: list[tuple[int, int]] = []
     pieces = [quote] + [p for p in _SENTENCE_END.split(quote) if p != quote]
@@ -49,7 +88,7 @@ def quote_spans(abstract: str, quote: str) -> list[tuple[int, int]]:
         words = piece.split()
         if not words:
             continue
-        pattern = r"\s+".join(re.escape(w) for w in words)
+        pattern = r"\s+".join(_word_pattern(w) for w in words)
         m = re.search(pattern, abstract) or re.search(pattern, abstract, re.I)
         if m:
             spans.append(m.span())
@@ -64,6 +103,11 @@ def quote_spans(abstract: str, quote: str) -> list[tuple[int, int]]:
     return merged
 
 
+def _word_pattern(word: str) -> str:
+    parts = _SHOWN_NUMBER.split(word)  # text, number, text, ...
+    return "".join(re.escape(p) if i % 2 == 0 else rf"[\[(]{p}[\])]" for i, p in enumerate(parts))
+
+
 def highlight(abstract: str, quote: str) -> tuple[str, bool]:
     """(escaped abstract with the quote's spans in `<mark>`, whether the quote was found).
 
@@ -73,10 +117,10 @@ def highlight(abstract: str, quote: str) -> tuple[str, bool]:
     spans = quote_spans(abstract, quote)
     out, pos = [], 0
     for start, end in spans:
-        out.append(esc(abstract[pos:start]))
-        out.append(f"<mark>{esc(abstract[start:end])}</mark>")
+        out.append(esc(reveal_controls(abstract[pos:start])))
+        out.append(f"<mark>{esc(reveal_controls(abstract[start:end]))}</mark>")
         pos = end
-    out.append(esc(abstract[pos:]))
+    out.append(esc(reveal_controls(abstract[pos:])))
     return "".join(out), bool(spans)
 
 
@@ -108,9 +152,9 @@ def citation_card(citation: Citation, paper: Paper | None, score: float | None, 
     meta = [f'<span class="cite-score" title="retrieval score (fused, relative to the best paper)">'
             f"score {_score(score)}</span>"]
     if paper and paper.year:
-        meta.append(f'<span class="cite-year">{esc(paper.year)}</span>')
+        meta.append(f'<span class="cite-year">{corpus(paper.year)}</span>')
     if paper and paper.authors:
-        meta.append(f'<span class="cite-authors">{esc(_short_authors(paper.authors))}</span>')
+        meta.append(f'<span class="cite-authors">{corpus(_short_authors(paper.authors))}</span>')
     missing = "" if found or not abstract else (
         '<div class="cite-missing">The quote does not appear verbatim in this abstract.</div>')
     link = (f'<a class="cite-link" href="{esc(paper.url)}" target="_blank" rel="noopener noreferrer">paper page ↗</a>'
@@ -118,11 +162,11 @@ def citation_card(citation: Citation, paper: Paper | None, score: float | None, 
     return (
         f'<details class="cite-card" id="{anchor_id(turn, citation.n)}">'
         f'<summary><span class="cite-n">{citation.n}</span>'
-        f'<span class="cite-head"><span class="cite-title">{esc(citation.title)}</span>'
+        f'<span class="cite-head"><span class="cite-title">{corpus(citation.title)}</span>'
         f'<span class="cite-meta">{" · ".join(meta)}</span></span>'
-        f'<span class="cite-quote">“{esc(citation.quote)}”</span></summary>'
+        f'<span class="cite-quote">“{corpus(citation.quote)}”</span></summary>'
         f'<div class="cite-abstract"><div class="cite-label">Abstract — supporting passage highlighted</div>'
-        f'<p class="cite-abstract-text">{body}</p>{missing}{link}</div></details>'
+        f'<p class="cite-abstract-text"><bdi>{body}</bdi></p>{missing}{link}</div></details>'
     )
 
 
@@ -148,7 +192,8 @@ def citation_cards(answer: Answer, turn: int, papers: Mapping[str, Paper] | None
 def answer_html(answer: Answer, turn: int, papers: Mapping[str, Paper] | None = None) -> str:
     """The chat message of a finished answer: text with linked markers, notes, then cards;
     an abstention is flagged as such, above the nearest papers it names."""
-    text = link_markers(esc(answer.text), turn, {c.n for c in answer.citations})
+    # Markdown whose corpus strings the core made inert: escaping it again would show "\\[".
+    text = link_markers(inert_urls(reveal_controls(answer.text)), turn, {c.n for c in answer.citations})
     parts = []
     if answer.abstained:
         parts.append('<div class="abstain-banner"><strong>Not answered from the corpus.</strong> '
@@ -167,8 +212,11 @@ def answer_html(answer: Answer, turn: int, papers: Mapping[str, Paper] | None = 
 
 
 def streaming_html(text: str) -> str:
-    """The answer so far, while it streams (markers are linked once the cards exist)."""
-    return esc(text) + ' <span class="typing">▍</span>'
+    """The answer so far, while it streams, as plain text: an LLM's deltas are raw (the core
+    makes its links inert only in the final Answer), so none of it is read as Markdown. One
+    line of HTML, which Markdown passes through; markers are linked once the cards exist."""
+    lines = esc(reveal_controls(unescape_md(text))).split("\n")
+    return f'<div class="streaming">{"<br>".join(lines)} <span class="typing">▍</span></div>'
 
 
 def sources_panel(answer: Answer | None) -> str:
@@ -199,14 +247,20 @@ def _source_row(rank: int, src: Source, markers: list[int], best: float) -> str:
     if src.bm25 is not None:
         details.append(f"BM25 {_score(src.bm25, 1)}")
     badge = "".join(f'<span class="src-cited">[{n}]</span>' for n in sorted(markers))
-    year = f" ({esc(src.paper.year)})" if src.paper.year else ""
+    year = f" ({corpus(src.paper.year)})" if src.paper.year else ""
     return (
         f'<li class="source{" cited" if markers else ""}">'
         f'<span class="src-rank">{rank}</span><div class="src-body">'
-        f'<div class="src-title"><span class="src-name">{esc(src.title)}</span>{year} {badge}</div>'
+        f'<div class="src-title"><span class="src-name">{corpus(src.title)}</span>{year} {badge}</div>'
         f'<div class="src-bar"><span style="width:{width:.0f}%"></span></div>'
         f'<div class="src-meta">{" · ".join(details)}</div></div></li>'
     )
+
+
+def question_html(question: str) -> str:
+    """The user's question as the chat shows it: literal text, never Markdown (a pasted
+    `![x](http://...)` must not make the browser fetch anything)."""
+    return f'<div class="question-text">{esc(reveal_controls(" ".join(question.split())))}</div>'
 
 
 def error_html(message: str) -> str:
