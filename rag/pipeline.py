@@ -30,7 +30,7 @@ def search_params(s: Settings) -> SearchParams:
     """The retrieval options of `s`."""
     return SearchParams(mode=s.retrieval_mode, candidates=s.candidate_chunks, fusion=s.fusion, rrf_k=s.rrf_k,
                         feedback_papers=s.feedback_papers, feedback_weight=s.feedback_weight,
-                        feedback_terms=s.feedback_terms)
+                        feedback_terms=s.feedback_terms, dense_weight=s.fusion_weight)
 
 
 class Pipeline:
@@ -41,8 +41,17 @@ class Pipeline:
         self.index = index
         self.abstainer = abstainer
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
-        self.names = NameIndex(index.papers)
-        self.extractive = Extractive(index.sentences, index.idf)
+        # The index reloads itself when another process ingests or rebuilds; these read its
+        # current tables through it, and the name table is rebuilt when its version moves.
+        self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term), index.embedder.embed)
+        self._names_version = -1
+        self._names = NameIndex({})
+
+    @property
+    def names(self) -> NameIndex:
+        if self._names_version != self.index.version:
+            self._names, self._names_version = NameIndex(self.index.papers), self.index.version
+        return self._names
 
     def retrieve(self, question: str, k: int = 10, settings: Settings | None = None) -> list[Source]:
         """The `k` best papers for `question`, one entry per paper, best first."""
@@ -56,6 +65,7 @@ class Pipeline:
     def gather(self, question: str, history: list[Message] | None, s: Settings,
                follow_up: bool | None = None) -> Evidence:
         """Analyse, retrieve, choose the papers, and decide whether to abstain."""
+        self.index.refresh()  # papers another process ingested since are answerable now
         query = questions.analyse(question, history, self.names, follow_up)
         ranking = self.search(query, s)
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
@@ -130,7 +140,7 @@ def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: 
         raise StoreError(f"the index at {settings.data_dir if not settings.uses_server else 'the Chroma server'} "
                          "is empty; run `rag ingest` first")
     abstainer = abstainer or AbstainModel.for_embedder(model_slug(settings.embed_model))
-    embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size, threads=1)
+    embedder = embedder or Embedder.from_settings(settings)  # sets torch's threads: settings.embed_threads
     return Pipeline(settings, Index(store, embedder), abstainer, llm=llm)
 
 
