@@ -1,6 +1,8 @@
-"""The eval question set (eval/questions.jsonl) is well formed and consistent with the corpus.
+"""The eval question sets (eval/questions.jsonl, eval/generalization.jsonl) are well formed and
+consistent with the corpus.
 
-Schema: eval/README_questions.md. These checks do not look at the assistant's answers.
+Schema: eval/README_questions.md. These checks do not look at the assistant's answers. The
+consistency checks run on both sets; the size and coverage checks are the main set's own.
 """
 
 from __future__ import annotations
@@ -17,14 +19,32 @@ from rag.corpus import load_papers
 from rag.settings import BUNDLED_CORPUS
 
 MINIMUMS = {"topical": 24, "fact": 18, "compare": 10, "unanswerable": 10, "followup": 6}
+GENERALIZATION = DEFAULT_QUESTIONS.with_name("generalization.jsonl")
+# The generalisation set's second part (eval/README_questions.md): compare and near-miss questions.
+GENERALIZATION_MINIMUMS = {"topical": 24, "compare": 10, "unanswerable": 10}
+
+
+def read_set(path) -> list[dict]:
+    if not path.exists():
+        pytest.skip(f"{path} does not exist yet")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 @pytest.fixture(scope="module")
-def questions() -> list[dict]:
-    if not DEFAULT_QUESTIONS.exists():
-        pytest.skip(f"{DEFAULT_QUESTIONS} does not exist yet")
-    lines = DEFAULT_QUESTIONS.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+def main_set() -> list[dict]:
+    return read_set(DEFAULT_QUESTIONS)
+
+
+@pytest.fixture(scope="module")
+def generalization() -> list[dict]:
+    return read_set(GENERALIZATION)
+
+
+@pytest.fixture(scope="module", params=[DEFAULT_QUESTIONS, GENERALIZATION], ids=lambda p: p.name)
+def questions(request) -> list[dict]:
+    """Each question set in turn, for the checks that hold for every set."""
+    return read_set(request.param)
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +61,8 @@ def of_type(questions, type_):
     return [q for q in questions if q["type"] == type_]
 
 
-def test_size_and_per_type_minimums(questions):
+def test_size_and_per_type_minimums(main_set):
+    questions = main_set
     counts = Counter(q["type"] for q in questions)
     assert len(questions) >= 70
     assert set(counts) <= set(TYPES), f"unknown types: {set(counts) - set(TYPES)}"
@@ -55,8 +76,8 @@ def test_ids_unique_and_every_question_has_text(questions):
     assert all(isinstance(q["question"], str) and q["question"].strip() for q in questions)
 
 
-def test_topical_has_broad_and_narrow_questions_and_the_cnn_vit_one(questions):
-    topical = of_type(questions, "topical")
+def test_topical_has_broad_and_narrow_questions_and_the_cnn_vit_one(main_set):
+    topical = of_type(main_set, "topical")
     assert any(len(q["gold"]) >= 8 for q in topical), "no broad topical question (8+ gold papers)"
     assert any(2 <= len(q["gold"]) <= 3 for q in topical), "no narrow topical question (2-3 gold papers)"
     assert "Which papers bridge CNNs and ViTs?" in {q["question"] for q in topical}
@@ -120,3 +141,28 @@ def test_compare_terms_match_their_own_papers_abstract(questions):
             if not any(re.search(term, abstract, re.IGNORECASE) for abstract in corpus.get(title, [])):
                 unmatched.append((q["id"], title, term))
     assert not unmatched, f"compare terms not found in their paper's abstract: {unmatched}"
+
+
+def test_compare_terms_do_not_match_the_other_papers_abstract(questions):
+    # A term both abstracts contain would not show that an answer covered both papers.
+    corpus = abstracts_by_title()
+    shared = []
+    for q in of_type(questions, "compare"):
+        for term, other in zip(q["terms"], reversed(q["gold"])):
+            if any(re.search(term, abstract, re.IGNORECASE) for abstract in corpus.get(other, [])):
+                shared.append((q["id"], term, other))
+    assert not shared, f"compare terms also found in the other paper's abstract: {shared}"
+
+
+def test_generalization_set_has_its_compare_and_near_miss_questions(generalization):
+    counts = Counter(q["type"] for q in generalization)
+    short = {t: counts[t] for t, n in GENERALIZATION_MINIMUMS.items() if counts[t] < n}
+    assert not short, f"too few questions of type {short} (minimums {GENERALIZATION_MINIMUMS})"
+    unanswerable = of_type(generalization, "unanswerable")
+    assert all(q["near_miss"] is True and q["scan"] for q in unanswerable), "each needs near_miss and its scan"
+
+
+def test_the_two_sets_share_no_id_and_no_question(main_set, generalization):
+    # Results of both sets can be read side by side: an id or a question in both would blur them.
+    assert not {q["id"] for q in main_set} & {q["id"] for q in generalization}
+    assert not {q["question"] for q in main_set} & {q["question"] for q in generalization}
