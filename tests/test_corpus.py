@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from rag.corpus import (
-    MAX_ABSTRACT_CHARS, MAX_LINE_BYTES, PaperStream, Skipped, load_papers, paper_id_for, read_daily_papers,
+    MAX_ABSTRACT_CHARS,
+    MAX_LINE_BYTES,
+    PaperStream,
+    Skipped,
+    load_papers,
+    paper_id_for,
+    read_daily_papers,
     read_jsonl,
 )
 from rag.settings import BUNDLED_CORPUS
@@ -182,12 +188,15 @@ def test_jsonl_every_malformed_case(tmp_path, real):
     assert records(stream) == len(lines)
 
 
-def test_json_array_gets_a_hint(tmp_path, real):
-    path = tmp_path / "array.json"
-    path.write_text(json.dumps([{"title": real[0].title, "abstract": real[0].abstract}]), encoding="utf-8")
-    papers, stream = load_papers([path])
+def test_json_array_read_in_json_hinted_in_jsonl(tmp_path, real):
+    """A `.json` holding one array is a document (tests/test_formats_json.py); in a `.jsonl`,
+    where each line is a record, the array line is refused with the fix."""
+    text = json.dumps([{"title": real[0].title, "abstract": real[0].abstract}])
+    papers, stream = load_papers([_write(tmp_path / "array.json", text)])
+    assert [p.title for p in papers] == [real[0].title] and stream.skipped == []
+    papers, stream = load_papers([_write(tmp_path / "array.jsonl", text)])
     assert papers == []
-    assert "one object per line" in stream.skipped[0].reason
+    assert "name the file .json" in stream.skipped[0].reason
 
 
 def test_same_explicit_id_with_other_content_keeps_the_first(tmp_path, real):
