@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -133,7 +134,15 @@ class PaperStream:
             try:
                 yield from self._file(path)
             except gzip.BadGzipFile as err:
-                self.skipped.append(Skipped(path.name, 0, f"not a gzip file ({err}); rename it without .gz"))
+                if str(err).startswith("Not a gzipped file"):
+                    self.skipped.append(Skipped(path.name, 0, f"not a gzip file ({err}); rename it without .gz"))
+                else:  # a CRC or length check at the end
+                    self.skipped.append(Skipped(path.name, 0, f"the compressed data is damaged ({err}); the "
+                                                "records before the damage were read"))
+                continue
+            except zlib.error as err:
+                self.skipped.append(Skipped(path.name, 0, f"the compressed data is damaged ({err}); the records "
+                                            "before the damage were read"))
                 continue
             except EOFError:
                 self.skipped.append(Skipped(path.name, 0, "the compressed file is truncated; the records "

@@ -61,13 +61,18 @@ def test_gzip_inside_a_directory(tmp_path, real):
     (d / "old.pdf.gz").write_bytes(gzip.compress(b"%PDF"))
     (d / "cut.csv.gz").write_bytes(gzip.compress(texts["c.csv"].encode())[:-30])
     (d / "fake.jsonl.gz").write_text(texts["a.jsonl"], encoding="utf-8")  # named .gz, not compressed
+    packed = bytearray(gzip.compress(texts["d.txt"].encode()))
+    packed[40:60] = bytes(20)
+    (d / "damaged.txt.gz").write_bytes(bytes(packed))
     papers, stream = load_papers([d])
-    assert [f.name for f in stream.files] == ["a.jsonl.gz", "cut.csv.gz", "fake.jsonl.gz", "old.pdf.gz"]
+    assert [f.name for f in stream.files] == [
+        "a.jsonl.gz", "cut.csv.gz", "damaged.txt.gz", "fake.jsonl.gz", "old.pdf.gz"]
     assert [p.title for p in papers] == [p.title for p in real[:2]]
     reasons = {s.file: s.reason for s in stream.skipped}
     assert reasons["old.pdf.gz"] == "unsupported file type '.pdf.gz'"
     assert "not a gzip file" in reasons["fake.jsonl.gz"]
     assert "truncated" in reasons["cut.csv.gz"]
+    assert "damaged" in reasons["damaged.txt.gz"]
 
 
 def test_gzip_is_read_as_a_stream(tmp_path, real):
@@ -85,3 +90,18 @@ def test_gzip_is_read_as_a_stream(tmp_path, real):
     assert pos < path.stat().st_size / 4, (pos, path.stat().st_size)
     assert 1 + sum(1 for _ in it) == 4000
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_count_records_before_ingest(tmp_path, real):
+    from rag.corpus import PaperStream
+    from rag.formats.count import count_records
+
+    d = tmp_path / "corpus"
+    d.mkdir()
+    for name, text in _texts(real).items():
+        (d / (name + ".gz")).write_bytes(gzip.compress(text.encode()))
+        (d / name).write_text(text, encoding="utf-8")
+    stream = PaperStream([d])
+    assert count_records(stream.files) == 12 * 2 == sum(1 for _ in stream) + stream.duplicates
+    (d / "z.pdf.gz").write_bytes(gzip.compress(b"%PDF"))
+    assert count_records(PaperStream([d]).files) is None

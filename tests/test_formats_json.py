@@ -116,3 +116,21 @@ def test_tsv_extension(tmp_path, real):
     path.write_text(_csv([["Title", "Abstract"]] + [[p.title, p.abstract] for p in real[:2]], "\t"), encoding="utf-8")
     papers, stream = load_papers([path])
     assert len(papers) == 2 and stream.skipped == []
+
+
+def test_json_lines_with_a_broken_first_line(tmp_path, real):
+    path = tmp_path / "lines.json"
+    rows = [json.dumps(r) for r in _rows(real[:3])]
+    path.write_text("\n".join([rows[0][:30], *rows[1:]]) + "\n", encoding="utf-8")
+    papers, stream = load_papers([path])
+    assert [p.title for p in papers] == [p.title for p in real[1:3]]
+    assert [s.line for s in stream.skipped] == [1] and stream.skipped[0].reason.startswith("bad JSON")
+
+
+def test_authors_as_objects(tmp_path, real):
+    path = tmp_path / "s2.json"
+    path.write_text(json.dumps({"data": [{"title": real[0].title, "abstract": real[0].abstract,
+                                          "authors": [{"authorId": "1", "name": "Ada Lovelace"},
+                                                      {"authorId": "2", "name": "Alan Turing"}]}]}, indent=1))
+    papers, _ = load_papers([path])
+    assert papers[0].authors == "Ada Lovelace, Alan Turing"

@@ -80,8 +80,21 @@ def read_json(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
                     kind = "array" if isinstance(item, list) else type(item).__name__
                     skipped.append(Skipped(path.name, n, f"a JSON {kind}, not an object", "record"))
     except ijson.JSONError as err:
+        if n == 0 and _second_line_is_a_record(path):  # JSON Lines whose first line is broken
+            yield from read_jsonl(path, skipped)
+            return
         skipped.append(Skipped(path.name, n + 1, f"bad JSON after record {n} ({err}); the records "
                                "before it were read", "record"))
+
+
+def _second_line_is_a_record(path: Path) -> bool:
+    with open_binary(path) as fh:
+        lines = (line for line in iter(lambda: fh.readline(MAX_LINE_BYTES), b"") if line.strip())
+        next(lines, None)
+        try:
+            return isinstance(json.loads(next(lines, b"")), dict)
+        except (ValueError, UnicodeDecodeError):
+            return False
 
 
 def _records_prefix(path: Path) -> str | None:

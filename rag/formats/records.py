@@ -67,8 +67,9 @@ def _text(record: dict, key: str) -> str | None:
     value = record.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, list):
-        value = ", ".join(str(v) for v in value)
+    if isinstance(value, list):  # authors as names, or as objects (Semantic Scholar's {"name": ...})
+        value = ", ".join(str(v.get("name") or " ".join(map(str, v.values()))) if isinstance(v, dict) else str(v)
+                          for v in value)
     return normal(str(value)) or None
 
 
