@@ -43,7 +43,7 @@ class Pipeline:
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
-        self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term), index.embedder.embed)
+        self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term))
         self._names_version = -1
         self._names = NameIndex({})
 
