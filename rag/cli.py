@@ -237,10 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
     try:
         return args.func(args)
     except RagError as err:
         print(f"rag: error: {_one_line(str(err))}", file=sys.stderr)
+        return 2
+    except ValidationError as err:  # an override given deeper in, e.g. `rag eval --config x:max_papers=abc`
+        from rag.settings import explain
+
+        print(f"rag: error: {_one_line(explain(err))}", file=sys.stderr)
         return 2
     except OSError as err:  # a file or directory the user named: missing, unreadable, full disk
         where = f": {err.filename}" if getattr(err, "filename", None) else ""

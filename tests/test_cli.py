@@ -101,7 +101,7 @@ def test_ask_abstains_without_references(rag_cli, bundled_copy):
 @pytest.mark.parametrize("args, env, expected", [
     (["ask", ""], {}, "the question is empty"),
     (["ask", "   "], {}, "the question is empty"),
-    (["ask", "What is CvT?"], {"RAG_CHUNK_SIZE": "9999"}, "invalid setting chunk_size"),
+    (["ask", "What is CvT?"], {"RAG_CHUNK_SIZE": "9999"}, "invalid setting RAG_CHUNK_SIZE"),
     (["ask", "What is CvT?"], {"RAG_EMBED_MODEL": "/nonexistent/model"}, "models are never downloaded"),
     (["stats"], {}, "run `rag ingest` first"),
     (["ingest", "/nonexistent/papers.jsonl"], {}, "no such file or directory: /nonexistent/papers.jsonl"),
