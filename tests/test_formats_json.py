@@ -111,6 +111,14 @@ def test_csv_delimiters_sniffed(tmp_path, real, delimiter):
     assert [(p.title, p.abstract, p.year) for p in papers] == [(p.title, p.abstract, 2019) for p in real[:4]]
 
 
+def test_excel_sep_line(tmp_path, real):
+    path = tmp_path / "excel.csv"
+    path.write_text("sep=;\n" + _csv([["Title", "Abstract"]] + [[p.title, p.abstract] for p in real[:2]], ";"),
+                    encoding="utf-8")
+    papers, stream = load_papers([path])
+    assert [p.title for p in papers] == [p.title for p in real[:2]] and stream.skipped == []
+
+
 def test_tsv_extension(tmp_path, real):
     path = tmp_path / "papers.tsv"
     path.write_text(_csv([["Title", "Abstract"]] + [[p.title, p.abstract] for p in real[:2]], "\t"), encoding="utf-8")

@@ -31,6 +31,8 @@ def sniff_delimiter(path: Path) -> str:
     if path.name.lower().removesuffix(".gz").endswith(".tsv"):
         return "\t"
     header = next((line for line in sample.splitlines() if line.strip()), "")
+    if header.lower().startswith("sep=") and len(header.strip()) == 5:
+        return header.strip()[4]  # Excel's "sep=;" first line names the delimiter
     fits = [d for d in DELIMITERS if {"title", "abstract"} <= _header_columns(header, d)]
     if len(fits) == 1:
         return fits[0]
@@ -68,6 +70,8 @@ def read_csv(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
         lineno = lines[0][0]
         error = next((p for _, p in lines if p), None) or error
         if header is None:
+            if row and row[0].lower().startswith("sep=") and not error:
+                continue  # Excel's delimiter line, read by sniff_delimiter
             header = [h.strip().lower() for h in row or []]
             missing = {"title", "abstract"} - set(header)
             if error:

@@ -82,7 +82,9 @@ def read_ris(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
             if not line.strip():
                 continue
             if not line.startswith("TY  -"):
-                skipped.append(Skipped(path.name, lineno, line_problem or f"not a RIS tag line: {line[:60]!r}"))
+                what = (f"a {line[:2]} line outside a record (a record starts with TY)" if _TAG.match(line)
+                        else f"not a RIS tag line: {line[:60]!r}")
+                skipped.append(Skipped(path.name, lineno, line_problem or what))
                 continue
             start, problem = lineno, None
         problem = problem or line_problem
