@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -89,7 +88,6 @@ def test_gzip_is_read_as_a_stream(tmp_path, real):
     assert first.title == "Paper 0"
     assert pos < path.stat().st_size / 4, (pos, path.stat().st_size)
     assert 1 + sum(1 for _ in it) == 4000
-    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_count_records_before_ingest(tmp_path, real):
