@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import free_port
 
 pytestmark = pytest.mark.browser
@@ -38,7 +39,7 @@ def ui_url(pipeline, bundled_settings):
     """The app, launched exactly as `rag ui` launches it, in a background thread."""
     from ui.app import build_app, launch_options
 
-    s = bundled_settings.model_copy(update={"ui_port": free_port()})
+    s = bundled_settings.with_overrides({"ui_port": free_port()})
     app = build_app(s, pipeline)
     app.launch(prevent_thread_lock=True, **launch_options(s))
     yield app.local_url

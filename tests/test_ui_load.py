@@ -8,12 +8,13 @@ Also: API errors arrive as messages, and a configured login is enforced.
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
-from conftest import free_port
 
-from rag.settings import Settings
+from conftest import free_port
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError, AuthenticationError  # noqa: E402
@@ -33,7 +34,7 @@ FOLLOW_UP = "Which of those study what ViTs learn?"
 def _serve(settings, pipeline):
     from ui.app import build_app, launch_options
 
-    s = settings.model_copy(update={"ui_port": free_port()})
+    s = settings.with_overrides({"ui_port": free_port()})
     app = build_app(s, pipeline)
     app.launch(prevent_thread_lock=True, **launch_options(s))
     return app
@@ -60,8 +61,8 @@ def test_concurrent_clients_get_the_answers_asked_alone(ui_url):
     alone = _client(ui_url)
     try:
         expected = {q: alone.predict(q, [], api_name="/ask") for q in QUESTIONS}
-        history = [{"role": "user", "content": BRIDGE},
-                   {"role": "assistant", "content": expected[BRIDGE]["markdown"]}]
+        # The answer's own assistant turn, its citations as data (what the README tells clients to send).
+        history = [{"role": "user", "content": BRIDGE}, expected[BRIDGE]["message"]]
         expected[FOLLOW_UP] = alone.predict(FOLLOW_UP, history, api_name="/ask")
     finally:
         alone.close()
@@ -102,12 +103,27 @@ def test_api_errors_are_messages(ui_url):
             client.predict("why " * 600, [], api_name="/ask")
         ok = client.predict(BRIDGE, [], "off", 2, api_name="/ask")  # follow_up, max_papers
         assert 1 <= len(ok["citations"]) <= 2
+        # Wrong types get their reason, not "internal error".
+        for args, reason in [((BRIDGE, [], [1], 0), "follow_up must be one of"),
+                             ((BRIDGE, [], "auto", "abc"), "max_papers must be a whole number"),
+                             ((BRIDGE, [], "auto", 500), "invalid setting max_papers 500"),
+                             ((BRIDGE, "not a list", "auto", 0), "history must be a list"),
+                             ((BRIDGE, [{"role": "user"}], "auto", 0), "history item 1"),
+                             (([BRIDGE], [], "auto", 0), "the question must be text")]:
+            with pytest.raises(AppError, match=reason):
+                client.predict(*args, api_name="/ask")
+        # NaN: gradio_client will not send it, any other JSON client may (Python's json does).
+        call = httpx.post(f"{ui_url.rstrip('/')}/gradio_api/call/ask",
+                          content=json.dumps({"data": [BRIDGE, [], "auto", float("nan")]}),
+                          headers={"content-type": "application/json"})
+        events = httpx.get(f"{ui_url.rstrip('/')}/gradio_api/call/ask/{call.json()['event_id']}").text
+        assert "event: error" in events and "max_papers must be a whole number" in events, events
     finally:
         client.close()
 
 
 def test_login_is_required_when_configured(pipeline, bundled_settings):
-    locked = Settings(data_dir=bundled_settings.data_dir, ui_username="reader", ui_password="s3cret")
+    locked = bundled_settings.with_overrides({"ui_username": "reader", "ui_password": "s3cret"})
     app = _serve(locked, pipeline)
     try:
         with pytest.raises(AuthenticationError):
