@@ -16,6 +16,8 @@ class Paper:
     year: int | None = None
     url: str | None = None
     source: str | None = None
+    venue: str | None = None  # journal or conference, when the source file names one (BibTeX, RIS)
+    doi: str | None = None
 
 
 @dataclass(frozen=True)

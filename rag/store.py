@@ -297,12 +297,14 @@ def get_all(collection, include: list[str], page: int = 5000) -> dict[str, list]
 
 def paper_metadata(paper: Paper, digest: str, n_chunks: int) -> dict:
     meta = {"title": paper.title, "content_hash": digest, "n_chunks": n_chunks,
-            "authors": paper.authors, "year": paper.year, "url": paper.url, "source": paper.source}
+            "authors": paper.authors, "year": paper.year, "url": paper.url, "source": paper.source,
+            "venue": paper.venue, "doi": paper.doi}
     return {k: v for k, v in meta.items() if v is not None}  # Chroma rejects None values
 
 
 def paper_from_record(paper_id: str, abstract: str, meta: dict) -> Paper:
     return Paper(
         paper_id=paper_id, title=meta["title"], abstract=abstract, authors=meta.get("authors"),
-        year=meta.get("year"), url=meta.get("url"), source=meta.get("source"),
+        year=meta.get("year"), url=meta.get("url"), source=meta.get("source"), venue=meta.get("venue"),
+        doi=meta.get("doi"),
     )
