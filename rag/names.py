@@ -36,35 +36,46 @@ MAX_PAPERS_PER_NAME = 2  # a name more papers share names none of them
 
 
 def short_name(title: str) -> str:
-    """The head a title is known by, or "" when it has none.
+    """The head the authors gave a title, before its colon, or "" when it has none.
 
     `short_name("ConViT: Improving Vision Transformers with Soft Biases")` -> "ConViT";
-    `short_name("Prototypical Networks for Few-shot Learning")` -> "Prototypical Networks";
     `short_name("Rethinking: Something")` -> "" (a common word names nothing).
+    A long head ("Attention is All You Need? Good Embeddings with Statistics are enough") is
+    kept: the longer a phrase, the less it can match by accident.
     """
     head, sep, _ = title.partition(":")
     head = head.strip()
-    if not sep:
-        parts = _LINK.split(title, maxsplit=1)
-        if len(parts) < 2:
-            return ""
-        head = parts[0].strip()
-        # Without a colon the head must itself look like a name: two or more words that are not
-        # all lower-case ("Prototypical Networks"), or a method-like token ("CvT").
-        if len(head.split()) < 2 and not _NAME_TOKEN.fullmatch(head):
-            return ""
-        if head.split()[0].casefold() in _NOT_NAME_STARTS:
-            return ""  # "A Tour", "On the Foundations": a description, not a name
-    if len(head) < 3 or len(head) > 40 or len(head.split()) > 4:
+    if not sep or len(head) < 3 or head.islower() or head.casefold() in _COMMON_HEADS:
         return ""
-    if head.islower() or head.casefold() in _COMMON_HEADS:
+    return head
+
+
+def title_head(title: str) -> str:
+    """How a title without a colon is usually shortened: the words before its first linking
+    word, when they look like a name; "" otherwise (and for titles with a colon).
+
+    `title_head("Prototypical Networks for Few-shot Learning")` -> "Prototypical Networks";
+    `title_head("A Tour of Convolutional Networks")` -> "" (a description, not a name).
+    """
+    parts = _LINK.split(title, maxsplit=1)
+    if ":" in title or len(parts) < 2:
+        return ""
+    head = parts[0].strip()
+    # The head must itself look like a name: two or more words that are not all lower-case
+    # ("Prototypical Networks"), or a method-like token ("CvT").
+    if len(head.split()) < 2 and not _NAME_TOKEN.fullmatch(head):
+        return ""
+    if head.split()[0].casefold() in _NOT_NAME_STARTS or len(head.split()) > 6:
+        return ""
+    if len(head) < 3 or head.islower() or head.casefold() in _COMMON_HEADS:
         return ""
     return head
 
 
 def display_name(title: str) -> str:
-    """What an answer calls a paper: its short name when it has one, else the title."""
-    return short_name(title) or title
+    """What an answer calls a paper: its short name when that is short, else the title."""
+    head = short_name(title)
+    return head if head and len(head) <= 40 and len(head.split()) <= 4 else title
 
 
 def find_word(haystack: str, needle: str, start: int = 0) -> int:
@@ -117,6 +128,8 @@ class NameIndex:
             self.titles.setdefault(title, []).append(pid)
             self.strong.setdefault(title, []).append(pid)
             if head := short_name(paper.title):
+                self.strong.setdefault(head.casefold(), []).append(pid)
+            elif head := title_head(paper.title):
                 heads.setdefault(head.casefold(), []).append(pid)
             defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
             tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
@@ -126,10 +139,9 @@ class NameIndex:
         # A head before a colon was chosen by the authors as a name. One cut from a title without
         # a colon ("Prototypical Networks") is a name only where the corpus uses the phrase
         # rarely; "Convolutional Neural Networks" heads titles too, and names a topic.
-        uncoloned = {h for h, pids in heads.items() if all(":" not in papers[p].title for p in pids)}
-        texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if uncoloned else []
+        texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if heads else []
         for head, pids in heads.items():
-            if head in uncoloned and sum(find_word(t, head) >= 0 for t in texts) > MAX_PAPERS_PER_NAME:
+            if sum(find_word(t, head) >= 0 for t in texts) > MAX_PAPERS_PER_NAME:
                 continue
             for pid in pids:
                 self.strong.setdefault(head, []).append(pid)

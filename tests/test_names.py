@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.models import Paper
-from rag.names import Mention, NameIndex, display_name, find_word, resolve, short_name
+from rag.names import Mention, NameIndex, display_name, find_word, resolve, short_name, title_head
 from rag.questions import Query, analyse, cited_titles, previous_turn, question_kind
 
 PAPERS = {
@@ -20,6 +20,10 @@ def test_short_names_come_from_the_head_before_a_colon():
     assert short_name(PAPERS["convit"].title) == "ConViT"
     assert short_name(PAPERS["review"].title) == ""  # a common word names nothing
     assert display_name(PAPERS["review"].title) == PAPERS["review"].title
+    assert title_head("Prototypical Networks for Few-shot Learning") == "Prototypical Networks"
+    assert title_head("A Tour of Convolutional Networks") == "" and title_head(PAPERS["cvt"].title) == ""
+    long_head = "Attention is All You Need? Good Embeddings with Statistics are enough: Audio"
+    assert short_name(long_head) == long_head.split(":")[0] and display_name(long_head) == long_head
     assert find_word("is cvt fast?", "cvt") == 3 and find_word("cvts", "cvt") == -1
 
 
@@ -30,6 +34,23 @@ def test_papers_named_by_short_name_title_and_defined_method_name():
     assert names.find("What does OSNet learn?", strong_only=True) == []
     assert names.find("omni-scale feature learning for person re-identification: what is it?") == ["osnet"]
     assert names.by_title("CvT:  Introducing Convolutions to Vision Transformers") == ["cvt"]
+
+
+def test_uncoloned_heads_name_a_paper_only_where_the_phrase_is_rare():
+    papers = {"proto": Paper("proto", "Prototypical Networks for Few-shot Learning", "We propose prototypical networks."),
+              **{f"cnn{i}": Paper(f"cnn{i}", f"Convolutional Neural Networks for Task {i}", "Convolutional neural networks.")
+                 for i in range(3)}}
+    names = NameIndex(papers)
+    assert names.find("How do Prototypical Networks classify?") == ["proto"]
+    assert names.find("What do convolutional neural networks do?") == []  # a topic, not a name
+
+
+def test_a_quoted_full_title_wins_over_a_short_name_inside_it():
+    papers = {"rl": Paper("rl", "Representation Learning: A Review and New Perspectives", "A review."),
+              "ctx": Paper("ctx", "Unsupervised Visual Representation Learning by Context Prediction", "Context.")}
+    names = NameIndex(papers)
+    assert names.find("What does 'Unsupervised Visual Representation Learning by Context Prediction' predict?") == ["ctx"]
+    assert names.find("What does Representation Learning review?") == ["rl"]
 
 
 def test_longer_overlapping_mention_wins():
