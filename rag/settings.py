@@ -20,8 +20,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import annotated_types
-from pydantic import (AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_serializer,
-                      model_validator)
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -146,7 +154,8 @@ class Settings(BaseSettings):
         "(HF_HUB_OFFLINE must also be off). Off: only packaged models and local directories.",
     )
     model_cache_dir: Path = Field(
-        default_factory=lambda: _default_cache_dir(), json_schema_extra={"shown_default": "`~/.cache/paper-rag/models`"},
+        default_factory=lambda: _default_cache_dir(),
+        json_schema_extra={"shown_default": "`~/.cache/paper-rag/models`"},
         description="Where models shipped in parts (all-mpnet-base-v2) are assembled, once "
         "(default $XDG_CACHE_HOME/paper-rag/models).",
     )
