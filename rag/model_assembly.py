@@ -75,6 +75,9 @@ def assemble(spec: ModelSpec, parts: list[Part], cache_dir: Path) -> Path:
         model = work / "model"
         _extract(zipped, spec, model)
         zipped.unlink()
+        if dest.exists() and not _complete(dest, spec):
+            # A copy someone truncated or partly deleted: moved aside (removed with `work`).
+            os.rename(dest, work / "stale")
         try:
             os.rename(model, dest)
         except OSError:
