@@ -10,7 +10,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-
 from pydantic import ValidationError
 
 from rag.models import Answer, Citation, Paper, Source
@@ -247,6 +246,18 @@ def test_exposure_warning_for_reachable_hosts_without_password(tmp_path, host, w
     assert (exposure_warning(s) is not None) is warn
     locked = Settings(data_dir=tmp_path, ui_host=host, ui_username="ann", ui_password="pw")
     assert exposure_warning(locked) is None
+
+
+def test_exposure_warning_says_what_a_visitor_can_and_cannot_do(tmp_path):
+    from ui.app import exposure_warning
+
+    text = exposure_warning(Settings(data_dir=tmp_path, ui_host="0.0.0.0", ui_max_request_bytes=65536))
+    for part in ("/ask API", "every title and abstract", "cannot upload files", "other visitors' conversations",
+                 "65,536 bytes", "RAG_UI_USERNAME"):
+        assert part in text, part
+    assert "LLM endpoint" not in text
+    with_llm = exposure_warning(Settings(data_dir=tmp_path, ui_host="0.0.0.0", llm_base_url="http://127.0.0.1:1/v1"))
+    assert "LLM endpoint, at your cost" in with_llm
 
 
 def test_launch_options_are_safe_by_default(tmp_path):
