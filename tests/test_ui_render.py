@@ -228,7 +228,7 @@ def test_question_is_shown_as_text():
 # --- launch helpers (ui/app.py) ---------------------------------------------------------------
 
 def test_call_settings_applies_ui_choices_only_when_given(tmp_path):
-    from ui.app import call_settings
+    from ui.params import call_settings
 
     s = Settings(data_dir=tmp_path)
     assert call_settings(s, None, None) is s

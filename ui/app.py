@@ -90,14 +90,11 @@ class Session:
         return sum(m["role"] == "assistant" for m in self.history) + 1
 
 
-call_settings = params.call_settings  # the name the tests and older callers know
-
-
 def answer_record(answer: Answer) -> dict:
     """What the `/ask` endpoint returns: `Answer.to_dict()` (the one serialisation), plus
-    `markdown` (text, notes and references, corpus text inert) and `message`, the assistant
-    turn to append to `history` so that a follow-up resolves from its citations."""
-    return {**answer.to_dict(), "markdown": to_markdown(answer), "message": answer.as_message()}
+    `markdown` (text, notes and references; corpus text inert, bare URLs too) and `message`,
+    the assistant turn to append to `history` so that a follow-up resolves from its citations."""
+    return {**answer.to_dict(), "markdown": render.inert_urls(to_markdown(answer)), "message": answer.as_message()}
 
 
 def _error_text(err: Exception) -> str:
