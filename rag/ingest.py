@@ -168,7 +168,7 @@ def ingest(
                 _store_papers(todo, chunker, embedder, store, report)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
-            bar.at(stream.read + sum(1 for s in stream.skipped if s.line > 0))
+            bar.at(stream.read + stream.skipped_records)
     finally:
         stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()

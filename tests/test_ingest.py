@@ -14,7 +14,7 @@ from rag.corpus import content_hash, load_papers, paper_id_for
 from rag.embedding import TokenCounter
 from rag.ingest import ingest
 from rag.models import Paper
-from rag.settings import Settings
+from rag.settings import BUNDLED_CORPUS, Settings
 from rag.store import Store, open_client
 
 
@@ -199,3 +199,20 @@ def test_batches_commit_independently(settings, tmp_path, real_papers, write_cor
     assert stored_chunks(store) == expected_chunks(papers, chunker)
     with pytest.raises(ValueError, match="at least 1"):
         ingest([path], settings, store, embedder=counting_embedder, batch_papers=0)
+
+
+def test_progress_total_is_counted_before_ingesting(tmp_path, real_papers, write_corpus):
+    """The bar's total is the input's record count, known before the first batch (it used to
+    grow one batch at a time, so the bar sat at 94-100 % with no ETA)."""
+    from rag.corpus import PaperStream
+    from rag.ingest import count_records
+
+    jsonl = write_corpus(tmp_path / "a.jsonl", real_papers[:7])
+    jsonl.write_text(jsonl.read_text() + "\n\n")  # blank lines are not records
+    csv = tmp_path / "b.csv"
+    csv.write_text("title,abstract\n" + "".join(f"T{i},An abstract about topic {i}.\n" for i in range(4)))
+    assert count_records([jsonl]) == 7
+    assert count_records([jsonl, csv]) == 11
+    stream = PaperStream([BUNDLED_CORPUS])
+    yielded = sum(1 for _ in stream)
+    assert count_records(stream.files) == yielded + stream.duplicates + sum(1 for s in stream.skipped if s.line > 0)

@@ -25,7 +25,8 @@ from rag.pipeline import build_pipeline
 from rag.settings import Settings
 from rag.store import Store, open_client
 
-_BAR = re.compile(r"embedding: +\d+%\|[^|]*\| *(\d+)/(\d+) \[")  # ingest's bar, not the model loader's
+# ingest's bar (papers read, of a total counted first), not the model loader's
+_BAR = re.compile(r"ingesting: +\d+%\|[^|]*\| *(\d+)/(\d+) \[")
 
 
 class Run:
@@ -35,7 +36,7 @@ class Run:
         self.proc = subprocess.Popen([str(VENV_BIN / "rag"), *args], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.err = b""
-        self.done = None  # chunks this run has stored, from the bar; None before the bar shows
+        self.done = None  # papers this run has read and committed, from the bar; None before it shows
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -66,11 +67,11 @@ def after_seconds(seconds: float):
     return lambda run: time.monotonic() - t0 > seconds
 
 
-def chunks_stored(n: int):
+def papers_done(n: int):
     return lambda run: run.done is not None and run.done >= n
 
 
-def seconds_after_first_chunk(seconds: float):
+def seconds_after_first_batch(seconds: float):
     first: list[float] = []
 
     def ready(run) -> bool:
@@ -103,11 +104,11 @@ def test_sigkill_at_six_points_then_rerun(tmp_path, real_papers, write_corpus, e
 
     plan = [
         ("1 s into start-up", lambda: after_seconds(1.0)),
-        ("bar drawn, first batch embedding", lambda: chunks_stored(0)),
-        ("3 chunks stored", lambda: chunks_stored(3)),
-        ("8 chunks stored", lambda: chunks_stored(8)),
-        ("0.4 s after the first stored chunk", lambda: seconds_after_first_chunk(0.4)),
-        ("12 chunks stored", lambda: chunks_stored(12)),
+        ("bar drawn, first batch embedding", lambda: papers_done(0)),
+        ("2 papers done", lambda: papers_done(2)),
+        ("6 papers done", lambda: papers_done(6)),
+        ("0.4 s after the first committed batch", lambda: seconds_after_first_batch(0.4)),
+        ("10 papers done", lambda: papers_done(10)),
     ]
     args = ["ingest", "--batch-papers", "2", str(corpus)]
     log = []

@@ -16,7 +16,8 @@ from rag.embedding import model_path, model_slug
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
-from rag.store import Store, StoreError, delete_store, open_client
+from rag.rebuild import rebuilding
+from rag.store import Store, StoreError, open_client
 
 QUESTIONS = ["Which papers bridge CNNs and ViTs?", "What is CvT?", "How do vision transformers work?"]
 
@@ -168,8 +169,8 @@ def test_damaged_store_detected_then_rebuilt(case, bundled_settings, embedder, t
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert "new 5" in rebuilt.stdout
     else:
-        delete_store(s, s.embed_model)
-        ingest([corpus], s, Store(open_client(s), s.embed_model), embedder=embedder)
+        with rebuilding(s, s.embed_model) as store:
+            ingest([corpus], s, store, embedder=embedder)
     pipe = build_pipeline(s, embedder=embedder)
     assert len(pipe.index.papers) == 5
     got = pipe.answer(real_papers[2].title)
