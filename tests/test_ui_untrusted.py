@@ -17,13 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import free_port
-from test_ui_browser import _ask, _open, browser  # noqa: F401  (the browser fixture)
 
+from conftest import free_port
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
 from rag.store import Store, open_client
+from test_ui_browser import _ask, _open, browser  # noqa: F401  (the browser fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -129,8 +129,9 @@ def test_corpus_markup_is_shown_as_text_and_fetches_nothing(browser, hostile_app
             assert titles.count() >= 3
             for i in range(titles.count()):
                 assert titles.nth(i).locator("bdi").count() == 1
+        # The override is dropped at ingest (rag.corpus) or, if one gets through, shown as its code.
         assert RLO not in body
-        assert "invoice⟨U+202E⟩gpj.exe" in body
+        assert "invoicegpj.exe" in body or "invoice⟨U+202E⟩gpj.exe" in body
 
         # Each card's quote reads as the text shows it (a reference "[2]" shows as "(2)" in
         # both) and is found, highlighted, in its abstract.
