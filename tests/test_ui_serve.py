@@ -9,8 +9,8 @@ import json
 
 import httpx
 import pytest
-from conftest import free_port
 
+from conftest import free_port
 from rag.embedding import Embedder
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
