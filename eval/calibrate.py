@@ -1,13 +1,15 @@
 """Fit the abstention model (rag/abstain.py) on the eval set, with cross-validated figures.
 
-    python -m eval.calibrate [--write]
+    python -m eval.calibrate [--model NAME] [--write]
 
 Labels: unanswerable questions are "not covered", every other non-follow-up question is
 "covered". Features come from the first retrieval pass of the default configuration. The
 script reports 7-fold cross-validated decline / false-abstention rates (what to expect on
 unseen questions), and with `--write` stores the model fitted on all questions in
-rag/abstain_models/<model slug>.json together with those figures. Only the four weights and the bias are fitted:
-no rule looks at the wording of any question.
+rag/abstain_models/<model slug>.json together with those figures. One model per embedder,
+because each embedder's cosines live on its own scale; `--model` (or RAG_EMBED_MODEL) picks
+the embedder, whose index must be ingested. Only the four weights and the bias are fitted: no
+rule looks at the wording of any question.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.abstain import FEATURES, model_file
+from rag.abstain import FEATURES, AbstainModel, model_file
 from rag.embedding import model_slug
 from rag.settings import Settings
 
@@ -29,9 +31,11 @@ C = 1.0
 
 
 def feature_table(settings: Settings, questions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    from rag import pipeline_for
+    from rag.pipeline import build_pipeline
 
-    pipe = pipeline_for(settings)
+    # Only the features are read; a placeholder model lets an embedder that has none yet be fitted.
+    placeholder = AbstainModel(weights=dict.fromkeys(FEATURES, 0.0), bias=0.0)
+    pipe = build_pipeline(settings, abstainer=placeholder)
     xs, ys = [], []
     for q in questions:
         if q["type"] == "followup":
@@ -47,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="store the fitted model in rag/abstain_models/<model slug>.json")
+    parser.add_argument("--write", action="store_true",
+                        help="store the fitted model in rag/abstain_models/<model slug>.json")
     parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--model", help="embedding model to fit for (default: RAG_EMBED_MODEL, else the default)")
     args = parser.parse_args(argv)
 
     questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
-    settings = Settings()
+    settings = Settings(**({"embed_model": args.model} if args.model else {}))
     x, y = feature_table(settings, questions)
     model = LogisticRegression(C=C, class_weight=CLASS_WEIGHT)
     folds = StratifiedKFold(7, shuffle=True, random_state=0)
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     model.fit(x, y)
     fitted = {
         "weights": dict(zip(FEATURES, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
+        "embed_model": settings.embed_model,
         "fitted_on": f"{QUESTIONS.name}: {len(y)} questions", "date": date.today().isoformat(),
         "cv_declined": round(declined, 3), "cv_false_abstention": round(false, 3),
     }
