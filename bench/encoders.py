@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.embedding import MAX_SEQ_TOKENS, Embedder
+from rag.models_registry import window_of
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
@@ -139,7 +140,7 @@ class OnnxEncoder:
         self.name = name
         self.batch_size = batch_size
         self._tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self._tok.enable_truncation(MAX_SEQ_TOKENS)
+        self._tok.enable_truncation(window_of(str(model_dir)) or MAX_SEQ_TOKENS)  # the model's own window
         self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
         opts = ort.SessionOptions()
         # onnxruntime defaults to the physical cores it detects, which on a 2-vCPU VM can be 1;
