@@ -39,6 +39,8 @@ VENV_BIN = Path(sys.executable).parent
 # tier from the fixtures it uses, directly or through another fixture, so it cannot be forgotten.
 TIER_OF_FIXTURE = {
     "bundled_settings": "slow",  # the session index of the bundled corpus (`pipeline` uses it)
+    "embedder": "slow",  # the real model: its users embed, mostly to build a small index
+    "write_corpus": "slow",  # a corpus written to be ingested
     "chroma_server_process": "chroma_server",
     "browser": "browser",
     "llamacpp_url": "llamacpp",

@@ -144,6 +144,7 @@ def test_cli_executes_nothing(rag_cli, bundled_copy, tmp_path, victim):
 
 # --- bad corpus files, through `rag ingest` ------------------------------------------------
 
+@pytest.mark.slow  # `rag ingest` builds an index of the good records
 def test_cli_ingest_of_a_mixed_directory(rag_cli, tmp_path, real_papers):
     d = tmp_path / "corpus"
     d.mkdir()
