@@ -17,6 +17,8 @@ from rag.pipeline import build_pipeline
 from rag.settings import Settings
 from rag.store import Store, open_client
 
+pytestmark = pytest.mark.slow  # a small index and a model load
+
 LIMIT = 65_536
 
 

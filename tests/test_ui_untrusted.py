@@ -25,7 +25,7 @@ from rag.settings import Settings
 from rag.store import Store, open_client
 from test_ui_browser import _ask, _open, browser  # noqa: F401  (the browser fixture)
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # and a small index
 
 QUESTION = "Which papers study vision transformers?"
 RLO = "\u202e"
