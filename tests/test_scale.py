@@ -14,8 +14,8 @@ import pytest
 # project root importable, as `python -m bench.run` does from there.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scale import chart, run_scale  # noqa: E402
 from bench.measure import QUESTIONS, load_questions  # noqa: E402
+from bench.scale import chart, run_scale  # noqa: E402
 from bench.synth import base_from_settings  # noqa: E402
 from rag.corpus import PaperStream  # noqa: E402
 from rag.ingest import ingest  # noqa: E402
