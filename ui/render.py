@@ -43,7 +43,7 @@ def esc(text: object) -> str:
 
 def reveal_controls(text: str) -> str:
     """Explicit bidi controls shown as their code points, so they cannot reorder the line:
-    `reveal_controls("invoice\u202egpj.exe")` -> `"invoice⟨U+202E⟩gpj.exe"`."""
+    `reveal_controls("invoice\\u202egpj.exe")` -> `"invoice⟨U+202E⟩gpj.exe"`."""
     return _BIDI_CONTROLS.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", text)
 
 
