@@ -77,7 +77,7 @@ class Index:
         except StoreError:
             raise
         except Exception as err:
-            raise store_error(err, store.location) from err
+            raise store_error(err, store.location, store._path()) from err
         papers = {pid: paper_from_record(pid, doc, meta)
                   for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])}
         # Only chunks of committed papers: a half-ingested paper is invisible until re-run.
@@ -188,7 +188,7 @@ class Index:
         except StoreError:
             raise
         except ChromaError as err:
-            raise store_error(err, self.store.location) from err
+            raise store_error(err, self.store.location, self.store._path()) from err
 
     def _search(self, query: str, params: SearchParams, restrict: Collection[str] | None,
                 query_vec: np.ndarray | None) -> Ranking:

@@ -54,6 +54,26 @@ def disk_full(store: Path) -> bool:
         return False
 
 
+def no_room(store: Path, probe_bytes: int = 4 * 1024 * 1024) -> bool:
+    """Whether writing `probe_bytes` beside the store fails for lack of space: the only sure
+    test when Chroma's error does not say why ("Failed to apply logs to the metadata segment"
+    on a full disk), since the failed write has given its space back by then."""
+    target = store if store.is_dir() else store.parent
+    probe = target / f".rag-space-probe-{os.getpid()}"
+    try:
+        with probe.open("wb") as fh:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(probe_bytes // len(block)):
+                fh.write(block)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return False
+    except OSError as err:
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
 def is_disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
         return True
@@ -66,8 +86,8 @@ def store_error(err: BaseException, where: str, store: Path | None = None) -> St
     if isinstance(err, StoreError):
         return err
     text = str(err).lower()
-    writing = "compaction" in text or "write" in text
-    if is_disk_full(err) or (store is not None and disk_full(store) and writing):
+    opaque = any(s in text for s in ("compaction", "apply logs", "write", "i/o error"))
+    if is_disk_full(err) or (store is not None and opaque and (disk_full(store) or no_room(store))):
         return StoreError(f"disk full: the store at {where} cannot be written; free some space and run the "
                           "command again (nothing committed is lost)")
     denied = isinstance(err, OSError) and err.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
