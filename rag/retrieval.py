@@ -1,8 +1,8 @@
 """Hybrid retrieval: dense search in Chroma plus BM25 over the same chunks, fused per paper.
 
-`Index` is the query-time view of a store, opened once per process: the paper table, each
-abstract's sentences, and a bm25s index over the chunk texts (built in memory at open; a few
-milliseconds for the bundled corpus). `Index.search` returns every candidate paper with its
+`Index` is the query-time view of a store: the paper table, each abstract's sentences, and a
+bm25s index over the chunk texts (built in memory at open; a few milliseconds for the bundled
+corpus), reloaded when another process commits to or rebuilds the store (`Index.refresh`). `Index.search` returns every candidate paper with its
 dense and BM25 evidence and a fused score; `select` then cuts that ranking where the evidence
 falls off, so a broad question can keep ten papers and a narrow one two.
 
