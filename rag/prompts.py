@@ -1,4 +1,4 @@
-"""Prompt files, loaded by name from `rag/data/prompts/` and rendered strictly.
+"""Prompt files, loaded by name from `prompts/` and rendered strictly.
 
 The files are package data (settings.PROMPTS_DIR, found through importlib.resources), so an
 installed `rag` reads its own copy whatever the working directory.
@@ -19,7 +19,7 @@ from string import Template
 
 from rag.settings import PROMPTS_DIR
 
-# Every prompt file in rag/data/prompts/ and the variables its text uses.
+# Every prompt file in prompts/ and the variables its text uses.
 PROMPTS: dict[str, frozenset[str]] = {
     "system": frozenset(),
     "answer": frozenset({"question", "sources", "count"}),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from rag.errors import QuestionError
 from rag.names import NameIndex
+from rag.text import unescape_md
 
 Message = dict  # {"role": "user" | "assistant", "content": str, "citations"?: [{"paper_id": ...}]}
 
@@ -105,7 +106,6 @@ _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
 # How an answer's text names the papers it cites: "**Title** [n]" (lists, comparisons) and
 # "(From **Title** [n].)" (facts). Read back when history holds only the answer's text.
 _BOLD_CITED = re.compile(r"\*\*(.+?)\*\*\s*\[(\d+)\]")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|~])")
 
 
 def is_follow_up(question: str, history: list[Message] | None) -> bool:
@@ -152,7 +152,7 @@ def cited_titles(content: str) -> tuple[str, ...]:
     """
     found = _REF_LINE.findall(content) or [(n, t) for t, n in _BOLD_CITED.findall(content)]
     ordered = sorted(found, key=lambda x: int(x[0]))
-    return tuple(dict.fromkeys(_MD_ESCAPE.sub(r"\1", t.strip("*_ ")) for _, t in ordered))
+    return tuple(dict.fromkeys(unescape_md(t.strip("*_ ")) for _, t in ordered))
 
 
 def previous_turn(history: list[Message] | None) -> Turn:

@@ -38,7 +38,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 # installs unzipped, so these are real directories the corpus readers can walk.
 PACKAGE_DATA = Path(str(resources.files("rag") / "data"))
 BUNDLED_CORPUS = PACKAGE_DATA / "corpus"
-PROMPTS_DIR = PACKAGE_DATA / "prompts"
+PROMPTS_DIR = Path(str(resources.files("prompts")))  # the top-level prompts/ package
 
 
 def _default_cache_dir() -> Path:

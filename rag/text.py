@@ -118,15 +118,21 @@ class Idf:
 _MD_ACTIVE = re.compile(r"([\\`*_\[\]<>!&|~#])")
 
 
+# What Markdown's auto-linking (GFM "linkify") turns into a link without any markup: a
+# scheme's "://", "www.", an e-mail's "@". Escaping one character of each breaks the match.
+_AUTOLINK = re.compile(r"(?<=\w)(:)(?=//)|(?<=\bwww)(\.)|(?<=\w)(@)(?=\w)", re.I)
+
+
 def escape_md(text: str) -> str:
-    """Corpus text made inert inside Markdown: it renders as the literal characters.
+    """Corpus text made inert inside Markdown: it renders as the literal characters, and
+    neither markup nor a bare URL becomes a link, an image or HTML.
 
-    `escape_md("![x](http://h/p.png) <b>")` -> `"\\!\\[x\\](http://h/p.png) \\<b\\>"`
+    `escape_md("![x](http://h/p.png) <b>")` -> `"\\!\\[x\\](http\\://h/p.png) \\<b\\>"`
     """
-    return _MD_ACTIVE.sub(r"\\\1", text)
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MD_ACTIVE.sub(r"\\\1", text))
 
 
-_MD_ESCAPED = re.compile(r"\\([\\`*_\[\]<>!&|~#])")
+_MD_ESCAPED = re.compile(r"\\([\\`*_\[\]<>!&|~#:.@])")
 
 
 def unescape_md(text: str) -> str:
