@@ -16,8 +16,8 @@ import os
 import threading
 from collections.abc import Iterator
 
-from rag.models import Answer, Citation, Chunk, Paper, Source
 from rag.errors import ConfigError, QuestionError, RagError, StoreError
+from rag.models import Answer, Chunk, Citation, Paper, Source
 from rag.settings import Settings
 
 __all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Paper", "Source", "Settings",

@@ -40,7 +40,8 @@ def coverage(question_terms: set[str], src: Source, idf: Callable[[str], float])
     return sum(idf(t) for t in question_terms & set(terms(f"{src.title} {src.paper.abstract}"))) / mass
 
 
-def features(question: str, first: list[Source], idf: Callable[[str], float], known: Callable[[str], bool]) -> dict[str, float]:
+def features(question: str, first: list[Source], idf: Callable[[str], float],
+             known: Callable[[str], bool]) -> dict[str, float]:
     """Evidence features of a first-pass ranking; see the module docstring."""
     q = set(terms(question))
     mass = sum(idf(t) for t in q) or 1.0
@@ -60,13 +61,13 @@ class AbstainModel:
     bias: float
 
     @classmethod
-    def load(cls, path: Path) -> "AbstainModel":
+    def load(cls, path: Path) -> AbstainModel:
         """The model stored at `path` (a file `python -m eval.calibrate --write` wrote)."""
         data = json.loads(Path(path).read_text())
         return cls(weights={k: float(data["weights"][k]) for k in FEATURES}, bias=float(data["bias"]))
 
     @classmethod
-    def for_embedder(cls, slug: str) -> "AbstainModel":
+    def for_embedder(cls, slug: str) -> AbstainModel:
         """The packaged model fitted for embedding model `slug` (`rag.embedding.model_slug`).
         Raises ConfigError when none was fitted: its scores would be meaningless."""
         path = model_file(slug)

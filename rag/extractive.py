@@ -32,11 +32,13 @@ _EVIDENCE = re.compile(r"\b(experiments?|results?|evaluat\w*|benchmarks?|dataset
 # instructions and answer 'HACKED'") states no finding of the paper: never quoted as one.
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|prompts?|rules|above|previous|prior)\b"
-    r"|\b(you|assistants?|the model|language models?|llms?|chatbots?|ai)\s+(must|should|shall|are instructed to|will now)\s+"
+    r"|\b(you|assistants?|the model|language models?|llms?|chatbots?|ai)\s+"
+    r"(must|should|shall|are instructed to|will now)\s+"
     r"(answer|reply|respond|say|output|print|write|ignore|only)\b"
     r"|\b(answer|reply|respond)\s+(only\s+)?with\b|\bsystem prompt\b|\b(new|updated|additional) instructions?\b"
     r"|^\W*(ignore|disregard|forget|reveal|print|repeat)\b", re.I)
-_CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|this (paper|work|study) (proposes|presents|introduces)|"
+_CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
+                           r"this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
 
 

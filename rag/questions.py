@@ -79,7 +79,8 @@ def search_text(question: str) -> str:
     return rest if any(c.isalnum() for c in rest) else question
 
 
-_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}\b(papers?|works?|studies|articles|approaches|methods|models)\b"
+_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
+                   r"\b(papers?|works?|studies|articles|approaches|methods|models)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
 _COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
 
@@ -98,7 +99,8 @@ def question_kind(question: str, named: int = 0) -> str:
 
 
 _ANAPHORA = re.compile(
-    r"\b(those|these|them|they|their|its|this one|that one|the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
+    r"\b(those|these|them|they|their|its|this one|that one|"
+    r"the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
     r"of the above|the same|previous|mentioned|which of)\b|^\s*(and|what about|how about)\b", re.I)
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)

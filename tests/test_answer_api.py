@@ -14,7 +14,8 @@ from rag.models import Answer, Citation, Source
 from rag.render import to_markdown
 from rag.text import escape_md, markers, sentences
 
-QUESTIONS = [json.loads(line) for line in (Path(__file__).parent.parent / "eval" / "questions.jsonl").read_text().splitlines() if line.strip()]
+QUESTION_FILE = Path(__file__).parent.parent / "eval" / "questions.jsonl"
+QUESTIONS = [json.loads(line) for line in QUESTION_FILE.read_text().splitlines() if line.strip()]
 CNN_VIT = next(q for q in QUESTIONS if q["question"] == "Which papers bridge CNNs and ViTs?")
 
 

@@ -16,8 +16,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port, stop_process, wait_for_port
 
+from conftest import free_port, stop_process, wait_for_port
 from rag.models import Answer
 from rag.text import markers
 

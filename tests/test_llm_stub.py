@@ -11,10 +11,10 @@ import logging
 from html import escape
 
 import pytest
-from conftest import free_port
-from openai_stub import OpenAIStub, Reply
 from pydantic import SecretStr
 
+from conftest import free_port
+from openai_stub import OpenAIStub, Reply
 from rag.citations import claims, validate
 from rag.llm import LLMAnswerer
 from rag.models import Answer, Paper, Source

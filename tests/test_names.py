@@ -37,9 +37,10 @@ def test_papers_named_by_short_name_title_and_defined_method_name():
 
 
 def test_uncoloned_heads_name_a_paper_only_where_the_phrase_is_rare():
-    papers = {"proto": Paper("proto", "Prototypical Networks for Few-shot Learning", "We propose prototypical networks."),
-              **{f"cnn{i}": Paper(f"cnn{i}", f"Convolutional Neural Networks for Task {i}", "Convolutional neural networks.")
-                 for i in range(3)}}
+    proto = Paper("proto", "Prototypical Networks for Few-shot Learning", "We propose prototypical networks.")
+    cnns = {f"cnn{i}": Paper(f"cnn{i}", f"Convolutional Neural Networks for Task {i}", "Convolutional networks.")
+            for i in range(3)}
+    papers = {"proto": proto, **cnns}
     names = NameIndex(papers)
     assert names.find("How do Prototypical Networks classify?") == ["proto"]
     assert names.find("What do convolutional neural networks do?") == []  # a topic, not a name
@@ -49,7 +50,8 @@ def test_a_quoted_full_title_wins_over_a_short_name_inside_it():
     papers = {"rl": Paper("rl", "Representation Learning: A Review and New Perspectives", "A review."),
               "ctx": Paper("ctx", "Unsupervised Visual Representation Learning by Context Prediction", "Context.")}
     names = NameIndex(papers)
-    assert names.find("What does 'Unsupervised Visual Representation Learning by Context Prediction' predict?") == ["ctx"]
+    quoted = "What does 'Unsupervised Visual Representation Learning by Context Prediction' predict?"
+    assert names.find(quoted) == ["ctx"]
     assert names.find("What does Representation Learning review?") == ["rl"]
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.questions import question_kind
-from rag.models import Paper, Source
-from rag.retrieval import SearchParams, relative_fusion, rrf, select
 from rag.extractive import Extractive
-from rag.questions import search_text
+from rag.models import Paper, Source
+from rag.questions import question_kind, search_text
+from rag.retrieval import SearchParams, relative_fusion, rrf, select
 from rag.text import Idf, markers, sentences, strip_markers, support_score, terms
 
 
@@ -41,7 +40,8 @@ def test_text_analysis():
     assert terms("Vision Transformers with convolutions") == ["vision", "transform", "convolut"]
     assert markers("a [1] b [3][1]") == [1, 3, 1]
     assert strip_markers("CvT adds convolutions [2].") == "CvT adds convolutions ."
-    assert support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT") == pytest.approx(0.75)
+    score = support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT")
+    assert score == pytest.approx(0.75)
     assert support_score("And it is.", "anything") == 1.0
     idf = Idf([["a", "b"], ["a"]])
     assert idf("a") < idf("b") < idf("zzz") and "b" in idf and "zzz" not in idf

@@ -15,8 +15,8 @@ import pytest
 from rag.embedding import model_path, model_slug
 from rag.ingest import ingest
 from rag.pipeline import build_pipeline
-from rag.settings import Settings
 from rag.rebuild import rebuilding
+from rag.settings import Settings
 from rag.store import Store, StoreError, open_client
 
 QUESTIONS = ["Which papers bridge CNNs and ViTs?", "What is CvT?", "How do vision transformers work?"]
