@@ -120,7 +120,7 @@ def cmd_stats(args) -> int:
     except StoreError:
         raise
     except Exception as err:  # Chroma failing mid-read: name the cause (disk full, damaged, ...)
-        raise store_error(err, _where(s)) from None
+        raise store_error(err, _where(s), None if s.uses_server else s.data_dir / "chroma") from None
     info = {"papers": papers, "chunks": chunks, "embedding_model": s.embed_model,
             "collections": [store.papers_name, store.chunks_name], "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
             "sources": store.sources()}

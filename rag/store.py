@@ -153,14 +153,14 @@ def check_writable(settings: Settings) -> None:
         raise StoreError(f"disk full: no space left for the store at {path}; free some space and run the command again")
 
 
-def read_pointer(client, slug: str, where: str = "the store") -> tuple[int, str]:
+def read_pointer(client, slug: str, where: str = "the store", path: Path | None = None) -> tuple[int, str]:
     """(live generation, version token) of model `slug`'s index; (0, "") before any pointer."""
     try:
         meta = client.get_collection(f"rag-{slug}", embedding_function=None).metadata or {}
     except Exception as err:
         if "does not exist" in str(err).lower() or "not found" in str(err).lower():
             return 0, ""
-        raise store_health.store_error(err, where) from None
+        raise store_health.store_error(err, where, path) from None
     return int(meta.get("generation", 0)), str(meta.get("version", ""))
 
 
@@ -201,7 +201,7 @@ class Store:
                 raise StoreError(
                     f"no index for embedding model {embed_model!r} yet; run `rag ingest` first"
                 ) from None
-            raise store_health.store_error(err, self.location) from None
+            raise store_health.store_error(err, self.location, self._path()) from None
         for coll in (self.chunks, self.papers):
             if (coll.metadata or {}).get("rag_schema") != SCHEMA:
                 raise StoreError(
@@ -236,7 +236,7 @@ class Store:
     # --- the pointer: live generation and version ------------------------------------------
     def pointer(self) -> tuple[int, str]:
         """(live generation, version token) as stored now; (0, "") for a store without one."""
-        return read_pointer(self.client, self.slug, self.location)
+        return read_pointer(self.client, self.slug, self.location, self._path())
 
     def changed(self, seen: tuple[int, str]) -> bool:
         """Whether the store moved on since `seen` (a `pointer()` result): a commit, a rebuild,
