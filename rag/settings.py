@@ -173,10 +173,6 @@ class Settings(BaseSettings):
         description="CPU worker processes `rag ingest` encodes with (sentence-transformers' multi-process "
         "pool); 0 or 1: one process using every core. Ignored on a GPU.",
     )
-    embed_quantize: bool = Field(
-        default=False, description="int8 dynamic quantisation of the query embedder's Linear layers "
-        "(CPU). Off by default: it moves rankings (README, 'Embedding models').",
-    )
     # 16, not 64: on 2 CPU cores smaller batches pad less and stay in cache (make bench: 1.30x;
     # re-measured on a quiet machine: 400 chunks in 14.2 s at 16 against 18.2 s at 64).
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks per encode batch.")
