@@ -93,7 +93,8 @@ def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
     if args.rebuild:
         with rebuilding(s, s.embed_model) as store:
             report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
-        print(f"rebuilt the index at {_where(s)}; the old one is dropped", file=sys.stderr)
+        print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
+              file=sys.stderr)
     else:
         store = Store(open_client(s), s.embed_model)
         report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
