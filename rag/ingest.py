@@ -136,7 +136,9 @@ def ingest(
     """Bring `store` up to date with the papers in `paths`; returns what happened.
 
     The embedder (and with it torch) is created only if something needs embedding. Each
-    batch of `batch_papers` papers is committed before the next is read.
+    batch of `batch_papers` papers is committed before the next is read, then announced to
+    open indexes (`Store.publish`). Two writers at once lose papers: a caller that may run
+    beside another ingest holds `rag.writer_lock.writer_lock` (as `rag ingest` does).
     """
     if batch_papers < 1:
         raise ValueError(f"batch_papers must be at least 1, not {batch_papers}")
