@@ -187,7 +187,7 @@ class Settings(BaseSettings):
     fusion_weight: float | None = Field(
         default=None, ge=0, le=1,
         description="Share of the dense score in relative fusion, the rest BM25's (unset: the model's "
-        "value, 0.5 for MiniLM, 0.8 for mpnet).",
+        "value, 0.5 for MiniLM, 0.7 for mpnet).",
     )
 
     @model_validator(mode="after")
