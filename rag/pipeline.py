@@ -135,7 +135,7 @@ def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: 
                    abstainer: AbstainModel | None = None, llm=None) -> Pipeline:
     """Open the existing index for `settings`. Raises StoreError when there is none yet."""
     if store is None:
-        store = Store(open_client(settings), settings.embed_model, create=False)
+        store = Store(open_client(settings, create=False), settings.embed_model, create=False)
     if store.papers.count() == 0:
         raise StoreError(f"the index at {settings.data_dir if not settings.uses_server else 'the Chroma server'} "
                          "is empty; run `rag ingest` first")

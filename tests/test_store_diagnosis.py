@@ -98,7 +98,6 @@ def test_stats_creates_no_data_directory(tmp_path, rag_cli):
     assert not missing.exists()
 
 
-@pytest.mark.xfail(reason="needs rag/pipeline.py's build_pipeline to open with open_client(settings, create=False)")
 def test_ask_creates_no_data_directory(tmp_path, rag_cli):
     missing = tmp_path / "nothing-here"
     err = _one_line_error(rag_cli("ask", "What is CvT?", data_dir=missing))
