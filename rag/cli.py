@@ -123,7 +123,8 @@ def cmd_stats(args) -> int:
     except Exception as err:  # Chroma failing mid-read: name the cause (disk full, damaged, ...)
         raise store_error(err, _where(s), None if s.uses_server else s.data_dir / "chroma") from None
     info = {"papers": papers, "chunks": chunks, "embedding_model": s.embed_model,
-            "collections": [store.papers_name, store.chunks_name], "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
+            "collections": [store.papers_name, store.chunks_name],
+            "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
             "sources": store.sources()}
     if args.tokens:
         counter = TokenCounter(s.embed_model)
@@ -194,12 +195,14 @@ def cmd_eval(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Grounded, cited answers from a collection of paper abstracts.")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Grounded, cited answers from a collection of paper abstracts.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="index paper files (no path: the bundled corpus)")
     p.add_argument("paths", nargs="*", help=".txt (Daily Papers), .jsonl/.json, .csv files or directories")
-    p.add_argument("--rebuild", action="store_true", help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
+    p.add_argument("--rebuild", action="store_true",
+                   help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--batch-papers", type=int, metavar="N",
                    help="papers embedded and committed per round (default 256); smaller loses less to an interruption")

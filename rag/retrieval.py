@@ -2,8 +2,8 @@
 
 `Index` is the query-time view of a store: the paper table, each abstract's sentences, and a
 bm25s index over the chunk texts (built in memory at open; a few milliseconds for the bundled
-corpus), reloaded when another process commits to or rebuilds the store (`Index.refresh`). `Index.search` returns every candidate paper with its
-dense and BM25 evidence and a fused score; `select` then cuts that ranking where the evidence
+corpus), reloaded when another process commits to or rebuilds the store (`Index.refresh`).
+`Index.search` returns every candidate paper with its dense and BM25 evidence and a fused score; `select` then cuts that ranking where the evidence
 falls off, so a broad question can keep ten papers and a narrow one two.
 
 Fusion ("relative score fusion"): each retriever's per-paper best-chunk score is min-max
@@ -211,7 +211,8 @@ class Index:
             # the query towards their mean vector; BM25: add their most distinctive terms.
             top = [pid for pid, _ in ranked[:params.feedback_papers]]
             if use_dense:
-                vecs = np.asarray(self.store.papers.get(ids=top, include=["embeddings"])["embeddings"], dtype=np.float32)
+                rows = self.store.papers.get(ids=top, include=["embeddings"])
+                vecs = np.asarray(rows["embeddings"], dtype=np.float32)
                 moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
                 dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict)
             if use_bm25 and params.feedback_terms:

@@ -91,7 +91,8 @@ def open_client(settings: Settings, create: bool = True):
 
     if settings.uses_server:
         try:
-            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=_chroma_settings())
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
+                                         settings=_chroma_settings())
             client.heartbeat()
         except Exception as err:  # connection refused, wrong protocol, ...
             raise StoreError(f"cannot reach the Chroma server at {store_location(settings)}: {err}") from None
