@@ -3,8 +3,9 @@
 `Index` is the query-time view of a store: the paper table, each abstract's sentences, and a
 bm25s index over the chunk texts (built in memory at open; a few milliseconds for the bundled
 corpus), reloaded when another process commits to or rebuilds the store (`Index.refresh`).
-`Index.search` returns every candidate paper with its dense and BM25 evidence and a fused score; `select` then cuts that ranking where the evidence
-falls off, so a broad question can keep ten papers and a narrow one two.
+`Index.search` returns every candidate paper with its dense and BM25 evidence and a fused
+score; `select` then cuts that ranking where the evidence falls off, so a broad question can
+keep ten papers and a narrow one two.
 
 Fusion ("relative score fusion"): each retriever's per-paper best-chunk score is min-max
 normalised over its candidates, and the fused score is their mean (a paper one retriever did
