@@ -38,7 +38,8 @@ def _settings(**overrides):
         written = {k: options.get(k, "--" + k.replace("_", "-")) for k in given}
         raise ConfigError(explain(err, written)) from None
     try:
-        model_path(settings.embed_model)  # fail here, in one line, rather than deep in torch
+        # Fail here, in one line, rather than deep in torch (this also assembles a model shipped in parts).
+        model_path(settings.embed_model, settings.model_cache_dir, settings.embed_allow_download)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     return settings
@@ -127,11 +128,11 @@ def cmd_stats(args) -> int:
             "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
             "sources": store.sources()}
     if args.tokens:
-        counter = TokenCounter(s.embed_model)
+        counter = TokenCounter(s.embed_model, s.model_cache_dir)
         docs = get_all(store.chunks, ["documents"])["documents"]
         sizes = [counter.count(d) + 2 for d in docs]
         info["largest_chunk_tokens"] = max(sizes, default=0)
-        info["chunks_over_window"] = sum(n > 256 for n in sizes)
+        info["chunks_over_window"] = sum(n > counter.window for n in sizes)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0

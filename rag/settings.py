@@ -240,9 +240,10 @@ class Settings(BaseSettings):
     max_papers: int = Field(default=20, ge=1, le=100, description="Upper bound on papers an answer uses.")
     min_papers: int = Field(default=1, ge=1, le=100,
                             description="Lower bound on papers an answer uses; at most RAG_MAX_PAPERS.")
-    relative_cutoff: float = Field(
-        default=0.30, gt=0, le=1,
-        description="A paper is used when its fused score is at least this share of the best one.",
+    relative_cutoff: float | None = Field(
+        default=None, gt=0, le=1,
+        description="A paper is used when its fused score is at least this share of the best one "
+        "(unset: the model's value, 0.30 for MiniLM, 0.35 for mpnet).",
     )
     abstain_threshold: float = Field(
         default=0.5, ge=0, le=1,
