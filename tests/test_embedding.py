@@ -101,6 +101,7 @@ def test_auto_device_is_a_real_device():
     assert resolve_device("cpu") == "cpu"
 
 
+@pytest.mark.slow  # loads the model in worker processes (about a minute)
 def test_worker_processes_give_the_same_vectors(tmp_path):
     texts = [f"paper {i} studies graph neural networks for molecule number {i}" for i in range(24)]
     single = Embedder("all-MiniLM-L6-v2", batch_size=8, device="cpu")
