@@ -26,7 +26,7 @@ from conftest import rag_env
 pytestmark = [pytest.mark.install, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ["pyproject.toml", "README.md", "rag", "ui", "eval"]
+PROJECT_FILES = ["pyproject.toml", "README.md", "rag", "ui", "eval", "prompts"]
 # What the installed package reads through importlib.resources.
 PACKAGE_DATA = ["prompts/answer.md", "prompts/system.md", "rag/data/corpus/000_4a246b5c4a53f764.txt",
                 "rag/abstain_models/all-minilm-l6-v2.json", "ui/static.css", "eval/questions.jsonl"]
