@@ -110,9 +110,9 @@ _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
 _BOLD_CITED = re.compile(r"\*\*(.+?)\*\*\s*\[(\d+)\]")
 
 
-def is_follow_up(question: str, history: list[Message] | None) -> bool:
-    """True when there is a previous answer and the question points back at it."""
-    return bool(previous_turn(history).question) and bool(_ANAPHORA.search(question))
+def _points_back(question: str, turn: Turn) -> bool:
+    """There is a previous answer and the question points back at it ("which of those")."""
+    return bool(turn.question) and bool(_ANAPHORA.search(question))
 
 
 def ordinal(question: str) -> int | None:
@@ -203,7 +203,7 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     handling (None: decided from the question and history)."""
     turn = previous_turn(history)
     if follow_up is None:
-        follow_up = bool(turn.question) and bool(_ANAPHORA.search(question))
+        follow_up = _points_back(question, turn)
     restrict: list[str] = []
     if follow_up:
         restrict = list(turn.cited_ids)
