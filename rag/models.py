@@ -18,6 +18,7 @@ class Paper:
     source: str | None = None
     venue: str | None = None  # journal or conference, when the source file names one (BibTeX, RIS)
     doi: str | None = None
+    categories: str | None = None  # arXiv categories, space-separated as in the snapshot: "cs.CV cs.LG"
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,49 @@ class Answer:
         """This answer as an assistant turn of `history`, its citations carried as data."""
         return {"role": "assistant", "content": self.text,
                 "citations": [{"n": c.n, "paper_id": c.paper_id, "title": c.title} for c in self.citations]}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata limits on what a question may retrieve: applied inside both retrievers (Chroma's
+    `where=` and the lexical index), never after ranking, so a filter cannot drop good papers
+    that a cut-off would have kept. `None` means "no limit" for each field.
+
+    `year` is inclusive on both ends; `source` is the file name a paper was ingested from (as
+    `rag stats` lists it); `author` matches one author's name, case-insensitively; `category`
+    is an arXiv category such as "cs.CV".
+    """
+
+    year: tuple[int, int] | None = None
+    source: str | None = None
+    author: str | None = None
+    category: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.year is None and not self.source and not self.author and not self.category
+
+    def describe(self) -> str:
+        """`year 2020-2024, source my.bib`: for messages such as "no paper matches ..."."""
+        parts = []
+        if self.year is not None:
+            lo, hi = self.year
+            parts.append(f"year {lo}" if lo == hi else f"year {lo}-{hi}")
+        parts += [f"{name} {value}" for name, value in
+                  (("source", self.source), ("author", self.author), ("category", self.category)) if value]
+        return ", ".join(parts)
+
+    @staticmethod
+    def parse_year(text: str) -> tuple[int, int]:
+        """`"2020-2024"` -> (2020, 2024); `"2021"` -> (2021, 2021); `"2020-"`/`"-2019"` open-ended
+        (bounded by 0 and 9999). Raises ValueError with the reason."""
+        raw = text.strip()
+        lo, sep, hi = raw.partition("-")
+        try:
+            start = int(lo) if lo.strip() else 0
+            end = (int(hi) if hi.strip() else 9999) if sep else start
+        except ValueError:
+            raise ValueError(f"year must look like 2021, 2020-2024, 2020- or -2019, not {text!r}") from None
+        if start > end:
+            raise ValueError(f"year range {text!r} is empty: {start} is after {end}")
+        return start, end

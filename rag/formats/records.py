@@ -103,6 +103,7 @@ def to_paper(record: dict, source: str) -> Paper | str:
         paper_id = f"id:{raw_id}" if raw_id else ""
         url = _text(record, "url") or (f"https://doi.org/{doi}" if doi else None)
         year = year_of(record.get("year"))
-    extra = {k: v for k, v in (("venue", _text(record, "venue")), ("doi", doi)) if k in _PAPER_FIELDS}
+    extra = {k: v for k, v in (("venue", _text(record, "venue")), ("doi", doi),
+                              ("categories", _text(record, "categories"))) if k in _PAPER_FIELDS}
     return Paper(paper_id=paper_id, title=title, abstract=abstract, authors=_text(record, "authors"),
                  year=year, url=url, source=source, **extra)
