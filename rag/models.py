@@ -88,6 +88,18 @@ class Answer:
             "removed_markers": list(self.removed_markers),
         }
 
+    def to_markdown(self, papers=None) -> str:
+        """The answer as Markdown with a numbered reference list (`rag.export.to_markdown`)."""
+        from rag.export import to_markdown
+
+        return to_markdown(self, papers)
+
+    def bibtex(self, papers=None) -> str:
+        """The cited papers as BibTeX entries (`rag.export.to_bibtex`); "" without citations."""
+        from rag.export import to_bibtex
+
+        return to_bibtex(self, papers)
+
     def as_message(self) -> dict:
         """This answer as an assistant turn of `history`, its citations carried as data."""
         return {"role": "assistant", "content": self.text,

@@ -1,0 +1,135 @@
+"""An answer taken out of the assistant: as Markdown with a numbered reference list, and its
+cited papers as BibTeX, what a user pastes into a paper or a reference manager.
+
+`to_markdown(answer)` is the answer text (markers `[n]` as the answer has them) followed by
+one reference per citation: authors, year, title, venue, link. `to_bibtex(answer)` writes
+one entry per cited paper with bibtexparser 2.x's writer: the fields title, author, year,
+doi, url, journal (or booktitle, for a conference), abstract; text fields LaTeX-encoded
+(pylatexenc), so `Schölkopf` is `Sch{\\"o}lkopf` and `95%` is `95\\%`; DOI and URL as they
+are. Keys are stable: first author's last name, year, first significant title word
+(`dosovitskiy2021image`), with `a`, `b`, ... when two cited papers would share one.
+
+Cited papers are found in `answer.sources` (the answerer always cites papers it saw), else
+in `papers`, the index's table; a citation of a paper found in neither is exported from its
+title alone. Nothing here decides what is cited.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+import bibtexparser
+from bibtexparser.model import Entry, Field
+from pylatexenc.latexencode import unicode_to_latex
+
+from rag.models import Answer, Citation, Paper
+
+# Words a key never takes from a title; the first other word of three letters or more is used.
+_STOP = {"a", "an", "the", "on", "of", "for", "and", "in", "to", "with", "via", "from", "is", "are", "do",
+         "towards", "toward", "what", "how", "when", "why", "can", "at", "by", "as", "into"}
+_CONFERENCE = re.compile(r"\b(conference|proceedings|workshop|symposium|cvpr|iccv|eccv|neurips|nips|icml|iclr|"
+                         r"aaai|ijcai|acl|emnlp|naacl|coling|sigir|kdd|www|interspeech|icassp)\b", re.I)
+
+
+def cited_papers(answer: Answer, papers: Mapping[str, Paper] | None = None) -> list[tuple[Citation, Paper]]:
+    """(citation, paper) in marker order, one per cited paper (a paper cited under two
+    markers appears once, at its first)."""
+    by_id = {s.paper_id: s.paper for s in answer.sources}
+    out, seen = [], set()
+    for c in sorted(answer.citations, key=lambda c: c.n):
+        if c.paper_id in seen:
+            continue
+        seen.add(c.paper_id)
+        paper = by_id.get(c.paper_id) or (papers or {}).get(c.paper_id) or Paper(c.paper_id, c.title, "")
+        out.append((c, paper))
+    return out
+
+
+def author_list(authors: str | None) -> list[str]:
+    """The names of an indexed `authors` string ("A B, C D" or "A B and C D"):
+    `author_list("Ada Lovelace, Alan M. Turing")` -> `["Ada Lovelace", "Alan M. Turing"]`."""
+    if not authors:
+        return []
+    return [a.strip() for a in re.split(r",|\band\b", authors) if a.strip()]
+
+
+def _ascii_word(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
+
+
+def entry_key(paper: Paper) -> str:
+    """`entry_key(Paper("x", "An Image is Worth 16x16 Words", "", authors="Alexey Dosovitskiy, Lucas Beyer",
+    year=2021))` -> `"dosovitskiy2021image"`; "anon" without authors, no year without one."""
+    names = author_list(paper.authors)
+    last = _ascii_word(names[0].split()[-1]) if names else ""
+    word = next((w for w in (_ascii_word(t) for t in paper.title.split()) if len(w) >= 3 and w not in _STOP), "")
+    return f"{last or 'anon'}{paper.year or ''}{word}"
+
+
+def _latex(text: str) -> str:
+    return unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False)
+
+
+def bibtex_entry(paper: Paper, key: str) -> Entry:
+    """One BibTeX entry for `paper` under `key` (text fields LaTeX-encoded)."""
+    venue = paper.venue or ""
+    conference = bool(venue) and bool(_CONFERENCE.search(venue))
+    fields = [("title", _latex(paper.title)),
+              ("author", " and ".join(_latex(a) for a in author_list(paper.authors))),
+              ("year", str(paper.year) if paper.year else ""),
+              ("booktitle" if conference else "journal", _latex(venue)),
+              ("doi", paper.doi or ""), ("url", paper.url or ""),
+              ("abstract", _latex(paper.abstract))]
+    kind = "inproceedings" if conference else "article" if venue else "misc"
+    return Entry(kind, key, [Field(name, value) for name, value in fields if value])
+
+
+def to_bibtex(answer: Answer, papers: Mapping[str, Paper] | None = None) -> str:
+    """The cited papers of `answer` as a BibTeX file (empty for an answer without citations)."""
+    library = bibtexparser.Library()
+    used: dict[str, int] = {}
+    for _, paper in cited_papers(answer, papers):
+        key = base = entry_key(paper)
+        if base in used:  # a second paper with the same key: dosovitskiy2021imagea, ...b
+            used[base] += 1
+            key = base + "abcdefghijklmnopqrstuvwxyz"[(used[base] - 1) % 26]
+        else:
+            used[base] = 0
+        library.add(bibtex_entry(paper, key))
+    return bibtexparser.write_string(library) if library.entries else ""
+
+
+def reference(n: int, paper: Paper) -> str:
+    """One numbered reference line: `[1] A. Author, B. Author (2021). Title. Venue. https://...`."""
+    names = author_list(paper.authors)
+    who = ", ".join(names[:6]) + (" et al." if len(names) > 6 else "")
+    parts = [f"[{n}]"]
+    if who:
+        parts.append(who + (f" ({paper.year})." if paper.year else "."))
+    elif paper.year:
+        parts.append(f"({paper.year}).")
+    parts.append(f"*{_md(paper.title.rstrip('.'))}*.")
+    if paper.venue:
+        parts.append(_md(paper.venue) + ".")
+    if paper.url:
+        parts.append(f"<{paper.url}>")
+    return " ".join(parts)
+
+
+def _md(text: str) -> str:
+    """Corpus text inert in Markdown (no emphasis, links or HTML from a title)."""
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
+
+
+def to_markdown(answer: Answer, papers: Mapping[str, Paper] | None = None) -> str:
+    """The answer as a Markdown document: the question as a heading, the answer text, its
+    notes, then "References" numbered as the answer's markers are."""
+    parts = [f"## {_md(' '.join(answer.question.split()))}", answer.text]
+    parts += [f"_Note: {_md(note)}_" for note in answer.notes]
+    by_id = dict((p.paper_id, p) for _, p in cited_papers(answer, papers))
+    refs = [reference(c.n, by_id[c.paper_id]) for c in sorted(answer.citations, key=lambda c: c.n)]
+    if refs:
+        parts.append("### References\n\n" + "\n\n".join(refs))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,75 @@
+"""Export of an answer: Markdown with numbered references, and the cited papers as BibTeX that
+bibtexparser (and the project's own BibTeX reader) parse back to the same fields."""
+
+from __future__ import annotations
+
+import bibtexparser
+
+from rag.export import entry_key
+from rag.formats.bibtex import read_bibtex
+from rag.models import Answer, Citation, Paper, Source
+
+VIT = Paper("id:vit", "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
+            "We show that 95% of the {cost} goes & a pure transformer applied to image patches — after "
+            "Schölkopf — works; loss is $x^2$.", authors="Alexey Dosovitskiy, Lucas Beyer, Bernhard Schölkopf",
+            year=2021, url="https://arxiv.org/abs/2010.11929", venue="International Conference on Learning "
+            "Representations", doi="10.48550/arXiv.2010.11929")
+SAME_KEY = Paper("id:two", "Image Transformers Revisited", "A second abstract about image transformers, long "
+                 "enough to be one.", authors="Alexey Dosovitskiy", year=2021, venue="Journal of Machine Learning")
+NO_META = Paper("t-x", "The Untitled Work", "An abstract without any metadata at all, only text to read.")
+
+
+def _answer(*papers: Paper) -> Answer:
+    cites = [Citation(i, p.paper_id, p.title, p.abstract[:30]) for i, p in enumerate(papers, 1)]
+    text = " ".join(f"Claim [{i}]." for i in range(1, len(papers) + 1))
+    return Answer("Which papers apply transformers to images?", text, cites,
+                  sources=[Source(p, 1.0 / i) for i, p in enumerate(papers, 1)])
+
+
+def test_bibtex_parses_back_with_the_same_fields(tmp_path):
+    answer = _answer(VIT, SAME_KEY, NO_META)
+    text = answer.bibtex()
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks
+    keys = [e.key for e in library.entries]
+    assert keys == ["dosovitskiy2021image", "dosovitskiy2021imagea", "anonuntitled"]
+    vit = library.entries[0]
+    assert vit.entry_type == "inproceedings"
+    assert vit["booktitle"] == VIT.venue and vit["doi"] == VIT.doi and vit["url"] == VIT.url
+    assert vit["year"] == "2021"
+    assert library.entries[1].entry_type == "article" and library.entries[1]["journal"] == SAME_KEY.venue
+    assert library.entries[2].entry_type == "misc"
+    assert r"Sch\"olkopf" in vit["author"] and r"95\%" in vit["abstract"]
+
+    # Our own reader (LaTeX -> Unicode) gets the original text back.
+    path = tmp_path / "cited.bib"
+    path.write_text(text, encoding="utf-8")
+    skipped: list = []
+    records = [r for _, r in read_bibtex(path, skipped)]
+    assert not skipped
+    assert records[0]["title"] == VIT.title
+    assert records[0]["authors"] == ["Alexey Dosovitskiy", "Lucas Beyer", "Bernhard Schölkopf"]
+    assert "95% of the {cost} goes & a pure" in records[0]["abstract"] and "Schölkopf" in records[0]["abstract"]
+    assert records[0]["doi"] == VIT.doi
+
+
+def test_keys_are_stable_and_ascii():
+    assert entry_key(VIT) == "dosovitskiy2021image"
+    assert entry_key(Paper("x", "Über die Ölförderung", "", authors="Jürgen Müller", year=1999)) == "muller1999uber"
+    assert entry_key(VIT) == entry_key(VIT)
+
+
+def test_markdown_has_numbered_references():
+    md = _answer(VIT, SAME_KEY).to_markdown()
+    assert md.startswith("## Which papers apply transformers to images?")
+    assert "Claim [1]. Claim [2]." in md
+    refs = md.split("### References\n\n")[1].strip().split("\n\n")
+    assert refs[0].startswith("[1] Alexey Dosovitskiy, Lucas Beyer, Bernhard Schölkopf (2021). *An Image is Worth")
+    assert refs[0].endswith("<https://arxiv.org/abs/2010.11929>")
+    assert refs[1].startswith("[2] Alexey Dosovitskiy (2021). *Image Transformers Revisited*. Journal of")
+
+
+def test_no_citations_no_entries():
+    abstained = Answer("cake?", "The corpus does not cover this.", abstained=True, sources=[Source(VIT, 0.1)])
+    assert abstained.bibtex() == ""
+    assert "References" not in abstained.to_markdown()
