@@ -111,3 +111,34 @@ def test_ris_without_end_tag_and_garbage(tmp_path):
     papers, stream = load_papers([path])
     assert [p.title[:5] for p in papers] == ["Batch", "Dropo"]  # a last record without ER is still whole
     assert [(s.line, s.reason) for s in stream.skipped] == [(1, "not a RIS tag line: 'this is not RIS'")]
+
+
+def test_mendeley_bibtex(tmp_path):
+    """Mendeley Desktop: a free-text header, {{double-braced}} titles, `{\\~{}}`/`{\\%}` escapes,
+    and a LaTeX abstract's own macros escaped once more (`$\\backslash$emph{\\{}x{\\}}`)."""
+    papers, stream = _load(tmp_path, "mendeley.bib")
+    vit, smoothing = papers
+    assert vit.title == "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale"
+    assert "(~88.55% top-1 on ImageNet), i.e. with substantially" in vit.abstract
+    assert vit.authors.startswith("Alexey Dosovitskiy, Lucas Beyer, Alexander Kolesnikov")
+    assert (vit.year, vit.url) == (2020, "http://arxiv.org/abs/2010.11929")
+    assert smoothing.title == "When Does Label Smoothing Help?"
+    assert "Müller et al. show that smoothing the targets improves calibration and & helps" in smoothing.abstract
+    assert smoothing.authors == "Rafael Müller, Simon Kornblith, Geoffrey Hinton"
+    assert smoothing.venue == "Advances in Neural Information Processing Systems"
+    assert not any(c in vit.abstract + smoothing.abstract for c in "\\{}$")
+    assert [(s.line, s.reason) for s in stream.skipped] == [(28, "missing abstract (@article{Goodfellow2014})")]
+
+
+def test_google_scholar_ris_has_no_abstract(tmp_path):
+    papers, stream = _load(tmp_path, "scholar.ris")
+    assert papers == []
+    assert [s.reason.split(" (")[0] for s in stream.skipped] == ["missing abstract"] * 2
+
+
+def test_abbreviation_macros_and_math_become_text():
+    from rag.formats.bibtex import latex_to_text
+
+    assert latex_to_text(r"we use \ie a model, \eg. CNNs, \etal{} and $x^2$ with \emph{more}") == \
+        "we use i.e. a model, e.g. CNNs, et al. and x^2 with more"
+    assert latex_to_text(r"$O(n^{2})$ and $\alpha$-stable, a & b") == "O(n^2) and α-stable, a & b"
