@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterator
 
 from rag.errors import ConfigError, QuestionError, RagError, StoreError
-from rag.models import Answer, Chunk, Citation, Paper, Source
+from rag.models import Answer, Chunk, Citation, Filters, Paper, Source
 from rag.settings import Settings
 
-__all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Paper", "Source", "Settings",
+__all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Filters", "Paper", "Source", "Settings",
            "RagError", "QuestionError", "StoreError", "ConfigError", "pipeline_for"]
 
 _lock = threading.Lock()
@@ -61,28 +61,53 @@ def pipeline_for(settings: Settings):
     return pipe
 
 
+def _filters(filters: Filters | None, year, source, author, category) -> Filters | None:
+    """`filters`, or one built from the keyword conveniences: `year=(2020, 2024)`, `year=2021`
+    or `year="2020-2024"`, `source=`, `author=`, `category=`."""
+    if year is None and source is None and author is None and category is None:
+        return filters
+    if filters is not None:
+        raise ValueError("give either filters= or year=/source=/author=/category=, not both")
+    if isinstance(year, str):
+        year = Filters.parse_year(year)
+    elif isinstance(year, int):
+        year = (year, year)
+    elif year is not None:
+        year = (int(year[0]), int(year[1]))
+    return Filters(year=year, source=source, author=author, category=category)
+
+
 def answer(question: str, history: list[dict] | None = None, *, settings: Settings | None = None,
-           follow_up: bool | None = None, **options) -> Answer:
+           follow_up: bool | None = None, filters: Filters | None = None, year=None, source: str | None = None,
+           author: str | None = None, category: str | None = None, **options) -> Answer:
     """Answer `question` from the corpus, citing the papers used.
 
     `history`: earlier turns as [{"role": "user"|"assistant", "content": str}]; a question
     that points back ("which of those ...") is answered against the previous answer's papers
     (`follow_up=True/False` forces it). Raises QuestionError (a ValueError) for unusable
     questions and StoreError when there is no index yet; never for LLM failures, which fall
-    back to the extractive answer with a note.
+    back to the extractive answer with a note. `filters` (or `year=(2020, 2024)`, `source=`,
+    `author=`, `category=`) limit the papers searched; when no paper matches them the Answer
+    says so (abstained, "No paper in the index matches the filter (...)").
     """
     s = _settings(settings, options)
-    return pipeline_for(s).answer(question, history, settings=s, follow_up=follow_up)
+    f = _filters(filters, year, source, author, category)
+    return pipeline_for(s).answer(question, history, settings=s, follow_up=follow_up, filters=f)
 
 
 def stream(question: str, history: list[dict] | None = None, *, settings: Settings | None = None,
-           follow_up: bool | None = None, **options) -> Iterator[str | Answer]:
+           follow_up: bool | None = None, filters: Filters | None = None, year=None, source: str | None = None,
+           author: str | None = None, category: str | None = None, **options) -> Iterator[str | Answer]:
     """Like `answer`, but yields text deltas as they come and the final Answer last."""
     s = _settings(settings, options)
-    return pipeline_for(s).stream(question, history, settings=s, follow_up=follow_up)
+    f = _filters(filters, year, source, author, category)
+    return pipeline_for(s).stream(question, history, settings=s, follow_up=follow_up, filters=f)
 
 
-def retrieve(question: str, k: int = 10, *, settings: Settings | None = None, **options) -> list[Source]:
-    """The `k` best papers for `question`, one entry per paper, best first."""
+def retrieve(question: str, k: int = 10, *, settings: Settings | None = None, filters: Filters | None = None,
+             year=None, source: str | None = None, author: str | None = None, category: str | None = None,
+             **options) -> list[Source]:
+    """The `k` best papers for `question`, one entry per paper, best first; `filters` as for `answer`."""
     s = _settings(settings, options)
-    return pipeline_for(s).retrieve(question, k=k, settings=s)
+    f = _filters(filters, year, source, author, category)
+    return pipeline_for(s).retrieve(question, k=k, settings=s, filters=f)

@@ -4,9 +4,16 @@ For each batch of papers read from the files:
 1. papers whose stored content hash matches are *unchanged*: nothing is chunked or embedded;
 2. the others are chunked; chunk ids are content hashes, so chunks already stored (by an
    interrupted run, or unchanged passages of an edited abstract) are reused, never re-embedded;
-3. missing chunks are embedded and upserted, then the paper's stale chunks are deleted;
-4. last, the paper record is upserted: it is the commit marker. A run killed anywhere before
-   that leaves no paper record (or the old hash), so the next run redoes exactly that paper.
+3. missing chunks are embedded and upserted (every chunk carries the paper's filter fields,
+   `rag.lexical.filter_metadata`), then the paper's stale chunks are deleted;
+4. the paper's lexical documents are replaced and committed (`rag.lexical`); with a Chroma
+   server the batch is also appended to the server's ingest log (`rag.lexical_store`);
+5. last, the paper record is upserted: it is the commit marker. A run killed anywhere before
+   that leaves no paper record (or the old hash), so the next run redoes exactly that paper;
+   its chunks and lexical documents meanwhile are phantoms that queries drop (no record).
+
+A paper stored before chunks carried filter fields counts as *updated* once: its chunks get
+the fields and its lexical documents are rewritten, reusing its vectors (nothing is embedded).
 
 Papers are never deleted because a file lacks them: ingesting a bad or partial file can only
 add or update, never lose what is indexed. A paper known only by its title (no `id`) is
@@ -30,9 +37,11 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.corpus import PaperStream, Skipped, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
+from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
+from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
-from rag.store import Store, paper_metadata
+from rag.store import FILTER_FIELDS, Store, paper_metadata
 
 BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)
 
@@ -149,6 +158,7 @@ def ingest(
     per_source: Counter[str] = Counter()
     taken: set[str] = set()  # title-keyed ids given out in this run
     bar = _Progress(progress, stream.files)
+    lexical: LexicalIndex | None = None
     try:
         for batch in _batches(stream, batch_papers):
             todo = []
@@ -167,13 +177,17 @@ def ingest(
                                       settings.chunk_size, settings.chunk_overlap)
                 if embedder is None:
                     embedder = Embedder.from_settings(settings, for_queries=False)
-                _store_papers(todo, chunker, embedder, store, report)
+                if lexical is None:
+                    lexical = open_lexical(store)
+                _store_papers(todo, chunker, embedder, store, report, lexical)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
             bar.at(stream.read + stream.skipped_records)
     finally:
         stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()
+        if lexical is not None:
+            lexical.close()  # releases the lexical writer lock
         report.read, report.duplicates = stream.read, stream.duplicates
         report.skipped = stream.skipped
         report.seconds = time.perf_counter() - start
@@ -191,7 +205,9 @@ def _stored(store: Store, ids: list[str]) -> dict[str, tuple[str | None, str | N
     if not ids:
         return {}
     got = store.papers.get(ids=ids, include=["metadatas"])
-    return {pid: ((m or {}).get("content_hash"), (m or {}).get("source"))
+    # A record without this version's filter fields reads as a different hash: "updated".
+    return {pid: ((m or {}).get("content_hash") if (m or {}).get("filter_fields") == FILTER_FIELDS else None,
+                  (m or {}).get("source"))
             for pid, m in zip(got["ids"], got["metadatas"])}
 
 
@@ -253,8 +269,9 @@ def _resolve(batch: list[Paper], store: Store, taken: set[str]) -> list[tuple[Pa
 
 
 def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Embedder,
-                  store: Store, report: IngestReport) -> None:
+                  store: Store, report: IngestReport, lexical: LexicalIndex) -> None:
     chunks: dict[str, list[Chunk]] = {p.paper_id: chunker.chunks(p) for p, _ in todo}
+    by_id = {p.paper_id: p for p, _ in todo}
     flat = [c for cs in chunks.values() for c in cs]
     got = store.chunks.get(ids=[c.chunk_id for c in flat], include=["embeddings"])
     vectors = {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
@@ -263,6 +280,9 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     # commit markers, are written only after all their chunks.
     missing = sorted((c for c in flat if c.chunk_id not in vectors), key=lambda c: -len(c.text))
     report.chunks_reused += len(flat) - len(missing)
+    reused = [c for c in flat if c.chunk_id in vectors]
+    if reused:  # their paper's metadata (filter fields) may have changed
+        store.chunks.update(ids=[c.chunk_id for c in reused], metadatas=[_chunk_meta(c, by_id) for c in reused])
     # Large parts: sentence-transformers sorts by length within one encode call, so bigger
     # calls pad less (the paper records still commit per batch of papers).
     step = max(embedder.batch_size * 16, 256)
@@ -271,7 +291,7 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
         emb = embedder.embed([c.text for c in part])
         store.chunks.upsert(
             ids=[c.chunk_id for c in part], embeddings=emb, documents=[c.text for c in part],
-            metadatas=[{"paper_id": c.paper_id, "index": c.index} for c in part],
+            metadatas=[_chunk_meta(c, by_id) for c in part],
         )
         vectors.update(zip((c.chunk_id for c in part), emb))
         report.chunks_embedded += len(part)
@@ -281,6 +301,10 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     if stale:
         store.chunks.delete(ids=stale)
         report.stale_chunks_deleted += len(stale)
+    papers = [p for p, _ in todo]
+    lexical.replace(papers, chunk_docs((c.chunk_id, c.paper_id, c.text) for c in flat),
+                    [name_record(p) for p in papers])
+    entry = log_batch(store, list(by_id)) if store.is_server else None
     paper_vecs = []
     for paper, _ in todo:
         mean = np.mean([vectors[c.chunk_id] for c in chunks[paper.paper_id]], axis=0)
@@ -290,3 +314,74 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
         documents=[p.abstract for p, _ in todo],
         metadatas=[paper_metadata(p, d, len(chunks[p.paper_id])) for p, d in todo],
     )
+    if entry is not None:
+        mark_applied(lexical, entry)  # this host's copy holds the batch already
+
+
+def _chunk_meta(chunk: Chunk, papers: dict[str, Paper]) -> dict:
+    return {"paper_id": chunk.paper_id, "index": chunk.index, **filter_metadata(papers[chunk.paper_id])}
+
+
+def remove_source(settings: Settings, source: str, store: Store | None = None) -> int:
+    """Remove every paper ingested from `source` (a file name as `rag stats` lists it), from
+    Chroma and the lexical index alike; returns how many papers were removed. Paper records go
+    first: they are the commit markers, so a run killed part-way leaves only phantom chunks
+    and lexical documents, which queries drop and a rerun removes. The caller holds the
+    writer lock (`rag.writer_lock`), as for `ingest`. `store`: the settings' store by default."""
+    if store is None:
+        from rag.store import open_client
+
+        store = Store(open_client(settings, create=False), settings.embed_model, create=False)
+    lexical = open_lexical(store)
+    removed = 0
+    try:
+        while True:
+            rows = store.papers.get(where={"source": {"$eq": source}}, include=[], limit=BATCH_PAPERS * 4)
+            ids = rows["ids"]
+            if not ids:
+                break
+            entry = log_batch(store, ids, deleted=True) if store.is_server else None
+            store.papers.delete(ids=ids)
+            removed += len(ids)
+            store.chunks.delete(where={"paper_id": {"$in": ids}})
+            lexical.delete(ids)
+            if entry is not None:
+                mark_applied(lexical, entry)
+            store.publish()
+        # Chunks left by a run killed between the two deletes above.
+        while orphans := store.chunks.get(where={"source": {"$eq": source}}, include=["metadatas"], limit=5000):
+            if not orphans["ids"]:
+                break
+            pids = sorted({m["paper_id"] for m in orphans["metadatas"]})
+            stored = set(store.papers.get(ids=pids, include=[])["ids"])
+            gone = [pid for pid in pids if pid not in stored]
+            if not gone:
+                break
+            store.chunks.delete(where={"paper_id": {"$in": gone}})
+            lexical.delete(gone)
+        counts = store.sources()
+        if source in counts:
+            store.set_sources({k: v for k, v in counts.items() if k != source})
+    finally:
+        lexical.close()
+    return removed
+
+
+def rebuild_lexical(store: Store, progress: bool = False) -> int:
+    """`rag ingest --rebuild-lexical`: the lexical index rebuilt from the store's committed
+    papers and their chunk documents, read in pages (nothing is embedded); returns the number
+    of papers indexed. The old index keeps answering until the new one is swapped in."""
+    from rag.lexical_store import rebuild
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=store.papers.count(), unit="paper", desc="lexical index", dynamic_ncols=True)
+    try:
+        lex = rebuild(store, progress=(lambda done: bar.update(done - bar.n)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    store.publish()  # open indexes reload their lexical reader
+    return lex.num_papers

@@ -16,7 +16,7 @@ table built once from the paper records.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rag.models import Paper
@@ -115,10 +115,35 @@ def resolve(mentions: Iterable[Mention]) -> list[Mention]:
     return sorted(kept, key=lambda m: m.start)
 
 
-class NameIndex:
-    """Lower-cased names -> paper ids for one set of papers; `find(question)` names papers."""
+def name_keys(title: str) -> list[str]:
+    """The normalised names a title can be asked by (full title, short name, title head):
+    what the lexical index's name lookup matches, before the rules here verify a match.
 
-    def __init__(self, papers: dict[str, Paper]):
+    `name_keys("ConViT: Improving Vision Transformers")` -> `["convit improving vision transformers", "convit"]`
+    """
+    from rag.lexical import words
+
+    keys = [" ".join(words(name)) for name in (title, short_name(title), title_head(title)) if name]
+    return [k for k in dict.fromkeys(keys) if k]
+
+
+def method_tokens(paper: Paper) -> list[str]:
+    """The method-name-like tokens a paper carries in its title or defines in its abstract,
+    case-folded: `method_tokens(<"CvT: ...", "... dubbed CvT">)` -> `["cvt"]`."""
+    defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
+    tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
+    return sorted({t.casefold() for t in tokens})
+
+
+class NameIndex:
+    """Lower-cased names -> paper ids for one set of papers; `find(question)` names papers.
+
+    How many papers share a method name or use a title head as a phrase is counted over
+    `papers`, unless `method_count` / `phrase_count` count it over a larger corpus (the
+    lexical index, `CorpusNames`, which hands in only the candidate papers)."""
+
+    def __init__(self, papers: dict[str, Paper], method_count: Callable[[str], int] | None = None,
+                 phrase_count: Callable[[str], int] | None = None):
         self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
         self.strong: dict[str, list[str]] = {}  # full titles and short names
         where: dict[str, list[str]] = {}
@@ -131,17 +156,21 @@ class NameIndex:
                 self.strong.setdefault(head.casefold(), []).append(pid)
             elif head := title_head(paper.title):
                 heads.setdefault(head.casefold(), []).append(pid)
-            defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
-            tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
-            for token in {t.casefold() for t in tokens}:
+            for token in method_tokens(paper):
                 where.setdefault(token, []).append(pid)
-        self.methods = {t: pids for t, pids in where.items() if len(pids) <= MAX_PAPERS_PER_NAME}
+        self.methods = {t: pids for t, pids in where.items()
+                        if (method_count(t) if method_count else len(pids)) <= MAX_PAPERS_PER_NAME}
         # A head before a colon was chosen by the authors as a name. One cut from a title without
         # a colon ("Prototypical Networks") is a name only where the corpus uses the phrase
         # rarely; "Convolutional Neural Networks" heads titles too, and names a topic.
-        texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if heads else []
+        if phrase_count is None:
+            texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if heads else []
+
+            def phrase_count(head: str) -> int:
+                return sum(find_word(t, head) >= 0 for t in texts)
+
         for head, pids in heads.items():
-            if sum(find_word(t, head) >= 0 for t in texts) > MAX_PAPERS_PER_NAME:
+            if phrase_count(head) > MAX_PAPERS_PER_NAME:
                 continue
             for pid in pids:
                 self.strong.setdefault(head, []).append(pid)
@@ -176,3 +205,46 @@ class NameIndex:
         for m in self.mentions(question, strong_only):
             out += [pid for pid in m.paper_ids if pid not in out]
         return out
+
+
+class CorpusNames:
+    """`NameIndex`'s lookups over a whole corpus without holding its titles: the lexical
+    index's name fields give the candidate papers for a question (every run of its words
+    that is some paper's normalised title, short name or title head, and its method-like
+    tokens), their records are fetched, and a `NameIndex` over just those candidates, with
+    the corpus-wide counts, applies the rules above. Cost per question: two term-set lookups
+    and a fetch of a few paper records, at any corpus size."""
+
+    MAX_WORDS = 40  # longest title run looked up
+
+    def __init__(self, lexical, get_papers: Callable[[list[str]], Mapping[str, Paper]]):
+        from rag.lexical import words
+
+        self._words = words
+        self.lexical = lexical
+        self.get_papers = get_papers
+
+    def _index(self, keys: set[str], methods: set[str]) -> NameIndex:
+        ids = self.lexical.papers_with_keys(keys) + self.lexical.papers_with_keys(methods, field="method")
+        papers = self.get_papers(sorted(set(ids)))
+        return NameIndex(dict(papers), method_count=lambda t: self.lexical.count_papers("method", t),
+                         phrase_count=lambda head: self.lexical.count_papers("words", self._words(head)))
+
+    def _for(self, text: str, strong_only: bool = False) -> NameIndex:
+        toks = self._words(text)
+        keys = {" ".join(toks[i:j]) for i in range(len(toks))
+                for j in range(i + 1, min(len(toks), i + self.MAX_WORDS) + 1)}
+        methods = set() if strong_only else {t.casefold() for t in _NAME_TOKEN.findall(text)}
+        return self._index(keys, methods)
+
+    def by_title(self, title: str) -> list[str]:
+        """As `NameIndex.by_title`."""
+        return self._index({" ".join(self._words(title))}, set()).by_title(title)
+
+    def mentions(self, question: str, strong_only: bool = False) -> list[Mention]:
+        """As `NameIndex.mentions`."""
+        return self._for(question, strong_only).mentions(question, strong_only)
+
+    def find(self, question: str, strong_only: bool = False) -> list[str]:
+        """As `NameIndex.find`."""
+        return self._for(question, strong_only).find(question, strong_only)

@@ -18,8 +18,8 @@ from rag.embedding import Embedder, model_slug
 from rag.errors import StoreError
 from rag.evidence import Evidence
 from rag.extractive import Extractive, abstention
-from rag.models import Answer, Source
-from rag.names import NameIndex
+from rag.models import Answer, Filters, Source
+from rag.names import CorpusNames
 from rag.questions import Message
 from rag.retrieval import Index, Ranking, SearchParams
 from rag.settings import Settings
@@ -43,31 +43,36 @@ class Pipeline:
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
-        self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term))
+        self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),
+                                     embed=lambda texts: self.index.embedder.embed(texts))
         self._names_version = -1
-        self._names = NameIndex({})
+        self._names: CorpusNames | None = None
 
     @property
-    def names(self) -> NameIndex:
-        if self._names_version != self.index.version:
-            self._names, self._names_version = NameIndex(self.index.papers), self.index.version
+    def names(self) -> CorpusNames:
+        """Which papers a question names, looked up in the lexical index (any corpus size)."""
+        if self._names is None or self._names_version != self.index.version:
+            self._names = CorpusNames(self.index.lexical_index, self.index.get_papers)
+            self._names_version = self.index.version
         return self._names
 
-    def retrieve(self, question: str, k: int = 10, settings: Settings | None = None) -> list[Source]:
-        """The `k` best papers for `question`, one entry per paper, best first."""
+    def retrieve(self, question: str, k: int = 10, settings: Settings | None = None,
+                 filters: Filters | None = None) -> list[Source]:
+        """The `k` best papers for `question`, one entry per paper, best first; only papers
+        whose metadata passes `filters`."""
         s = settings or self.settings
         text = questions.search_text(questions.check_question(question, s.max_question_chars))
-        return self.index.search(text, search_params(s)).sources[:k]
+        return self.index.search(text, search_params(s), filters=filters).sources[:k]
 
-    def search(self, query: questions.Query, s: Settings) -> Ranking:
-        return self.index.search(query.searched, search_params(s), restrict=query.restrict)
+    def search(self, query: questions.Query, s: Settings, filters: Filters | None = None) -> Ranking:
+        return self.index.search(query.searched, search_params(s), restrict=query.restrict, filters=filters)
 
     def gather(self, question: str, history: list[Message] | None, s: Settings,
-               follow_up: bool | None = None) -> Evidence:
+               follow_up: bool | None = None, filters: Filters | None = None) -> Evidence:
         """Analyse, retrieve, choose the papers, and decide whether to abstain."""
         self.index.refresh()  # papers another process ingested since are answerable now
         query = questions.analyse(question, history, self.names, follow_up)
-        ranking = self.search(query, s)
+        ranking = self.search(query, s, filters)
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
         if query.restrict is not None:
             abstain = not used
@@ -85,17 +90,17 @@ class Pipeline:
                         self.index.idf.__contains__)
 
     def answer(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,
-               follow_up: bool | None = None) -> Answer:
+               follow_up: bool | None = None, filters: Filters | None = None) -> Answer:
         """A grounded answer; see `rag.answer` for the contract."""
         final = None
-        for event in self.stream(question, history, settings, follow_up):
+        for event in self.stream(question, history, settings, follow_up, filters):
             if isinstance(event, Answer):
                 final = event
         assert final is not None  # stream always ends with the Answer
         return final
 
     def stream(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,
-               follow_up: bool | None = None) -> Iterator[str | Answer]:
+               follow_up: bool | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
         """Text deltas as they are produced, then the final, validated `Answer`.
 
         Deltas are a preview: with the LLM answerer the final Answer may differ from their
@@ -103,7 +108,14 @@ class Pipeline:
         """
         s = settings or self.settings
         question = questions.check_question(question, s.max_question_chars)
-        ev = self.gather(question, history, s, follow_up)
+        self.index.refresh()
+        if not self.index.matches(filters):
+            text = f"No paper in the index matches the filter ({filters.describe()})."
+            yield text
+            yield Answer(question=question, text=text, abstained=True,
+                         notes=[f"no paper matches the filter: {filters.describe()}"])
+            return
+        ev = self.gather(question, history, s, follow_up, filters)
         if ev.abstain:
             result = abstention(question, ev.ranked[:3])
             yield result.text

@@ -1,11 +1,17 @@
 """Hybrid retrieval: dense search in Chroma plus BM25 over the same chunks, fused per paper.
 
-`Index` is the query-time view of a store: the paper table, each abstract's sentences, and a
-bm25s index over the chunk texts (built in memory at open; a few milliseconds for the bundled
-corpus), reloaded when another process commits to or rebuilds the store (`Index.refresh`).
+`Index` is the query-time view of a store. Opening one reads no per-paper data, so it costs
+the same at 500 papers or 2.5 million: the vector side is Chroma's, the lexical side a
+persistent tantivy index (`rag.lexical`), corpus statistics (`idf`) come from that index,
+and paper records and their sentences are fetched by id when an answer needs them, through
+a small cache (`paper`, `get_papers`, the `papers` mapping). It stays current
+(`Index.refresh`): when another process commits to or rebuilds the store, the lexical
+reader reloads (with a Chroma server: after catching up with the ingest log) and the cache
+is dropped.
 `Index.search` returns every candidate paper with its dense and BM25 evidence and a fused
 score; `select` then cuts that ranking where the evidence falls off, so a broad question can
-keep ten papers and a narrow one two.
+keep ten papers and a narrow one two. `filters` (`rag.models.Filters`) limit both retrievers
+inside their searches.
 
 Fusion ("relative score fusion"): each retriever's per-paper best-chunk score is min-max
 normalised over its candidates, and the fused score is their mean (a paper one retriever did
@@ -15,21 +21,26 @@ for comparison) this keeps the *size* of score gaps, which is what a cut-off nee
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Collection
+from collections import OrderedDict
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-import bm25s
 import numpy as np
 from chromadb.errors import ChromaError, NotFoundError
 
 from rag.embedding import Embedder
 from rag.errors import StoreError
-from rag.models import Paper, Source
-from rag.store import Store, get_all, paper_from_record
+from rag.lexical import LexicalIndex, chroma_where
+from rag.lexical_store import open_lexical, sync_from_log
+from rag.models import Filters, Paper, Source
+from rag.store import Store, paper_from_record
 from rag.store_health import store_error
-from rag.text import Idf, sentences, terms
+from rag.text import sentences, terms
+
+PAPER_CACHE = 4096  # paper records kept in memory per index
 
 
 @dataclass(frozen=True)
@@ -53,12 +64,60 @@ class Ranking:
     first: list[Source]
 
 
+class CorpusIdf:
+    """Smoothed inverse document frequency over the indexed chunks, from the lexical index's
+    statistics: `idf(t) = ln(1 + N / (1 + df(t)))`; a term no chunk has gets ln(1 + N), the
+    same formula as `rag.text.Idf`. `t in idf` tells whether any chunk contains `t`."""
+
+    def __init__(self, lexical: LexicalIndex):
+        self.lexical = lexical
+        self.n = lexical.num_docs
+
+    def __call__(self, term: str) -> float:
+        df = self.lexical.doc_freq(term)
+        return math.log(1 + self.n / (1 + df)) if df else math.log(1 + self.n)
+
+    def __contains__(self, term: str) -> bool:
+        return self.lexical.doc_freq(term) > 0
+
+
+class Papers(Mapping):
+    """The index's paper records as a read-only mapping, fetched from the store by id and
+    cached (`PAPER_CACHE` records). Lookups cost one store read on a miss; iterating or
+    `len()` pages through or counts the store, which is fine for tools and tests but is not
+    what a query does."""
+
+    def __init__(self, index: Index):
+        self._index = index
+
+    def __getitem__(self, paper_id: str) -> Paper:
+        paper = self._index.get_papers([paper_id]).get(paper_id)
+        if paper is None:
+            raise KeyError(paper_id)
+        return paper
+
+    def __contains__(self, paper_id: object) -> bool:
+        return isinstance(paper_id, str) and paper_id in self._index.get_papers([paper_id])
+
+    def __iter__(self) -> Iterator[str]:
+        offset, page = 0, 5000
+        while True:
+            ids = self._index.store.papers.get(include=[], limit=page, offset=offset)["ids"]
+            yield from ids
+            if len(ids) < page:
+                return
+            offset += page
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 class Index:
-    """Everything retrieval and answering need at query time, loaded from a store and kept
+    """Everything retrieval and answering need at query time, opened from a store and kept
     current: every search first checks (one small metadata read, about a millisecond) whether
-    an ingest committed or a rebuild swapped the store since, and if so reloads (`refresh`).
-    `version` counts the loads, so a caller that derives tables from `papers` can tell when
-    to rebuild them."""
+    an ingest committed or a rebuild swapped the store since, and if so refreshes (`refresh`).
+    `version` counts the loads, so a caller that derives tables from the papers can tell
+    when to rebuild them."""
 
     def __init__(self, store: Store, embedder: Embedder, refresh_interval: float = 0.0):
         self.embedder = embedder
@@ -66,43 +125,35 @@ class Index:
         self.version = 0
         self._lock = threading.Lock()
         self._checked = 0.0
+        self.papers = Papers(self)
         self._load(store)
 
-    def _load(self, store: Store) -> None:
-        """Read the store into fresh tables, then swap them in together (a search running in
-        another thread keeps a consistent view: it holds the old tables it started with)."""
+    def _load(self, store: Store, lexical: LexicalIndex | None = None) -> None:
+        """Open the store's lexical side and reset the caches; swapped in together (a search
+        running in another thread keeps the objects it started with)."""
         seen = store.pointer()
         try:
-            rows = get_all(store.papers, ["documents", "metadatas"])
-            chunks = get_all(store.chunks, ["documents", "metadatas"])
+            if lexical is None:
+                lexical = open_lexical(store)
+            elif store.is_server:
+                sync_from_log(store, lexical)
+            lexical.reload()
         except StoreError:
             raise
         except Exception as err:
             raise store_error(err, store.location, store._path()) from err
-        papers = {pid: paper_from_record(pid, doc, meta)
-                  for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])}
-        # Only chunks of committed papers: a half-ingested paper is invisible until re-run.
-        keep = [i for i, m in enumerate(chunks["metadatas"]) if m["paper_id"] in papers]
-        chunk_texts = [chunks["documents"][i] for i in keep]
-        bm25 = bm25s.BM25()
-        tokenized = [terms(t) for t in chunk_texts]
-        if tokenized:
-            bm25.index(tokenized, show_progress=False)
-        self.store, self._seen = store, seen
-        self.papers: dict[str, Paper] = papers
-        self.chunk_ids = [chunks["ids"][i] for i in keep]
-        self.chunk_texts = chunk_texts
-        self.chunk_paper = np.array([chunks["metadatas"][i]["paper_id"] for i in keep], dtype=object)
-        # Bounded by the number of papers, and dropped on reload: a replaced abstract's old
-        # sentences can never be quoted after the reload.
+        self.store, self._seen, self.lexical_index = store, seen, lexical
+        # Dropped on every load: a replaced abstract's old sentences can never be quoted after it.
+        self._cache: OrderedDict[str, Paper] = OrderedDict()
         self._sentences: dict[str, list[str]] = {}
-        self.bm25 = bm25
-        self.idf = Idf(tokenized)
+        self._count: int | None = None
+        self.idf = CorpusIdf(lexical)
         self.version += 1
 
     def refresh(self, force: bool = False) -> bool:
         """Reload if the store changed since the last load (or if `force`); True when it
-        reloaded. Reopens the collections, so a rebuild that dropped them is survived."""
+        reloaded. Cheap: reopens the collections (a rebuild may have dropped them) and the
+        lexical reader of the live generation, and empties the paper cache."""
         with self._lock:
             if not force:
                 try:
@@ -112,7 +163,10 @@ class Index:
                     raise
                 except Exception:  # the collections went away under us: reopen below
                     pass
-            self._load(self.store.reopen())
+            store = self.store.reopen()
+            same = (store.generation == self.store.generation and store._path() == self.store._path()
+                    and not self.lexical_index.replaced)
+            self._load(store, self.lexical_index if same else None)
             return True
 
     def _maybe_refresh(self) -> None:
@@ -122,77 +176,107 @@ class Index:
             self.refresh()
 
     def __len__(self) -> int:
-        return len(self.papers)
+        """Papers in the store (counted once per load)."""
+        if self._count is None:
+            self._count = self.store.papers.count()
+        return self._count
+
+    @property
+    def chunk_count(self) -> int:
+        return self.lexical_index.num_docs
+
+    # --- paper records, by id ----------------------------------------------------------------
+    def get_papers(self, paper_ids: Collection[str]) -> dict[str, Paper]:
+        """The stored records of those of `paper_ids` that are committed papers, one store
+        read for the ones not cached. A chunk whose paper has no record (an ingest that died
+        before its commit marker) is a phantom: it simply finds no paper here."""
+        cache = self._cache
+        out = {pid: cache[pid] for pid in paper_ids if pid in cache}
+        missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in out]
+        if missing:
+            rows = self.store.papers.get(ids=missing, include=["documents", "metadatas"])
+            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"]):
+                out[pid] = cache[pid] = paper_from_record(pid, doc, meta)
+            while len(cache) > PAPER_CACHE:
+                cache.popitem(last=False)
+        return out
+
+    def paper(self, paper_id: str) -> Paper | None:
+        return self.get_papers([paper_id]).get(paper_id)
 
     def sentences(self, paper_id: str) -> list[str]:
         """The abstract's sentences, split once per load and cached."""
         cached = self._sentences.get(paper_id)
         if cached is None:
+            if len(self._sentences) > PAPER_CACHE:
+                self._sentences.clear()
             cached = self._sentences[paper_id] = sentences(self.papers[paper_id].abstract)
         return cached
 
+    def matches(self, filters: Filters | None) -> bool:
+        """Whether any indexed chunk passes `filters`."""
+        return filters is None or filters.empty or self.lexical_index.count_matching(filters) > 0
+
     # --- the two retrievers, each -> {paper_id: best chunk score} -----------------------
-    def dense(self, query_vec: np.ndarray, n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
-        total = len(self.chunk_ids)
-        if total == 0 or (restrict is not None and not restrict):
+    def dense(self, query_vec: np.ndarray, n: int, restrict: Collection[str] | None = None,
+              filters: Filters | None = None) -> dict[str, float]:
+        if restrict is not None and not restrict:
             return {}
-        where = {"paper_id": {"$in": sorted(restrict)}} if restrict is not None else None
+        clauses = [c for c in (chroma_where(filters),
+                               {"paper_id": {"$in": sorted(restrict)}} if restrict is not None else None) if c]
+        where = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         # Distances only: a chunk id is "<paper_id>:<hash>" (chunking.chunk_id), so fetching
         # metadata would only repeat what the id says (measured: 5.9 -> 1.9 ms per query).
+        total = self.chunk_count or self.store.chunks.count()
+        if total == 0:
+            return {}
         res = self.store.chunks.query(
             query_embeddings=[query_vec], n_results=min(n, total), where=where, include=["distances"],
         )
         best: dict[str, float] = {}
         for cid, dist in zip(res["ids"][0], res["distances"][0]):
             pid = cid.rsplit(":", 1)[0]
-            if pid in self.papers:
-                best[pid] = max(best.get(pid, -1.0), 1.0 - float(dist))  # cosine space
+            best[pid] = max(best.get(pid, -1.0), 1.0 - float(dist))  # cosine space
         return best
 
     def expansion_terms(self, paper_ids: list[str], exclude: set[str], n: int) -> list[str]:
         """The `n` terms with the highest summed tf-idf over the papers' abstracts."""
         weight: dict[str, float] = {}
+        papers = self.get_papers(paper_ids)
         for pid in paper_ids:
-            for t in terms(self.papers[pid].abstract):
+            for t in terms(papers[pid].abstract) if pid in papers else ():
                 if t not in exclude:
                     weight[t] = weight.get(t, 0.0) + self.idf(t)
         return [t for t, _ in sorted(weight.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
-    def lexical(self, q: list[str], n: int, restrict: Collection[str] | None = None) -> dict[str, float]:
-        if not q or not self.chunk_ids:
-            return {}
-        mask = None
-        if restrict is not None:
-            mask = np.isin(self.chunk_paper, list(restrict)).astype(np.float32)
-        docs, scores = self.bm25.retrieve([q], k=min(n, len(self.chunk_ids)), show_progress=False,
-                                          weight_mask=mask, n_threads=1)
+    def lexical(self, q: list[str], n: int, restrict: Collection[str] | None = None,
+                filters: Filters | None = None) -> dict[str, float]:
         best: dict[str, float] = {}
-        for doc, score in zip(docs[0], scores[0]):
-            if score <= 0:
-                continue
-            pid = self.chunk_paper[doc]
-            best[pid] = max(best.get(pid, 0.0), float(score))
+        for _, pid, score in self.lexical_index.search(q, n, filters, restrict):
+            if score > 0:
+                best[pid] = max(best.get(pid, 0.0), score)
         return best
 
     def search(self, query: str, params: SearchParams, restrict: Collection[str] | None = None,
-               query_vec: np.ndarray | None = None) -> Ranking:
+               query_vec: np.ndarray | None = None, filters: Filters | None = None) -> Ranking:
         """All candidate papers for `query`, best first, and the first pass before feedback.
-        `restrict` limits the search to those paper ids (follow-up questions). `query` is
-        searched as given: the caller strips what names no topic (`rag.questions.Query.searched`);
+        `restrict` limits the search to those paper ids (follow-up questions), `filters` to
+        the papers whose metadata passes them (inside both retrievers). `query` is searched
+        as given: the caller strips what names no topic (`rag.questions.Query.searched`);
         a `query_vec` handed in must be the embedding of that text."""
         self._maybe_refresh()
         try:
-            return self._search(query, params, restrict, query_vec)
+            return self._search(query, params, restrict, query_vec, filters)
         except NotFoundError:  # a rebuild dropped the collections between check and query
             self.refresh(force=True)
-            return self._search(query, params, restrict, query_vec)
+            return self._search(query, params, restrict, query_vec, filters)
         except StoreError:
             raise
         except ChromaError as err:
             raise store_error(err, self.store.location, self.store._path()) from err
 
     def _search(self, query: str, params: SearchParams, restrict: Collection[str] | None,
-                query_vec: np.ndarray | None) -> Ranking:
+                query_vec: np.ndarray | None, filters: Filters | None = None) -> Ranking:
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
@@ -200,32 +284,36 @@ class Index:
             query_vec = self.embedder.embed_query(query)
         q_terms = terms(query)
         if use_dense:
-            dense = self.dense(query_vec, params.candidates, restrict)
+            dense = self.dense(query_vec, params.candidates, restrict, filters)
         if use_bm25:
-            lexical = self.lexical(q_terms, params.candidates, restrict)
+            lexical = self.lexical(q_terms, params.candidates, restrict, filters)
         fuse = rrf if params.fusion == "rrf" else relative_fusion
         ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
-        first = self._sources(ranked, dense, lexical)
-        if params.feedback_papers and ranked and restrict is None:
+        papers = self.get_papers([pid for pid, _ in ranked])
+        first = self._sources(ranked, dense, lexical, papers)
+        if params.feedback_papers and first and restrict is None:
             # Pseudo-relevance feedback: the first pass's best papers describe the topic in the
             # corpus's own words, which a paraphrased question lacks. Dense: Rocchio, moving
             # the query towards their mean vector; BM25: add their most distinctive terms.
-            top = [pid for pid, _ in ranked[:params.feedback_papers]]
+            top = [src.paper_id for src in first[:params.feedback_papers]]
             if use_dense:
                 rows = self.store.papers.get(ids=top, include=["embeddings"])
                 vecs = np.asarray(rows["embeddings"], dtype=np.float32)
                 moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
-                dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict)
+                dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
             if use_bm25 and params.feedback_terms:
                 extra = self.expansion_terms(top, set(q_terms), params.feedback_terms)
-                lexical = self.lexical(q_terms + extra, params.candidates, restrict)
+                lexical = self.lexical(q_terms + extra, params.candidates, restrict, filters)
             ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
-            return Ranking(self._sources(ranked, dense, lexical), first)
+            papers = self.get_papers([pid for pid, _ in ranked])
+            return Ranking(self._sources(ranked, dense, lexical, papers), first)
         return Ranking(first, first)
 
-    def _sources(self, ranked, dense, lexical) -> list[Source]:
-        return [Source(paper=self.papers[pid], score=round(score, 6), dense=dense.get(pid), bm25=lexical.get(pid))
-                for pid, score in ranked]
+    @staticmethod
+    def _sources(ranked, dense, lexical, papers: dict[str, Paper]) -> list[Source]:
+        # Papers without a record (phantom chunks of an uncommitted paper) are left out.
+        return [Source(paper=papers[pid], score=round(score, 6), dense=dense.get(pid), bm25=lexical.get(pid))
+                for pid, score in ranked if pid in papers]
 
 
 def _ranked(fused: dict[str, float]) -> list[tuple[str, float]]:

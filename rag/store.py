@@ -27,6 +27,7 @@ from rag.models import Paper
 from rag.settings import Settings
 
 SCHEMA = 1
+FILTER_FIELDS = 1  # version of the filter metadata on chunks
 
 
 
@@ -96,6 +97,8 @@ def open_client(settings: Settings, create: bool = True):
             client.heartbeat()
         except Exception as err:  # connection refused, wrong protocol, ...
             raise StoreError(f"cannot reach the Chroma server at {store_location(settings)}: {err}") from None
+        # This host's copy of the lexical index of a server's stores (rag.lexical_store).
+        client.rag_cache_dir = settings.data_dir / "lexical-cache" / f"{settings.chroma_host}-{settings.chroma_port}"
         return client
     path = Path(store_location(settings))
     if path.exists() and not path.is_dir():
@@ -229,6 +232,10 @@ class Store:
             return None
 
     @property
+    def is_server(self) -> bool:
+        return self._path() is None
+
+    @property
     def read_only_copy(self) -> bool:
         """True when this store is a private copy of a read-only one (nothing written sticks)."""
         path = self._path()
@@ -277,6 +284,13 @@ class Store:
         meta["sources"] = json.dumps(merged, sort_keys=True)
         self.papers.modify(metadata=meta)
 
+    def set_sources(self, counts: dict[str, int]) -> None:
+        """Replace the source list (after `rag.ingest.remove_source`); callers hold the writer lock."""
+        current = self.client.get_collection(self.papers_name, embedding_function=None)
+        meta = {k: v for k, v in (current.metadata or {}).items() if not k.startswith("hnsw:")}
+        meta["sources"] = json.dumps(counts, sort_keys=True)
+        self.papers.modify(metadata=meta)
+
     def counts(self) -> tuple[int, int]:
         """(papers, chunks) currently stored."""
         return self.papers.count(), self.chunks.count()
@@ -297,9 +311,11 @@ def get_all(collection, include: list[str], page: int = 5000) -> dict[str, list]
 
 
 def paper_metadata(paper: Paper, digest: str, n_chunks: int) -> dict:
-    meta = {"title": paper.title, "content_hash": digest, "n_chunks": n_chunks,
+    # filter_fields: this paper's chunks carry the filter metadata (rag.lexical.filter_metadata);
+    # a paper stored before they existed is refreshed, without re-embedding, by the next ingest.
+    meta = {"title": paper.title, "content_hash": digest, "n_chunks": n_chunks, "filter_fields": FILTER_FIELDS,
             "authors": paper.authors, "year": paper.year, "url": paper.url, "source": paper.source,
-            "venue": paper.venue, "doi": paper.doi}
+            "venue": paper.venue, "doi": paper.doi, "categories": paper.categories}
     return {k: v for k, v in meta.items() if v is not None}  # Chroma rejects None values
 
 
@@ -307,5 +323,5 @@ def paper_from_record(paper_id: str, abstract: str, meta: dict) -> Paper:
     return Paper(
         paper_id=paper_id, title=meta["title"], abstract=abstract, authors=meta.get("authors"),
         year=meta.get("year"), url=meta.get("url"), source=meta.get("source"), venue=meta.get("venue"),
-        doi=meta.get("doi"),
+        doi=meta.get("doi"), categories=meta.get("categories"),
     )
