@@ -146,6 +146,19 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def _filters(args):
+    """The `--year/--source/--author/--category` options as `Filters`, None when none is given."""
+    from rag.models import Filters
+
+    try:
+        year = Filters.parse_year(args.year) if args.year else None
+    except ValueError as err:
+        raise ConfigError(f"--year: {err}") from None
+    limits = Filters(year=year, source=args.source or None, author=args.author or None,
+                     category=args.category or None)
+    return None if limits.empty else limits
+
+
 def cmd_ask(args) -> int:
     from rag import stream
     from rag.models import Answer
@@ -155,16 +168,27 @@ def cmd_ask(args) -> int:
     options = {"answerer": args.answerer, "max_papers": args.max_papers, "retrieval_mode": args.mode}
     s = _settings(**options)
     check_question(args.question, s.max_question_chars)  # refuse before opening the index
+    limits = _filters(args)
+    extra = {"filters": limits} if limits is not None else {}
+    quiet = args.json or args.bib or args.markdown  # a document on stdout: no preview
     final, preview = None, []
-    for event in stream(args.question, settings=s):
+    for event in stream(args.question, settings=s, **extra):
         if isinstance(event, Answer):
             final = event
-        elif args.stream and not args.json:
+        elif args.stream and not quiet:
             preview.append(event)
             print(event, end="", flush=True)
     assert final is not None
     if args.json:
         print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    if args.bib:
+        print(final.bibtex(), end="")
+        if not final.citations:
+            print("rag: no papers cited, so no BibTeX entries", file=sys.stderr)
+        return 0
+    if args.markdown:
+        print(final.to_markdown(), end="")
         return 0
     if not args.stream:
         print(final.text)
@@ -185,7 +209,15 @@ def cmd_ask(args) -> int:
 def cmd_ui(args) -> int:
     from ui.app import launch
 
-    launch(_settings(ui_host=args.host, ui_port=args.port))
+    launch(_settings(ui_host=args.host, ui_port=args.port), mcp=args.mcp)
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from rag.sources import remove
+
+    removed = remove(_settings(), args.source)  # under the writer lock
+    print(f"removed {args.source}: {removed} papers")
     return 0
 
 
@@ -201,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="index paper files (no path: the bundled corpus)")
-    p.add_argument("paths", nargs="*", help=".txt (Daily Papers), .jsonl/.json, .csv files or directories")
+    p.add_argument("paths", nargs="*",
+                   help=".txt (Daily Papers), .jsonl/.json, .csv, .bib, .ris files (or their .gz) or directories")
     p.add_argument("--rebuild", action="store_true",
                    help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -221,11 +254,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-papers", type=int)
     p.add_argument("--stream", action="store_true", help="print text as it is generated")
     p.add_argument("--json", action="store_true", help="the whole Answer as JSON")
+    p.add_argument("--bib", action="store_true", help="print the cited papers as BibTeX instead")
+    p.add_argument("--markdown", action="store_true", help="print the answer as Markdown with numbered references")
+    p.add_argument("--year", metavar="RANGE", help="only papers of these years: 2021, 2020-2024, 2020- or -2019")
+    p.add_argument("--source", metavar="FILE", help="only papers from this source (a name `rag stats` lists)")
+    p.add_argument("--author", metavar="NAME", help="only papers with an author of this name")
+    p.add_argument("--category", metavar="CAT", help="only papers of this arXiv category, e.g. cs.CV")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("remove", help="remove every paper of one source (a file name `rag stats` lists)")
+    p.add_argument("source")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("ui", help="start the chat UI and print its URL")
     p.add_argument("--host", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--mcp", action="store_true",
+                   help="also serve the MCP tools answer, retrieve and stats at /gradio_api/mcp/ (streamable HTTP)")
     p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("eval", help="score the assistant on eval/questions.jsonl")

@@ -288,9 +288,11 @@ class Settings(BaseSettings):
     ui_max_request_bytes: int = Field(default=1_048_576, ge=4096, le=1_073_741_824,
                                       description="Largest request body the chat UI reads (bytes); a larger one "
                                       "is refused with 413 before it is read.")
-    ui_max_upload_bytes: int = Field(default=10_485_760, ge=1, le=1_073_741_824,
-                                     description="Largest file Gradio may store (bytes). The chat takes no "
-                                     "uploads, so its upload routes are refused whatever this is.")
+    ui_max_upload_bytes: int = Field(default=52_428_800, ge=1, le=1_073_741_824,
+                                     description="Largest paper file the UI's \"Your papers\" panel accepts "
+                                     "(bytes; a .gz counts compressed). Uploads are open only where the UI is "
+                                     "not exposed (loopback, or a login); elsewhere they are refused whatever "
+                                     "this is.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -1,7 +1,7 @@
 """The served UI over real HTTP (httpx against the app on a free loopback port), over a
 small index of real papers built under tmp_path: request bodies are capped, uploads are
-refused, failed logins are throttled, and `serve` prints its URL only once the embedding
-model is loaded (issue 13, items 13 and 15)."""
+size-limited on loopback and refused when exposed, failed logins are throttled, and `serve`
+prints its URL only once the embedding model is loaded (issue 13, items 13 and 15; issue 16)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rag.store import Store, open_client
 pytestmark = pytest.mark.slow  # a small index and a model load
 
 LIMIT = 65_536
+UPLOAD_LIMIT = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def _served(settings: Settings, pipeline, **launch):
 
 @pytest.fixture(scope="module")
 def open_app(small_index, embedder):
-    s = small_index.with_overrides({"ui_port": free_port(), "ui_max_request_bytes": LIMIT})
+    s = small_index.with_overrides({"ui_port": free_port(), "ui_max_request_bytes": LIMIT,
+                                    "ui_max_upload_bytes": UPLOAD_LIMIT})
     app = _served(s, build_pipeline(s, embedder=embedder))
     yield app.local_url.rstrip("/")
     app.close()
@@ -65,10 +67,29 @@ def test_request_bodies_over_the_limit_are_refused_unread(open_app):
     assert httpx.get(f"{open_app}/gradio_api/info").status_code == 200
 
 
-def test_uploads_are_refused_and_nothing_is_stored(open_app):
-    r = httpx.post(f"{open_app}/gradio_api/upload", files={"files": ("a.txt", b"hello " * 1000)})
-    assert r.status_code == 403 and "no file uploads" in r.json()["detail"]
+def test_uploads_on_loopback_are_size_limited(open_app):
+    """Bound to loopback the "Your papers" panel is writable: the upload route alone is open,
+    capped at ui_max_upload_bytes (the request-body cap does not apply to it)."""
+    r = httpx.post(f"{open_app}/gradio_api/upload", files={"files": ("a.bib", b"% hello\n" * 20_000)})
+    assert r.status_code == 200, r.text  # 160 kB: over the request cap, under the upload limit
+    big = b"x" * (UPLOAD_LIMIT + 70_000)
+    r = httpx.post(f"{open_app}/gradio_api/upload", content=big, headers={"content-type": "multipart/form-data"})
+    assert r.status_code == 413 and "RAG_UI_MAX_UPLOAD_BYTES" in r.json()["detail"]
     assert httpx.post(f"{open_app}/gradio_api/process_recording", content=b"{}").status_code == 403
+
+
+def test_uploads_are_refused_when_exposed(small_index, embedder):
+    """Reachable from other machines without a password: no uploads at all, nothing stored."""
+    s = small_index.with_overrides({"ui_port": free_port(), "ui_host": "0.0.0.0"})
+    app = _served(s, build_pipeline(s, embedder=embedder))
+    try:
+        url = f"http://127.0.0.1:{app.server_port}"
+        r = httpx.post(f"{url}/gradio_api/upload", files={"files": ("a.txt", b"hello " * 1000)})
+        assert r.status_code == 403 and "no file uploads" in r.json()["detail"]
+        assert httpx.post(f"{url}/gradio_api/process_recording", content=b"{}").status_code == 403
+        assert "Adding and removing papers is off" in httpx.get(f"{url}/config").text
+    finally:
+        app.close()
 
 
 def test_failed_logins_are_throttled_per_client(small_index, embedder):

@@ -6,8 +6,10 @@ is loaded, so the URL means "ready"; `launch` (what `rag ui` runs) serves until 
 Each browser session keeps its own conversation in a `gr.State`, with each answer's
 citations as data (`Answer.as_message`), so follow-ups resolve from paper ids; the pipeline
 is shared and only read. Besides the page, the app exposes one named API endpoint, `/ask`,
-for headless use with `gradio_client` (see README, "Headless API"). In front of Gradio,
-`ui.guard` caps request bodies, refuses uploads and throttles failed logins.
+for headless use with `gradio_client` (see README, "Headless API"), and with `mcp=True`
+the MCP tools of `ui.tools` (`rag ui --mcp`). The "Your papers" panel (`ui.library`) adds
+and removes files where the UI is not exposed to strangers. In front of Gradio, `ui.guard`
+caps request bodies, allows uploads only then (size-limited) and throttles failed logins.
 
 What this module does not do: decide anything about answers. Follow-up detection, cut-offs,
 abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays out the result.
@@ -19,6 +21,7 @@ import ipaddress
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,11 +33,12 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
 
+from rag import sources as library_sources  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 from rag.models import Answer  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from ui import params, render  # noqa: E402
+from ui import library, params, render, tools  # noqa: E402
 from ui.guard import Guard, LoginThrottle  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -104,44 +108,71 @@ def _error_text(err: Exception) -> str:
     return f"the assistant hit an internal error ({type(err).__name__}); the details are in the server log"
 
 
-def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
-    """The chat page over `pipeline` (opened from `settings` when None). Serve it with
-    `app.launch(**launch_options(settings))`, as `launch` does."""
+def chunk_count(index) -> int:
+    """Chunks in the index (`Index.chunk_count`; older indexes listed `chunk_ids`)."""
+    count = getattr(index, "chunk_count", None)
+    return count if isinstance(count, int) else len(index.chunk_ids)
+
+
+def export_files(answer: Answer, papers) -> tuple[str, str | None]:
+    """(Markdown path, BibTeX path or None without citations) of an answer, written to a
+    fresh temporary directory for the download buttons (Gradio copies them into its cache)."""
+    where = Path(tempfile.mkdtemp(prefix="paper-qa-export-"))
+    md = where / "answer.md"
+    md.write_text(answer.to_markdown(papers), encoding="utf-8")
+    if not answer.citations:
+        return str(md), None
+    bib = where / "cited-papers.bib"
+    bib.write_text(answer.bibtex(papers), encoding="utf-8")
+    return str(md), str(bib)
+
+
+def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
+    """The chat page over `pipeline` (opened from `settings` when None); `mcp` adds the MCP
+    tools (`ui.tools`). Serve it with `app.launch(**launch_options(settings, mcp=mcp))`, as
+    `launch` does."""
     if pipeline is None:
         from rag import pipeline_for
 
         pipeline = pipeline_for(settings)
-    papers = pipeline.index.papers
+    writable = exposure_warning(settings) is None  # strangers may not change the index
 
-    def respond(question: str, session: Session, answerer: str, max_papers: float,
-                follow_mode: str) -> Iterator[tuple]:
-        """Stream one answer into the chat: (chat, question box, session, sources panel)."""
+    def respond(question: str, session: Session, answerer: str, max_papers: float, follow_mode: str,
+                year: str, source: str, author: str, category: str) -> Iterator[tuple]:
+        """Stream one answer into the chat: (chat, question box, session, sources panel,
+        Markdown download, BibTeX download)."""
         question = question if isinstance(question, str) else ""
         shown = list(session.shown)
         if question.strip():
             shown.append({"role": "user", "content": render.question_html(question)})
         shown.append({"role": "assistant", "content": render.streaming_html("Searching the papers…")})
-        yield shown, "", session, gr.update()
+        hidden = gr.update(visible=False, value=None)
+        yield shown, "", session, gr.update(), hidden, hidden
         text, final = "", None
         try:
             s = params.call_settings(settings, answerer, max_papers)
+            limits = params.filters(year, source, author, category)
+            extra = {"filters": limits} if limits is not None else {}
             for event in pipeline.stream(question, session.history, settings=s,
-                                         follow_up=params.follow_up_mode(follow_mode)):
+                                         follow_up=params.follow_up_mode(follow_mode), **extra):
                 if isinstance(event, Answer):
                     final = event
                 else:
                     text += event
                     shown[-1] = {"role": "assistant", "content": render.streaming_html(text)}
-                    yield shown, "", session, gr.update()
+                    yield shown, "", session, gr.update(), gr.update(), gr.update()
         except Exception as err:  # shown in the chat; a bug's traceback only in the log
             shown[-1] = {"role": "assistant", "content": render.error_html(_error_text(err))}
-            yield shown, "", Session(session.history, shown), gr.update()
+            yield shown, "", Session(session.history, shown), gr.update(), hidden, hidden
             return
         assert final is not None  # the pipeline's stream always ends with the Answer
+        papers = pipeline.index.papers
         shown[-1] = {"role": "assistant", "content": render.answer_html(final, session.turn, papers)}
         history = session.history + [{"role": "user", "content": " ".join(question.split())},
                                      final.as_message()]
-        yield shown, "", Session(history, shown), render.sources_panel(final)
+        md, bib = export_files(final, papers)
+        yield (shown, "", Session(history, shown), render.sources_panel(final),
+               gr.update(value=md, visible=True), gr.update(value=bib, visible=bib is not None))
 
     def ask(question: str, history: list[dict] | None = None, follow_up: str = "auto",
             max_papers: int = 0) -> dict:
@@ -160,16 +191,34 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
         return answer_record(answer)
 
     def clear() -> tuple:
-        return [], "", Session(), render.sources_panel(None)
+        hidden = gr.update(visible=False, value=None)
+        return [], "", Session(), render.sources_panel(None), hidden, hidden
 
-    stats = render.stats_html(len(pipeline.index), len(pipeline.index.chunk_ids), settings.embed_model,
-                              settings.retrieval_mode)
+    def header() -> str:
+        stats = render.stats_html(len(pipeline.index), chunk_count(pipeline.index), settings.embed_model,
+                                  settings.retrieval_mode)
+        return (f'<div class="app-header"><div><h1>Paper QA</h1><p>Grounded answers from research-paper '
+                f"abstracts. Every claim cites the abstract it comes from; when the papers do not cover "
+                f"a question, the assistant says so.</p></div>{stats}</div>")
+
+    def refreshed() -> tuple:
+        """What an upload or a removal changes on the page: header counts, sources, the filter's choices."""
+        pipeline.index.refresh()
+        counts = library_sources.list_sources(settings)
+        return header(), counts, gr.update(choices=[("All sources", "")] + [(n, n) for n in sorted(counts)])
+
+    def remove(name: str) -> tuple:
+        try:
+            removed = library_sources.remove(settings, name)
+            note = library.notice_html(f"Removed {name}: {removed:,} papers.")
+        except RagError as err:
+            note = library.refused_html(str(err))
+        return (note, *refreshed())
+
     with gr.Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
                    fill_width=True) as app:
         session = gr.State(Session())
-        gr.HTML(f'<div class="app-header"><div><h1>Paper QA</h1><p>Grounded answers from research-paper '
-                f"abstracts. Every claim cites the abstract it comes from; when the papers do not cover "
-                f"a question, the assistant says so.</p></div>{stats}</div>", elem_id="header")
+        head = gr.HTML(header(), elem_id="header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=7, min_width=480):
                 chat = gr.Chatbot(
@@ -192,6 +241,11 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
                             js_on_load=None)
                     example_btns = [gr.Button(q, size="sm", variant="secondary", elem_classes="example")
                                     for q in EXAMPLES]
+                with gr.Row(elem_id="export-row"):
+                    md_btn = gr.DownloadButton("Download answer (.md)", visible=False, size="sm",
+                                               variant="secondary", elem_id="download-md")
+                    bib_btn = gr.DownloadButton("Cited papers (.bib)", visible=False, size="sm",
+                                                variant="secondary", elem_id="download-bib")
             with gr.Column(scale=4, min_width=320):
                 with gr.Accordion("Answer settings", open=True, elem_id="settings"):
                     answerer = _answerer_choice(settings)
@@ -203,11 +257,37 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
                         info="Detect: questions such as “which of those…” search only the previous "
                              "answer's papers.",
                     )
+                    counts = library_sources.list_sources(settings)
+                    with gr.Group(elem_id="filters"):
+                        with gr.Row():
+                            year = gr.Textbox(label="Years", placeholder="e.g. 2020-2024", max_lines=1,
+                                              elem_id="filter-year", scale=1, min_width=100)
+                            category = gr.Textbox(label="arXiv category", placeholder="e.g. cs.CV", max_lines=1,
+                                                  elem_id="filter-category", scale=1, min_width=100)
+                        with gr.Row():
+                            source = gr.Dropdown([("All sources", "")] + [(n, n) for n in sorted(counts)], value="",
+                                                 label="Source", elem_id="filter-source", scale=1, min_width=100)
+                            author = gr.Textbox(label="Author", placeholder="e.g. Kaiming He", max_lines=1,
+                                                elem_id="filter-author", scale=1, min_width=100)
+                with gr.Accordion("Your papers", open=writable, elem_id="library"):
+                    known = gr.State(counts)
+                    if writable:
+                        upload = gr.File(label="Add papers: " + " ".join(library_sources.supported_types()),
+                                         file_count="multiple", file_types=library_sources.upload_types(),
+                                         elem_id="upload", height=120)
+                    else:
+                        gr.HTML('<div class="library-readonly">Adding and removing papers is off: this UI is '
+                                "reachable from other machines without a password.</div>")
+                    note = gr.HTML("", elem_id="upload-summary", padding=False)
+
+                    @gr.render(inputs=known)
+                    def show_sources(current):
+                        library.source_rows(current or {}, writable, remove, [note, head, known, source])
                 sources = gr.HTML(render.sources_panel(None), elem_id="sources", padding=True, container=True,
                                   js_on_load=None)
 
-        inputs = [question, session, answerer, max_papers, follow_mode]
-        outputs = [chat, question, session, sources]
+        inputs = [question, session, answerer, max_papers, follow_mode, year, source, author, category]
+        outputs = [chat, question, session, sources, md_btn, bib_btn]
         # Private: the page's own events; the headless endpoint is `ask` below.
         private = dict(api_visibility="private", show_progress="hidden")
         ask_btn.click(respond, inputs, outputs, **private)
@@ -216,7 +296,13 @@ def build_app(settings: Settings, pipeline=None) -> gr.Blocks:
         chat.clear(clear, None, outputs, **private)  # the chat's own bin icon: forget the history too
         for btn, text in zip(example_btns, EXAMPLES):
             btn.click(lambda t=text: t, None, question, **private).then(respond, inputs, outputs, **private)
+        if writable:
+            upload.upload(library.upload_handler(settings, pipeline, refreshed), upload,
+                          [note, upload, head, known, source], api_visibility="private", concurrency_limit=1,
+                          show_progress="full")
         gr.api(ask, api_name="ask")
+        if mcp:
+            tools.register(settings, pipeline)
     app.queue(default_concurrency_limit=CONCURRENCY)
     return app
 
@@ -258,15 +344,17 @@ def exposure_warning(settings: Settings) -> str | None:
             "RAG_UI_PASSWORD, or bind to 127.0.0.1.")
 
 
-def launch_options(settings: Settings, throttle: LoginThrottle | None = None) -> dict:
+def launch_options(settings: Settings, throttle: LoginThrottle | None = None, mcp: bool = False) -> dict:
     """Keyword arguments for `Blocks.launch`: address, optional login, look, the guard in
-    front of Gradio (body cap, no uploads, login throttle), and no extras (no share link,
-    no file access, no external footer links). The login's "both or neither" rule is a
-    Settings validator."""
+    front of Gradio (body cap, uploads only where the UI is not exposed, login throttle), the
+    MCP server when `mcp`, and no extras (no share link, no file access, no external footer
+    links). The login's "both or neither" rule is a Settings validator."""
     auth = ((settings.ui_username, settings.ui_password.get_secret_value())
             if settings.ui_username and settings.ui_password else None)
-    guard = Middleware(Guard, max_body=settings.ui_max_request_bytes, throttle=throttle or LoginThrottle())
-    return dict(
+    uploads = settings.ui_max_upload_bytes if exposure_warning(settings) is None else None
+    guard = Middleware(Guard, max_body=settings.ui_max_request_bytes, throttle=throttle or LoginThrottle(),
+                       max_upload=uploads)
+    return dict(mcp_server=mcp,
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth, share=False, quiet=True,
         show_error=False, ssr_mode=False, footer_links=["api", "settings"], theme=theme(),
         css=CSS_PATH.read_text(encoding="utf-8"), js=PAGE_JS, max_file_size=settings.ui_max_upload_bytes,
@@ -289,15 +377,15 @@ def warm_up(pipeline) -> None:
     pipeline.retrieve("warm up the embedding model", k=1)
 
 
-def serve(settings: Settings, pipeline=None) -> gr.Blocks:
+def serve(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     """Open the pipeline, start the server while the model loads in the background, and
     print the URL once both are done: a printed URL means "ready". Returns the running app."""
     if pipeline is None:
         from rag import pipeline_for
 
         pipeline = pipeline_for(settings)
-    options = launch_options(settings)
-    app = build_app(settings, pipeline)
+    options = launch_options(settings, mcp=mcp)
+    app = build_app(settings, pipeline, mcp=mcp)
     warning = exposure_warning(settings)
     if warning:
         print(warning, file=sys.stderr)
@@ -307,9 +395,13 @@ def serve(settings: Settings, pipeline=None) -> gr.Blocks:
         warming.result()  # a store that fails here would fail the first question: say it now
     host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
     print(f"Chat UI running at http://{host}:{app.server_port}  (Ctrl+C to stop)", flush=True)
+    if mcp:
+        print(f"MCP server (streamable HTTP) at http://{host}:{app.server_port}/gradio_api/mcp/  "
+              "tools: answer, retrieve, stats, ask", flush=True)
     return app
 
 
-def launch(settings: Settings) -> None:
-    """Serve the UI until interrupted (`rag ui`); print its URL and any exposure warning."""
-    serve(settings).block_thread()
+def launch(settings: Settings, mcp: bool = False) -> None:
+    """Serve the UI until interrupted (`rag ui`, `rag ui --mcp`); print its URL and any
+    exposure warning."""
+    serve(settings, mcp=mcp).block_thread()

@@ -6,7 +6,9 @@
 - request bodies larger than `max_body` bytes are answered 413 without being read: by the
   Content-Length header when there is one, by counting as the body streams in otherwise;
 - the routes through which Gradio stores files (`/gradio_api/upload`, `process_recording`)
-  are answered 403: the chat takes no files, so nothing a visitor sends is kept on disk;
+  are answered 403, unless `max_upload` is given (the UI's "Your papers" panel is writable:
+  not exposed to strangers); then `/gradio_api/upload` alone is open, its bodies capped at
+  `max_upload` bytes plus room for the multipart framing;
 - `/login` is throttled per client address by a `LoginThrottle`: after a few wrong passwords
   each further attempt must wait twice as long as the one before (429 with Retry-After).
 
@@ -23,6 +25,8 @@ import time
 from collections.abc import Callable
 
 REFUSED_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording")
+UPLOAD_PATH = "/gradio_api/upload"
+MULTIPART_ROOM = 64 * 1024  # boundaries and part headers around an uploaded file
 LOGIN_PATHS = ("/login", "/login/")
 
 
@@ -75,30 +79,33 @@ async def _reply(send, status: int, message: str, headers: dict[str, str] | None
 class Guard:
     """ASGI middleware; see the module docstring. `throttle` is shared by every request."""
 
-    def __init__(self, app, max_body: int, throttle: LoginThrottle | None = None):
+    def __init__(self, app, max_body: int, throttle: LoginThrottle | None = None, max_upload: int | None = None):
         self.app = app
         self.max_body = max_body
         self.throttle = throttle or LoginThrottle()
+        self.max_upload = max_upload  # None: no uploads at all
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
+        limit, setting = self.max_body, "RAG_UI_MAX_REQUEST_BYTES"
         if scope["method"] in ("POST", "PUT", "PATCH") and path.rstrip("/").startswith(REFUSED_PATHS):
-            return await _reply(send, 403, "this app accepts no file uploads")
+            if self.max_upload is None or path.rstrip("/") != UPLOAD_PATH or scope["method"] != "POST":
+                return await _reply(send, 403, "this app accepts no file uploads")
+            limit, setting = self.max_upload + MULTIPART_ROOM, "RAG_UI_MAX_UPLOAD_BYTES"
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return await _reply(send, 413, f"request body over the limit of {self.max_body:,} bytes "
-                                "(RAG_UI_MAX_REQUEST_BYTES)")
-        receive, over = self._counted(receive)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _reply(send, 413, f"request body over the limit of {limit:,} bytes ({setting})")
+        receive, over = self._counted(receive, limit)
         if scope["method"] == "POST" and path in LOGIN_PATHS:
             return await self._login(scope, receive, send, over)
         return await self.app(scope, receive, self._unless_over(send, over))
 
-    def _counted(self, receive):
-        """`receive` that stops a body without Content-Length once it passes `max_body`: the
+    def _counted(self, receive, limit: int):
+        """`receive` that stops a body without Content-Length once it passes `limit`: the
         app sees the client disconnect, and the client gets 413."""
-        state = {"read": 0, "over": False}
+        state = {"read": 0, "over": False, "limit": limit}
 
         async def counted():
             if state["over"]:
@@ -106,7 +113,7 @@ class Guard:
             message = await receive()
             if message["type"] == "http.request":
                 state["read"] += len(message.get("body", b""))
-                if state["read"] > self.max_body:
+                if state["read"] > limit:
                     state["over"] = True
                     return {"type": "http.disconnect"}
             return message
@@ -120,7 +127,7 @@ class Guard:
             if over["over"]:
                 if not started["done"]:
                     started["done"] = True
-                    await _reply(send, 413, f"request body over the limit of {self.max_body:,} bytes")
+                    await _reply(send, 413, f"request body over the limit of {over['limit']:,} bytes")
                 return  # whatever the app answers to a cut-off body is dropped
             started["done"] = True
             await send(message)

@@ -13,6 +13,7 @@ import math
 from pydantic import ValidationError
 
 from rag.errors import ConfigError, QuestionError
+from rag.models import Filters
 from rag.settings import Settings, explain
 
 FOLLOW_UP = {"auto": None, "on": True, "off": False}
@@ -80,3 +81,27 @@ def call_settings(settings: Settings, answerer: object = None, max_papers: objec
         return settings.with_overrides(update)
     except ValidationError as err:
         raise ConfigError(explain(err, {"max_papers": "max_papers", "answerer": "answerer"})) from None
+
+
+def _field(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QuestionError(f"{name} must be text, got {type(value).__name__}")
+    return " ".join(value.split())[:200] or None
+
+
+def filters(year: object = None, source: object = None, author: object = None,
+            category: object = None) -> Filters | None:
+    """The metadata filters of one question, or None for none: `year` as "2021",
+    "2020-2024", "2020-" or "-2019"; `source` a file name as the sources list shows it;
+    `author` one author's name; `category` an arXiv category ("cs.CV"). A year that does
+    not parse is refused with the reason. `filters("2020-2024")` -> Filters(year=(2020, 2024))."""
+    text = _field("year", year)
+    try:
+        span = Filters.parse_year(text) if text else None
+    except ValueError as err:
+        raise QuestionError(str(err)) from None
+    result = Filters(year=span, source=_field("source", source), author=_field("author", author),
+                     category=_field("category", category))
+    return None if result.empty else result

@@ -1,0 +1,135 @@
+"""A user's own files in the index: add one (read whole and checked before anything is
+written), list the sources with their paper counts, remove one.
+
+`add_file` is what the UI's upload runs: the file is copied into `data_dir/uploads/` (never
+into a directory a web server serves), parsed completely, and refused with the reason when it
+yields no paper or is damaged (a bad gzip, a truncated file): a refused file changes nothing
+in the index. A file that parses is ingested like `rag ingest FILE` under the writer lock, so
+its papers are new, updated or unchanged by the same rules, and open indexes see them at
+their next question. A source is a file name, as `rag stats` lists it: adding `my.bib` again
+updates what `my.bib` added.
+
+What this module does not do: parse formats (`rag.formats`), decide what changed
+(`rag.ingest`), or delete from the store itself (`rag.ingest.remove_source`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from rag.errors import ConfigError
+from rag.formats import READERS, reader_for
+from rag.settings import Settings
+
+UPLOADS = "uploads"
+_NAME = re.compile(r"^[\w][\w .,()+@-]*$")  # letters, digits and a few marks; no path, no leading dot
+
+
+def upload_dir(settings: Settings) -> Path:
+    """Where uploaded files are kept: `data_dir/uploads/`."""
+    return settings.data_dir / UPLOADS
+
+
+def supported_types() -> list[str]:
+    """The file types an upload may have: `[".bib", ".csv", ..., ".bib.gz", ...]`."""
+    plain = sorted(READERS)
+    return plain + [s + ".gz" for s in plain]
+
+
+def upload_types() -> list[str]:
+    """The extensions a file picker accepts: each format's, and `.gz` (its inner type is
+    checked by `checked_name`)."""
+    return sorted(READERS) + [".gz"]
+
+
+def checked_name(name: str) -> str:
+    """The file name an upload is kept and listed under, or ConfigError: `"a/b/my.bib"` ->
+    `"my.bib"`; a hidden or oddly named file, or an unsupported type, is refused."""
+    base = Path(str(name).replace("\\", "/")).name.strip()
+    if not base or not _NAME.match(base) or len(base) > 200:
+        raise ConfigError(f"{base or name!r} is not a usable file name (letters, digits, spaces and .,()+@-_ only)")
+    if reader_for(Path(base)) is None:
+        raise ConfigError(f"{base}: not a paper file type; upload one of {', '.join(supported_types())}")
+    return base
+
+
+def check_papers(path: Path) -> tuple[int, list]:
+    """(papers, skipped records) of a file read completely, or ConfigError when the file is
+    unusable: no paper in it, or a problem with the whole file (damaged or truncated
+    compression, not a file of its type). Writes nothing."""
+    from rag.corpus import load_papers
+
+    papers, stream = load_papers([path])
+    whole = [s for s in stream.skipped if s.line == 0]
+    if whole or not papers:
+        reasons = "; ".join(str(s) for s in (whole or stream.skipped)[:3]) or f"{path.name}: no records found"
+        more = len(whole or stream.skipped) - 3
+        raise ConfigError(f"refused {path.name}, nothing was indexed: {reasons}"
+                          + (f" (and {more} more)" if more > 0 else ""))
+    return len(papers), [s for s in stream.skipped if s.line > 0]
+
+
+def add_file(settings: Settings, path: Path, name: str | None = None, embedder=None, progress: bool = False):
+    """Check the file at `path` (as `name`, default its own) and ingest it; returns the
+    `IngestReport`. Raises ConfigError (refused: nothing indexed, nothing kept) or
+    StoreError. `embedder`: the running app's, so nothing is loaded twice."""
+    from rag.ingest import ingest
+    from rag.store import Store, check_writable, open_client
+    from rag.writer_lock import writer_lock
+
+    name = checked_name(name or path.name)
+    size = path.stat().st_size
+    if size > settings.ui_max_upload_bytes:
+        raise ConfigError(f"refused {name}: {size:,} bytes is over the upload limit of "
+                          f"{settings.ui_max_upload_bytes:,} (RAG_UI_MAX_UPLOAD_BYTES)")
+    check_writable(settings)
+    staging = upload_dir(settings) / ".staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = staging / name
+    shutil.copyfile(path, staged)
+    try:
+        check_papers(staged)
+        client = open_client(settings)
+        with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
+            final = upload_dir(settings) / name
+            os.replace(staged, final)
+            return ingest([final], settings, Store(client, settings.embed_model), embedder=embedder,
+                          progress=progress)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def list_sources(settings: Settings) -> dict[str, int]:
+    """Source name -> papers, as the index records them ({} when there is no index yet)."""
+    from rag.errors import StoreError
+    from rag.store import Store, open_client
+
+    try:
+        return Store(open_client(settings, create=False), settings.embed_model, create=False).sources()
+    except StoreError:
+        return {}
+
+
+def remove(settings: Settings, source: str) -> int:
+    """Remove every paper of `source` from the index (Chroma and the lexical index alike, via
+    `rag.ingest.remove_source`, under the writer lock) and its uploaded copy, if any; returns
+    the papers removed. ConfigError when no source has that name."""
+    from rag.ingest import remove_source
+    from rag.store import check_writable, open_client
+    from rag.writer_lock import writer_lock
+
+    known = list_sources(settings)
+    if source not in known:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"no source named {source!r} in the index (sources: {listed})")
+    check_writable(settings)
+    client = open_client(settings, create=False)
+    with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
+        removed = remove_source(settings, source)
+    kept = upload_dir(settings) / source
+    if kept.is_file():
+        kept.unlink()
+    return removed
