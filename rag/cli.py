@@ -169,10 +169,9 @@ def cmd_ask(args) -> int:
     s = _settings(**options)
     check_question(args.question, s.max_question_chars)  # refuse before opening the index
     limits = _filters(args)
-    extra = {"filters": limits} if limits is not None else {}
     quiet = args.json or args.bib or args.markdown  # a document on stdout: no preview
     final, preview = None, []
-    for event in stream(args.question, settings=s, **extra):
+    for event in stream(args.question, settings=s, filters=limits):
         if isinstance(event, Answer):
             final = event
         elif args.stream and not quiet:

@@ -117,3 +117,47 @@ def test_data_dir_is_a_file(rag_cli, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "chroma").write_text("oops")
     one_line_error(rag_cli("stats", data_dir=tmp_path / "data"), "is a file, not a directory")
+
+
+BEES = "Which papers monitor honeybee colonies from the sound of the hive?"
+
+
+def test_own_bib_filters_export_and_remove(rag_cli, tmp_path, real_papers, write_corpus):
+    """`rag ingest my.bib`, then `rag ask --bib/--markdown/--year/--source`, then `rag remove`."""
+    import bibtexparser
+
+    from test_upload_browser import BEE_TITLES, UPLOADS
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus / "good.jsonl", real_papers[:5])
+    shutil.copy(UPLOADS / "beehives.bib", corpus / "beehives.bib")
+    data = tmp_path / "data"
+    first = rag_cli("ingest", "--quiet", str(corpus), data_dir=data)
+    assert first.returncode == 0, first.stderr
+    assert "new 8" in first.stdout
+
+    bib = rag_cli("ask", "--bib", BEES, data_dir=data)
+    assert bib.returncode == 0, bib.stderr
+    library = bibtexparser.parse_string(bib.stdout)
+    assert not library.failed_blocks and library.entries
+    titles = {e["title"] for e in library.entries}
+    assert titles & BEE_TITLES
+    assert all(e.key.isascii() and e["year"] in ("2021", "2022", "2023") for e in library.entries)
+
+    md = rag_cli("ask", "--markdown", BEES, data_dir=data)
+    assert md.returncode == 0 and md.stdout.startswith(f"## {BEES}") and "### References" in md.stdout
+
+    none = rag_cli("ask", "--year", "1990-1995", BEES, data_dir=data)
+    assert none.returncode == 0, none.stderr
+    assert "matches the filter (year 1990-1995)" in none.stdout and "References:" not in none.stdout
+    only = rag_cli("ask", "--json", "--source", "beehives.bib", "--year", "2022-", BEES, data_dir=data)
+    cited = {c["title"] for c in json.loads(only.stdout)["citations"]}
+    assert cited and cited <= BEE_TITLES  # 2022 and 2023; the 2021 varroa paper is out
+    one_line_error(rag_cli("ask", "--year", "abc", BEES, data_dir=data), "--year: year must look like 2021")
+
+    removed = rag_cli("remove", "beehives.bib", data_dir=data)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == "removed beehives.bib: 3 papers"
+    info = json.loads(rag_cli("stats", "--json", data_dir=data).stdout)
+    assert info["papers"] == 5 and info["sources"] == {"good.jsonl": 5}
+    one_line_error(rag_cli("remove", "beehives.bib", data_dir=data), "no source named 'beehives.bib'")

@@ -152,9 +152,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         try:
             s = params.call_settings(settings, answerer, max_papers)
             limits = params.filters(year, source, author, category)
-            extra = {"filters": limits} if limits is not None else {}
             for event in pipeline.stream(question, session.history, settings=s,
-                                         follow_up=params.follow_up_mode(follow_mode), **extra):
+                                         follow_up=params.follow_up_mode(follow_mode), filters=limits):
                 if isinstance(event, Answer):
                     final = event
                 else:

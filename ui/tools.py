@@ -78,9 +78,8 @@ def register(settings: Settings, pipeline) -> None:
         """
         def run():
             limits = _filters(year_from, year_to, source, author, category)
-            extra = {"filters": limits} if limits is not None else {}
             result = pipeline.answer(params.question_text(question),
-                                     settings=params.call_settings(settings, None, max_papers), **extra)
+                                     settings=params.call_settings(settings, None, max_papers), filters=limits)
             return answer_data(result, pipeline.index.papers)
 
         return _call(run)
@@ -105,8 +104,7 @@ def register(settings: Settings, pipeline) -> None:
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
                 raise QuestionError(f"k must be a whole number from 1 to 50, got {k!r:.40}")
             limits = _filters(year_from, year_to, source, author, category)
-            extra = {"filters": limits} if limits is not None else {}
-            found = pipeline.retrieve(params.question_text(question), k=k, **extra)
+            found = pipeline.retrieve(params.question_text(question), k=k, filters=limits)
             return [{**_paper(s.paper), "abstract": s.paper.abstract, "score": round(s.score, 4)} for s in found]
 
         return _call(run)
