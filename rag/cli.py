@@ -91,7 +91,12 @@ def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
     from rag.rebuild import rebuilding
     from rag.store import Store, open_client
 
-    if args.rebuild:
+    if getattr(args, "rebuild_lexical", False):
+        from rag.ingest import rebuild_lexical
+
+        n = rebuild_lexical(Store(open_client(s), s.embed_model, create=False), progress=not args.quiet)
+        print(f"lexical index rebuilt from the vector store: {n} papers")
+    elif args.rebuild:
         with rebuilding(s, s.embed_model) as store:
             report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
         print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
@@ -236,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".txt (Daily Papers), .jsonl/.json, .csv, .bib, .ris files (or their .gz) or directories")
     p.add_argument("--rebuild", action="store_true",
                    help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
+    p.add_argument("--rebuild-lexical", action="store_true",
+                   help="rebuild only the lexical (BM25) index from the vector store's chunks; no files are read")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--batch-papers", type=int, metavar="N",
                    help="papers embedded and committed per round (default 256); smaller loses less to an interruption")

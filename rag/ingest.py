@@ -301,21 +301,44 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     if stale:
         store.chunks.delete(ids=stale)
         report.stale_chunks_deleted += len(stale)
+    commit_papers(store, lexical, todo, chunks, vectors)
+
+
+def commit_papers(store: Store, lexical: LexicalIndex, todo: list[tuple[Paper, str]],
+                  chunks: dict[str, list[Chunk]], vectors: dict[str, np.ndarray]) -> None:
+    """The end of a batch, once every chunk of `todo`'s papers is stored in Chroma (and its
+    stale chunks are gone): the lexical documents, the server's ingest-log entry, and last
+    the paper records (the commit marker; their vector is the mean of their chunks').
+    `chunks`: paper id -> its chunks; `vectors`: chunk id -> vector. The caller publishes."""
     papers = [p for p, _ in todo]
-    lexical.replace(papers, chunk_docs((c.chunk_id, c.paper_id, c.text) for c in flat),
+    lexical.replace(papers, chunk_docs((c.chunk_id, c.paper_id, c.text) for p in papers for c in chunks[p.paper_id]),
                     [name_record(p) for p in papers])
-    entry = log_batch(store, list(by_id)) if store.is_server else None
+    entry = log_batch(store, [p.paper_id for p in papers]) if store.is_server else None
     paper_vecs = []
-    for paper, _ in todo:
+    for paper in papers:
         mean = np.mean([vectors[c.chunk_id] for c in chunks[paper.paper_id]], axis=0)
         paper_vecs.append(mean / (np.linalg.norm(mean) or 1.0))
     store.papers.upsert(
-        ids=[p.paper_id for p, _ in todo], embeddings=np.stack(paper_vecs),
-        documents=[p.abstract for p, _ in todo],
+        ids=[p.paper_id for p in papers], embeddings=np.stack(paper_vecs),
+        documents=[p.abstract for p in papers],
         metadatas=[paper_metadata(p, d, len(chunks[p.paper_id])) for p, d in todo],
     )
     if entry is not None:
         mark_applied(lexical, entry)  # this host's copy holds the batch already
+
+
+def write_papers(store: Store, lexical: LexicalIndex, items: list[tuple[Paper, str, list[Chunk], np.ndarray]]) -> None:
+    """Store papers whose chunk vectors are already computed (a loader of precomputed
+    vectors, `bench.scale`): `items` are (paper, content hash, its chunks, their vectors as
+    a (chunks, dim) array). The papers must be new (no stale chunks to remove). Chunks with
+    their filter metadata first, then `commit_papers`; the caller publishes."""
+    by_id = {p.paper_id: p for p, _, _, _ in items}
+    flat = [c for _, _, cs, _ in items for c in cs]
+    vecs = np.concatenate([v for _, _, _, v in items]).astype(np.float32, copy=False)
+    store.chunks.upsert(ids=[c.chunk_id for c in flat], embeddings=vecs, documents=[c.text for c in flat],
+                        metadatas=[_chunk_meta(c, by_id) for c in flat])
+    commit_papers(store, lexical, [(p, d) for p, d, _, _ in items], {p.paper_id: cs for p, _, cs, _ in items},
+                  dict(zip((c.chunk_id for c in flat), vecs)))
 
 
 def _chunk_meta(chunk: Chunk, papers: dict[str, Paper]) -> dict:

@@ -60,6 +60,19 @@ def rebuilding(settings: Settings, embed_model: str) -> Iterator[Store]:
     store.publish(switch=True)
     for name in _model_collections(client, slug) - {store.chunks_name, store.papers_name}:
         client.delete_collection(name)
+    _drop_old_lexical(store)
+
+
+def _drop_old_lexical(store: Store) -> None:
+    """Remove the lexical indexes of generations that are no longer live (this host's)."""
+    from rag.lexical_store import lexical_dir
+
+    live = lexical_dir(store)
+    if not live.parent.is_dir():
+        return
+    for path in live.parent.glob(f"{store.slug}-g*"):
+        if path != live and path.name.removeprefix(f"{store.slug}-g").isdigit():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _model_collections(client, slug: str) -> set[str]:
