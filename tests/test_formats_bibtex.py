@@ -142,3 +142,23 @@ def test_abbreviation_macros_and_math_become_text():
     assert latex_to_text(r"we use \ie a model, \eg. CNNs, \etal{} and $x^2$ with \emph{more}") == \
         "we use i.e. a model, e.g. CNNs, et al. and x^2 with more"
     assert latex_to_text(r"$O(n^{2})$ and $\alpha$-stable, a & b") == "O(n^2) and α-stable, a & b"
+
+
+def test_latex_in_other_formats_is_decoded_only_where_it_is_latex(tmp_path):
+    """An arXiv/JSON abstract's LaTeX (`\\ie`, `{\\it ...}`, `\\(\\times\\)`, a paper's own
+    `\\overfeat`) is plain text once indexed; text that only mentions "$5" or braces is kept."""
+    import json
+
+    rows = [{"title": r"Scaling \emph{Transformers} to $10^6$ tokens",
+             "abstract": r"We use the \overfeat network (\ie a CNN) with {\it Model \(\times\) Method} and "
+                         r"cost $O(n^2)$, unlike Krizhevsky \etal who report 95\% accuracy."},
+            {"title": "Cheap training", "abstract": "Training costs $5 per run; we keep {a, b} sets as they are, "
+                                                   "and a path like C:/data stays."}]
+    path = tmp_path / "arxiv.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    papers, _ = load_papers([path])
+    latex, plain = papers
+    assert latex.title == "Scaling Transformers to 10^6 tokens"
+    assert latex.abstract == ("We use the overfeat network (i.e. a CNN) with Model × Method and cost O(n^2), "
+                              "unlike Krizhevsky et al. who report 95% accuracy.")
+    assert plain.abstract == rows[1]["abstract"]

@@ -6,7 +6,7 @@ biblatex `date`), doi/url (the DOI link is preferred: it is the stable one), ven
 booktitle, journaltitle, howpublished). @String macros are resolved; @Comment (JabRef's
 jabref-meta), @Preamble and entries that do not parse are not records: a broken entry is
 reported at its line. The file is read whole (bibtexparser parses a string); reference
-libraries are small next to MAX_BIB_BYTES.
+libraries are small next to MAX_BIB_BYTES. The LaTeX decoding is `rag.formats.latex`.
 """
 
 from __future__ import annotations
@@ -19,55 +19,14 @@ from pathlib import Path
 import bibtexparser
 from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
 from bibtexparser.model import DuplicateBlockKeyBlock, ParsingFailedBlock
-from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
 from rag.formats.base import Skipped, read_lines
+from rag.formats.latex import latex_to_text
 
 MAX_BIB_BYTES = 256 * 1024 * 1024
 _VENUE_FIELDS = ("journal", "journaltitle", "booktitle", "howpublished")
-# Abbreviation macros that papers define for themselves (`\ie`, `\eg`, usually with \xspace):
-# unknown to pylatexenc, which would drop them, so they are spelled out before parsing.
-_ABBREVIATIONS = {"ie": "i.e.", "eg": "e.g.", "etal": "et al.", "cf": "cf.", "etc": "etc.", "wrt": "w.r.t.",
-                  "vs": "vs.", "aka": "a.k.a.", "iid": "i.i.d."}
-_ABBREVIATION = re.compile(r"\\(" + "|".join(_ABBREVIATIONS) + r")(?![A-Za-z])\.?(\{\})?")
-# Mendeley writes "~" and "^" as accents on nothing (`{\~{}}`), which decode to nothing.
-_EMPTY_ACCENT = re.compile(r"\\([~^])\{\}")
-_CONTEXT = get_default_latex_context_db()
-_CONTEXT.add_context_category("rag-text", prepend=True, macros=[
-    MacroTextSpec("textasciicircum", "^"), MacroTextSpec("cite", ""), MacroTextSpec("citep", ""),
-    MacroTextSpec("citet", ""), MacroTextSpec("url", "%s")])
-_LATEX = LatexNodes2Text(latex_context=_CONTEXT, math_mode="text", strict_latex_spaces=True)
-# What is left of LaTeX after one decoding: Mendeley escapes a LaTeX abstract's own macros
-# (`$\backslash$emph{\{}x{\}}`), so the first pass yields `\emph{x}` and a second is needed.
-_STILL_LATEX = re.compile(r"\\[A-Za-z]{2,}")
-# A bare % is text in a reference manager's abstract, but a comment to LaTeX that would drop
-# the rest of the field, and a bare & or # would be dropped: escape them first. (Zotero writes
-# \%, JabRef keeps what was typed.)
-_BARE_PERCENT = re.compile(r"(?<!\\)([%&#])")
-
 # bibtexparser logs every failed block as a warning; we report them as Skipped instead.
 logging.getLogger("bibtexparser").setLevel(logging.ERROR)
-
-
-def latex_to_text(value: str) -> str:
-    """Plain text of a LaTeX field value.
-
-    `latex_to_text(r"Sch{\\"o}lkopf -- \\emph{kernel} 95\\% \\& $\\alpha$")`
-    -> `"Schölkopf – kernel 95% & α"`.
-    """
-    if "\\" not in value and "{" not in value and "$" not in value and "-" not in value and "~" not in value:
-        return value
-    text = value
-    for _ in range(2):
-        text = _ABBREVIATION.sub(lambda m: _ABBREVIATIONS[m.group(1)], text)
-        text = _EMPTY_ACCENT.sub(lambda m: r"{\textasciitilde}" if m.group(1) == "~" else r"{\textasciicircum}", text)
-        try:
-            text = _LATEX.latex_to_text(_BARE_PERCENT.sub(r"\\\1", text))
-        except Exception:  # pylatexenc is lenient; on anything it cannot take, keep the text readable
-            return text.replace("{", "").replace("}", "")
-        if not _STILL_LATEX.search(text):
-            break
-    return text
 
 
 def _person(name: str) -> str:

@@ -11,6 +11,7 @@ import dataclasses
 import re
 
 from rag.clean import clean_text
+from rag.formats.latex import plain_text
 from rag.models import Paper
 
 MIN_ABSTRACT_CHARS = 50
@@ -79,8 +80,8 @@ def to_paper(record: dict, source: str) -> Paper | str:
         if record.get(key) is not None and not isinstance(record[key], str):
             return f"{key} is a {type(record[key]).__name__}, not text"
     raw_title = record.get("title") or ""
-    title = normal(raw_title)
-    abstract = normal(record.get("abstract") or "")
+    title = normal(plain_text(raw_title))  # LaTeX (`\ie`, `$x^2$`) is never indexed or shown raw
+    abstract = normal(plain_text(record.get("abstract") or ""))
     if not title:
         return "title is empty after removing invisible and control characters" if clean(raw_title) \
             else "missing title"
