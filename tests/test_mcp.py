@@ -99,6 +99,20 @@ def test_answer_returns_citations_as_data(mcp_url, real_papers):
     assert refused["abstained"] is True and refused["citations"] == []
 
 
+def test_filters_are_tool_parameters(mcp_url, real_papers):
+    target = real_papers[0]
+    out_of_range, in_range, other_source = _run(
+        mcp_url,
+        lambda s: s.call_tool("answer", {"question": f"What does {target.title!r} propose?", "year_to": 2019}),
+        lambda s: s.call_tool("retrieve", {"question": target.title, "k": 2, "year_from": 2021, "year_to": 2021}),
+        lambda s: s.call_tool("retrieve", {"question": target.title, "source": "other.bib"}),
+    )
+    data = _json(out_of_range)
+    assert data["citations"] == [] and "matches the filter" in data["text"]
+    assert _json(in_range)[0]["title"] == target.title
+    assert _json(other_source) == []
+
+
 def test_a_bad_parameter_is_an_error_result(mcp_url):
     (result,) = _run(mcp_url, lambda s: s.call_tool("retrieve", {"question": "transformers", "k": 500}))
     assert result.isError
