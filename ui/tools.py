@@ -49,6 +49,14 @@ def answer_data(answer: Answer, papers) -> dict:
             "citations": citations, "notes": list(answer.notes)}
 
 
+# The filter parameters' "Args:" lines, shared by the tools' docstrings (Gradio reads them from there).
+FILTER_ARGS = """year_from: Only papers published in this year or later; 0 for no lower limit.
+            year_to: Only papers published in this year or earlier; 0 for no upper limit.
+            source: Only papers from this source file (a name that the stats tool lists); empty for all.
+            author: Only papers with an author of this name; empty for all.
+            category: Only papers of this arXiv category (e.g. "cs.CV"); empty for all."""
+
+
 def register(settings: Settings, pipeline) -> None:
     """Register the tools on the Blocks being built (call inside `with gr.Blocks()`)."""
 
@@ -66,11 +74,7 @@ def register(settings: Settings, pipeline) -> None:
         Args:
             question: The question, in plain words (e.g. "Which papers bridge CNNs and ViTs?").
             max_papers: At most this many papers cited; 0 keeps the server's setting.
-            year_from: Only papers published in this year or later; 0 for no lower limit.
-            year_to: Only papers published in this year or earlier; 0 for no upper limit.
-            source: Only papers from this source file (a name that the stats tool lists); empty for all.
-            author: Only papers with an author of this name; empty for all.
-            category: Only papers of this arXiv category (e.g. "cs.CV"); empty for all.
+            {filters}
 
         Returns:
             JSON text: {"text", "abstained", "notes", "citations": [{"n", "paper_id", "title", "quote", ...}]};
@@ -91,11 +95,7 @@ def register(settings: Settings, pipeline) -> None:
         Args:
             question: What to search for, in plain words.
             k: How many papers to return (1 to 50).
-            year_from: Only papers published in this year or later; 0 for no lower limit.
-            year_to: Only papers published in this year or earlier; 0 for no upper limit.
-            source: Only papers from this source file (a name that the stats tool lists); empty for all.
-            author: Only papers with an author of this name; empty for all.
-            category: Only papers of this arXiv category (e.g. "cs.CV"); empty for all.
+            {filters}
 
         Returns:
             JSON text: a list of {"paper_id", "title", "abstract", "authors", "year", "url", "source", "score"}.
@@ -126,5 +126,7 @@ def register(settings: Settings, pipeline) -> None:
 
         return _call(run)
 
+    for fn in (answer, retrieve):
+        fn.__doc__ = fn.__doc__.replace("{filters}", FILTER_ARGS)
     for fn in (answer, retrieve, stats):
         gr.api(fn, api_name=fn.__name__, queue=False)
