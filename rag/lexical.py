@@ -248,6 +248,13 @@ class LexicalIndex:
             out.append((doc["chunk_id"][0], doc["paper_id"][0], float(score)))
         return out
 
+    def chunk_ids(self) -> dict[str, str]:
+        """Every indexed chunk id -> its paper id (reads every document: for checks and tests)."""
+        searcher = self._searchers[0]
+        hits = searcher.search(tantivy.Query.all_query(), max(searcher.num_docs, 1), count=False).hits
+        docs = (searcher.doc(a) for _, a in hits)
+        return {d["chunk_id"][0]: d["paper_id"][0] for d in docs}
+
     def count_matching(self, filters: Filters) -> int:
         """Chunks that pass `filters` (0: no paper matches them)."""
         filters_q = self._filter_queries(filters, None)

@@ -141,6 +141,10 @@ def test_sigkill_at_six_points_then_rerun(tmp_path, real_papers, write_corpus, e
     for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"]):
         assert (doc, meta["paper_id"], meta["index"]) == (expected[cid].text, expected[cid].paper_id,
                                                          expected[cid].index)
+    # The lexical index holds exactly the same chunks: none lost, no phantom of a killed batch.
+    from rag.lexical_store import open_lexical
+
+    assert open_lexical(store).chunk_ids() == {cid: c.paper_id for cid, c in expected.items()}
     stored = store.papers.get(include=["documents", "metadatas"])
     assert sorted(stored["ids"]) == sorted(p.paper_id for p in expected_papers)
     by_id = {p.paper_id: p for p in expected_papers}

@@ -1,0 +1,130 @@
+"""The persistent lexical index (tantivy): incremental updates through `ingest` (add, change,
+delete: counts and results right), the same analyser and statistics as before, a missing or
+damaged index detected and rebuilt, and a serving process seeing later ingests."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from rag.errors import StoreError
+from rag.ingest import ingest, rebuild_lexical, remove_source
+from rag.lexical import LexicalIndex
+from rag.lexical_store import lexical_dir, open_lexical
+from rag.pipeline import build_pipeline
+from rag.retrieval import Index
+from rag.settings import Settings
+from rag.store import Store, open_client
+from rag.text import terms
+
+
+def _store(s: Settings) -> Store:
+    return Store(open_client(s), s.embed_model)
+
+
+def _chunks(store: Store) -> dict[str, str]:
+    got = store.chunks.get(include=["metadatas"])
+    return {cid: m["paper_id"] for cid, m in zip(got["ids"], got["metadatas"])}
+
+
+def test_add_change_delete_keep_lexical_equal_to_the_store(tmp_path, embedder, real_papers, write_corpus):
+    s = Settings(data_dir=tmp_path / "data")
+    first = write_corpus(tmp_path / "a.jsonl", real_papers[:6])
+    ingest([first], s, _store(s), embedder=embedder)
+    store = _store(s)
+    lex = open_lexical(store)
+    assert lex.chunk_ids() == _chunks(store) and lex.num_papers == 6
+
+    # Add: three more papers from another file; an unchanged rerun adds nothing.
+    second = write_corpus(tmp_path / "b.jsonl", real_papers[6:9])
+    ingest([first, second], s, store, embedder=embedder)
+    lex.reload()
+    assert lex.chunk_ids() == _chunks(store) and lex.num_papers == 9
+    target = real_papers[7]
+    hits = lex.search(terms(target.title), 5)
+    assert hits and hits[0][1] == target.paper_id
+
+    # Change: paper 2's abstract replaced by paper 40's; its old words no longer find it.
+    edited = replace(real_papers[2], abstract=real_papers[40].abstract)
+    report = ingest([write_corpus(tmp_path / "a.jsonl", [edited])], s, store, embedder=embedder)
+    assert report.updated == 1
+    lex.reload()
+    assert lex.chunk_ids() == _chunks(store)
+    old_words = [t for t in terms(real_papers[2].abstract) if t not in terms(real_papers[40].abstract)
+                 and t not in terms(real_papers[2].title)]
+    found = {pid for _, pid, _ in lex.search(old_words, 50)}
+    assert real_papers[2].paper_id not in found
+    assert real_papers[2].paper_id in {pid for _, pid, _ in lex.search(terms(real_papers[40].abstract)[:12], 5)}
+
+    # Delete: removing file b removes its three papers everywhere.
+    assert remove_source(s, "b.jsonl", store) == 3
+    lex.reload()
+    assert lex.chunk_ids() == _chunks(store) and lex.num_papers == 6
+    assert store.papers.count() == 6 and "b.jsonl" not in store.sources()
+    assert target.paper_id not in {pid for _, pid, _ in lex.search(terms(target.title), 20)}
+
+
+def test_statistics_come_from_the_index(tmp_path, embedder, real_papers, write_corpus):
+    s = Settings(data_dir=tmp_path / "data")
+    papers = real_papers[:20]
+    ingest([write_corpus(tmp_path / "a.jsonl", papers)], s, _store(s), embedder=embedder)
+    index = Index(_store(s), embedder)
+    got = _store(s).chunks.get(include=["documents"])
+    tokenized = [set(terms(d)) for d in got["documents"]]
+    assert index.idf.n == len(tokenized) == index.chunk_count
+    for term in ("transform", "imag", "learn", "zzzunseen"):
+        assert index.lexical_index.doc_freq(term) == sum(term in t for t in tokenized)
+    assert "transform" in index.idf and "zzzunseen" not in index.idf
+    assert len(index) == 20 and index.paper(papers[3].paper_id).title == papers[3].title
+    assert index.paper("no-such-paper") is None and "no-such-paper" not in index.papers
+
+
+def test_missing_or_damaged_index_is_rebuilt(tmp_path, embedder, real_papers, write_corpus, rag_cli):
+    s = Settings(data_dir=tmp_path / "data")
+    ingest([write_corpus(tmp_path / "a.jsonl", real_papers[:8])], s, _store(s), embedder=embedder)
+    store = _store(s)
+    path = lexical_dir(store)
+    expected = _chunks(store)
+    question = real_papers[5].title
+
+    # Missing, small: rebuilt at open, and it answers as before.
+    shutil.rmtree(path)
+    pipe = build_pipeline(s, embedder=embedder)
+    assert pipe.index.lexical_index.chunk_ids() == expected
+    assert pipe.retrieve(question, k=1)[0].paper_id == real_papers[5].paper_id
+
+    # Damaged (meta.json garbled): detected; above the automatic size, one clear error naming the command.
+    (path / "chunks" / "meta.json").write_text("{not json")
+    with pytest.raises(StoreError, match=r"damaged.*rag ingest --rebuild-lexical"):
+        open_lexical(store, auto_rebuild_chunks=0)
+    shutil.rmtree(path)
+    with pytest.raises(StoreError, match=r"missing.*rag ingest --rebuild-lexical"):
+        open_lexical(store, auto_rebuild_chunks=0)
+
+    # The command rebuilds it from the vector store.
+    out = rag_cli("ingest", "--rebuild-lexical", "--quiet", data_dir=s.data_dir)
+    assert out.returncode == 0 and "8 papers" in out.stdout, out.stdout + out.stderr
+    assert LexicalIndex(path).chunk_ids() == expected
+    assert rebuild_lexical(store) == 8
+
+
+def test_phantom_lexical_docs_of_an_uncommitted_paper_are_not_answered(tmp_path, embedder, real_papers,
+                                                                       write_corpus):
+    """An ingest that dies after the lexical commit but before the paper record leaves lexical
+    documents of a paper that does not exist yet: searches drop them."""
+    from rag.lexical import chunk_docs, name_record
+
+    s = Settings(data_dir=tmp_path / "data")
+    ingest([write_corpus(tmp_path / "a.jsonl", real_papers[:4])], s, _store(s), embedder=embedder)
+    index = Index(_store(s), embedder)
+    ghost = real_papers[50]
+    index.lexical_index.replace([ghost], chunk_docs([(f"{ghost.paper_id}:x", ghost.paper_id, ghost.title)]),
+                                [name_record(ghost)])
+    index.lexical_index.close()
+    from rag.pipeline import search_params
+
+    ranking = index.search(ghost.title, search_params(s))
+    assert ghost.paper_id not in [src.paper_id for src in ranking.sources]
+    assert index.lexical_index.search(terms(ghost.title), 1)[0][1] == ghost.paper_id  # it is there, unanswered
