@@ -103,6 +103,11 @@ def test_api_errors_are_messages(ui_url):
             client.predict("why " * 600, [], api_name="/ask")
         ok = client.predict(BRIDGE, [], "off", 2, api_name="/ask")  # follow_up, max_papers
         assert 1 <= len(ok["citations"]) <= 2
+        # Filters (year, source, author, category): none of the bundled papers is from the 1990s.
+        none = client.predict(BRIDGE, [], "auto", 0, "1990-1995", api_name="/ask")
+        assert none["citations"] == [] and "matches the filter (year 1990-1995)" in none["text"]
+        with pytest.raises(AppError, match="year must look like 2021"):
+            client.predict(BRIDGE, [], "auto", 0, "soon", api_name="/ask")
         # Wrong types get their reason, not "internal error".
         for args, reason in [((BRIDGE, [], [1], 0), "follow_up must be one of"),
                              ((BRIDGE, [], "auto", "abc"), "max_papers must be a whole number"),
@@ -114,7 +119,7 @@ def test_api_errors_are_messages(ui_url):
                 client.predict(*args, api_name="/ask")
         # NaN: gradio_client will not send it, any other JSON client may (Python's json does).
         call = httpx.post(f"{ui_url.rstrip('/')}/gradio_api/call/ask",
-                          content=json.dumps({"data": [BRIDGE, [], "auto", float("nan")]}),
+                          content=json.dumps({"data": [BRIDGE, [], "auto", float("nan"), "", "", "", ""]}),
                           headers={"content-type": "application/json"})
         events = httpx.get(f"{ui_url.rstrip('/')}/gradio_api/call/ask/{call.json()['event_id']}").text
         assert "event: error" in events and "max_papers must be a whole number" in events, events

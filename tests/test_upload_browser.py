@@ -110,6 +110,13 @@ def test_upload_ask_download_refuse_remove(browser, upload_app, tmp_path):  # no
         md = Path(got.value.path()).read_text(encoding="utf-8")
         assert md.startswith("## " + BEES) and "### References" in md
 
+        # A filter in the settings panel: no paper of those years, and the answer says so.
+        page.fill("#filter-year textarea, #filter-year input", "1990-1995")
+        filtered = _ask(page, BEES)
+        expect(filtered).to_contain_text("matches the filter (year 1990-1995)")
+        assert filtered.locator("details.cite-card").count() == 0
+        page.fill("#filter-year textarea, #filter-year input", "")
+
         # A broken file: refused with the reason, nothing indexed or kept.
         _upload(page, UPLOADS / "broken.bib.gz", "Refused")
         expect(page.locator("#upload-summary")).to_contain_text("not a gzip file")

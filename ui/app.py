@@ -174,16 +174,18 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
                gr.update(value=md, visible=True), gr.update(value=bib, visible=bib is not None))
 
     def ask(question: str, history: list[dict] | None = None, follow_up: str = "auto",
-            max_papers: int = 0) -> dict:
+            max_papers: int = 0, year: str = "", source: str = "", author: str = "", category: str = "") -> dict:
         """Answer `question` (with earlier turns as [{"role", "content"}] messages; an
         assistant turn may carry "citations", as the returned "message" does) and return
         `Answer.to_dict()` plus "markdown" and "message". `follow_up`: "auto", "on" or
-        "off"; `max_papers`: 0 keeps the server's setting. A wrong parameter is refused
-        with its reason."""
+        "off"; `max_papers`: 0 keeps the server's setting; `year` ("2020-2024"), `source`,
+        `author`, `category`: filters, empty for none. A wrong parameter is refused with
+        its reason."""
         try:
             answer = pipeline.answer(params.question_text(question), params.history_messages(history),
                                      settings=params.call_settings(settings, None, max_papers),
-                                     follow_up=params.follow_up_mode(follow_up))
+                                     follow_up=params.follow_up_mode(follow_up),
+                                     filters=params.filters(year, source, author, category))
         except Exception as err:
             # The message is the whole story for the client; a bug's traceback is already logged.
             raise gr.Error(_error_text(err), print_exception=False) from None
@@ -271,7 +273,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
                 with gr.Accordion("Your papers", open=writable, elem_id="library"):
                     known = gr.State(counts)
                     if writable:
-                        upload = gr.File(label="Add papers: " + " ".join(library_sources.supported_types()),
+                        upload = gr.File(label="Add papers: .bib .ris .jsonl .json .csv .txt (or .gz), at most "
+                                         f"{settings.ui_max_upload_bytes / 2**20:.0f} MiB",
                                          file_count="multiple", file_types=library_sources.upload_types(),
                                          elem_id="upload", height=120)
                     else:
