@@ -94,9 +94,10 @@ def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
     if getattr(args, "rebuild_lexical", False):
         from rag.ingest import rebuild_lexical
 
-        n = rebuild_lexical(Store(open_client(s), s.embed_model, create=False), progress=not args.quiet)
-        print(f"lexical index rebuilt from the vector store: {n} papers")
-    elif args.rebuild:
+        store = Store(open_client(s), s.embed_model, create=False)
+        print(f"lexical index rebuilt from the vector store: {rebuild_lexical(store, progress=not args.quiet)} papers")
+        return store.counts()
+    if args.rebuild:
         with rebuilding(s, s.embed_model) as store:
             report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
         print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
