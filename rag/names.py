@@ -9,8 +9,10 @@ People name papers three ways, and this module is the one place that knows them:
 
 Mentions can overlap: a full title may contain another paper's short name. The longest
 mention wins, so a quoted full title is never read as the shorter name inside it. Names are
-matched as whole words, case-insensitively. Nothing here searches or ranks: it is a lookup
-table built once from the paper records.
+matched as whole words, case-insensitively. Nothing here searches or ranks: `NameIndex` is a
+lookup table built from a set of paper records; `CorpusNames` applies the same rules to a
+whole corpus of any size, taking the candidate papers for each question from the lexical
+index's name fields (`rag.lexical`) and counting "how many papers use this name" there.
 """
 
 from __future__ import annotations
