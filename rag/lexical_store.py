@@ -222,16 +222,22 @@ def sync_from_log(store: Store, lex: LexicalIndex) -> int:
     seen = set(state["applied"])
     todo = sorted((m["seq"], entry, doc, bool(m.get("deleted")))
                   for entry, doc, m in zip(rows["ids"], rows["documents"], rows["metadatas"]) if entry not in seen)
+    if not todo:
+        return 0
     applied = 0
-    for seq, entry, doc, deleted in todo:
-        try:
+    try:
+        # Never wait here: a busy writer is an ingest on this host, writing this copy itself.
+        lex._writer(wait=0)
+        for seq, entry, doc, deleted in todo:
             absent = resync(store, lex, json.loads(doc), deleted)
-        except StoreError:  # the lexical writer is busy (an ingest on this host): next time
-            break
-        if absent and time.time_ns() - seq < LOG_WINDOW_NS:
-            continue  # not committed yet (or never will be): retried until the window passes
-        state["applied"].append(entry)
-        state["seq"] = max(state["seq"], seq)
-        _save_state(lex, _trim(state))
-        applied += 1
+            if absent and time.time_ns() - seq < LOG_WINDOW_NS:
+                continue  # not committed yet (or never will be): retried until the window passes
+            state["applied"].append(entry)
+            state["seq"] = max(state["seq"], seq)
+            _save_state(lex, _trim(state))
+            applied += 1
+    except StoreError:  # the lexical writer stayed busy (an ingest on this host): next time
+        pass
+    finally:
+        lex.close()  # a query host holds the writer only while it applies entries
     return applied
