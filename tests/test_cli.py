@@ -119,14 +119,11 @@ def test_data_dir_is_a_file(rag_cli, tmp_path):
     one_line_error(rag_cli("stats", data_dir=tmp_path / "data"), "is a file, not a directory")
 
 
-BEES = "Which papers monitor honeybee colonies from the sound of the hive?"
-
-
 def test_own_bib_filters_export_and_remove(rag_cli, tmp_path, real_papers, write_corpus):
     """`rag ingest my.bib`, then `rag ask --bib/--markdown/--year/--source`, then `rag remove`."""
     import bibtexparser
 
-    from test_upload_browser import BEE_TITLES, UPLOADS
+    from test_upload import BEE_TITLES, BEES, UPLOADS
 
     corpus = tmp_path / "corpus"
     write_corpus(corpus / "good.jsonl", real_papers[:5])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,12 @@ from rag.errors import ConfigError
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
 from rag.sources import add_file, checked_name, list_sources, remove, upload_dir
-from test_upload_browser import UPLOADS
 
+# The uploaded files of these tests, test_upload_browser.py and test_cli.py.
+UPLOADS = Path(__file__).parent / "fixtures" / "upload"
 BEES = "Which papers monitor honeybee colonies from the sound of the hive?"
+BEE_TITLES = {"Acoustic Monitoring of Honeybee Colonies with Convolutional Networks",
+              "Predicting Honeybee Swarming from Hive Sound and Temperature"}
 
 
 @pytest.fixture(params=["embedded", "server"])

@@ -16,17 +16,14 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from test_ui_browser import BOT, _ask, _cited, _norm, browser  # noqa: F401 (the browser fixture)
+from test_ui_browser import _ask, _cited, _norm, browser  # noqa: F401 (the browser fixture)
+from test_upload import BEE_TITLES, BEES, UPLOADS
 
 pytestmark = pytest.mark.browser
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-UPLOADS = Path(__file__).parent / "fixtures" / "upload"
-BEES = "Which papers monitor honeybee colonies from the sound of the hive?"
-BEE_TITLES = {"Acoustic Monitoring of Honeybee Colonies with Convolutional Networks",
-              "Predicting Honeybee Swarming from Hive Sound and Temperature"}
 SMALL = 8
 
 
