@@ -14,7 +14,11 @@ reader orders ("ignore previous instructions ...") are never quoted as findings.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
+
+import numpy as np
 
 from rag.citations import unmarked
 from rag.models import Answer, Citation, Source
@@ -37,6 +41,11 @@ _INSTRUCTION = re.compile(
     r"(answer|reply|respond|say|output|print|write|ignore|only)\b"
     r"|\b(answer|reply|respond)\s+(only\s+)?with\b|\bsystem prompt\b|\b(new|updated|additional) instructions?\b"
     r"|^\W*(ignore|disregard|forget|reveal|print|repeat)\b", re.I)
+# Compare answers: weight of a sentence's cosine to the asked aspect next to its term share
+# (0..1). 1.0 lifted compare correct to 1.0 on the main and generalisation sets with both
+# models (0.929 / 0.60 on terms alone); README "Answer quality".
+ASPECT_DENSE_WEIGHT = 1.0
+SENTENCE_CACHE = 4096  # abstracts whose sentence vectors a compare answerer keeps
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
@@ -94,13 +103,19 @@ def _without_names(question: str, names: list[str]) -> str:
 
 class Extractive:
     """`Extractive(sentences_of, idf)(question, used)` -> Answer, where `sentences_of(paper_id)`
-    gives an abstract's sentences and `idf(term)` the term's inverse document frequency."""
+    gives an abstract's sentences and `idf(term)` the term's inverse document frequency.
+    `embed(texts)` (optional: unit vectors, the pipeline's embedder) lets a compare answer
+    also score each paper's sentences by their similarity to the asked aspect."""
 
     name = "extractive"
 
-    def __init__(self, sentences_of: Callable[[str], list[str]], idf: Callable[[str], float]):
+    def __init__(self, sentences_of: Callable[[str], list[str]], idf: Callable[[str], float],
+                 embed: Callable[[list[str]], np.ndarray] | None = None):
         self.sentences_of = sentences_of
         self.idf = idf
+        self.embed = embed
+        self._vectors: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # the UI answers from several threads
 
     def __call__(self, question: str, used: list[Source], kind: str) -> Answer:
         scorer = SentenceScorer(question, self.idf)
@@ -131,8 +146,8 @@ class Extractive:
         # The papers' names say which paper a sentence is from, not what the question asks
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
         # score sentences on the rest.
-        aspect = SentenceScorer(
-            _without_names(question, [t for src in pair for t in (src.title, display_name(src.title))]), self.idf)
+        aspect_text = _without_names(question, [t for src in pair for t in (src.title, display_name(src.title))])
+        aspect = SentenceScorer(aspect_text, self.idf)
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
             sents = [s for s in self.sentences_of(src.paper_id) if not addresses_reader(s)] or \
@@ -141,11 +156,39 @@ class Extractive:
             evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
             # Side by side for each paper: what it does, the sentences closest to the
             # question's aspect, and how it was evaluated, in abstract order.
-            chosen = {what, *best_sentences(sents, aspect, 2), *([evidence] if evidence else [])}
+            near = self._nearest_aspect(aspect_text, aspect, sents)
+            chosen = {what, *near, *([evidence] if evidence else [])}
             picked = [s for s in sents if s in chosen]
             blocks.append(f"**{escape_md(display_name(src.title))}** [{n}]: {' '.join(map(quoted, picked))}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=" ".join(map(unmarked, picked))))
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
+
+    def _nearest_aspect(self, aspect_text: str, aspect: SentenceScorer, sents: list[str], n: int = 2) -> list[str]:
+        """The `n` sentences of one paper that best state the asked aspect, in abstract order.
+        With an embedder a sentence scores its share of the aspect's terms plus
+        ASPECT_DENSE_WEIGHT x its cosine to the aspect, so a sentence that states the asked
+        mechanism in other words than the question's can win; without one, the term share alone."""
+        if self.embed is None:
+            return best_sentences(sents, aspect, n)
+        sims = self._sentence_vectors(sents) @ self.embed([aspect_text])[0]
+        top = sorted(range(len(sents)), key=lambda i: -(aspect(sents[i], i) + ASPECT_DENSE_WEIGHT * float(sims[i])))
+        return [sents[i] for i in sorted(top[:n])]
+
+    def _sentence_vectors(self, sents: list[str]) -> np.ndarray:
+        """Unit vectors of one abstract's sentences, embedded once (the last SENTENCE_CACHE
+        abstracts are kept)."""
+        key = tuple(sents)
+        with self._lock:
+            hit = self._vectors.get(key)
+            if hit is not None:
+                self._vectors.move_to_end(key)
+                return hit
+        vectors = self.embed(list(sents))
+        with self._lock:
+            self._vectors[key] = vectors
+            while len(self._vectors) > SENTENCE_CACHE:
+                self._vectors.popitem(last=False)
+        return vectors
 
 
 def abstention(question: str, nearest: list[Source]) -> Answer:
