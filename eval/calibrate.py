@@ -4,8 +4,9 @@
 
 Labels: unanswerable questions are "not covered", every other non-follow-up question is
 "covered". Features come from the first retrieval pass of the default configuration. The
-script reports 7-fold cross-validated decline / false-abstention rates (what to expect on
-unseen questions), and with `--write` stores the model fitted on all questions in
+script reports 7-fold cross-validated decline / false-abstention rates and ROC AUC (what to
+expect on unseen questions), the same for the model fitted on all of them on the held-out
+generalisation set (never fitted on), and with `--write` stores the model fitted on all questions in
 rag/abstain_models/<model slug>.json together with those figures. One model per embedder,
 because each embedder's cosines live on its own scale; `--model` (or RAG_EMBED_MODEL) picks
 the embedder, whose index must be ingested. Only the four weights and the bias are fitted: no
@@ -26,6 +27,7 @@ from rag.embedding import model_slug
 from rag.settings import Settings
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
+HELD_OUT = Path(__file__).with_name("generalization.jsonl")  # never fitted on: a transfer check only
 CLASS_WEIGHT = {0: 1.0, 1: 3.0}  # a missed abstention (invented answer) costs more than a false one
 C = 1.0
 
@@ -46,8 +48,14 @@ def feature_table(settings: Settings, questions: list[dict]) -> tuple[np.ndarray
     return np.array(xs), np.array(ys)
 
 
+def rates(prob: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(declined, false abstention) at `threshold`: `rates([0.9, 0.2, 0.6], [T, F, F], 0.5)` -> (1.0, 0.5)."""
+    return float((prob[y] >= threshold).mean()), float((prob[~y] >= threshold).mean())
+
+
 def main(argv: list[str] | None = None) -> int:
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,16 +71,26 @@ def main(argv: list[str] | None = None) -> int:
     model = LogisticRegression(C=C, class_weight=CLASS_WEIGHT)
     folds = StratifiedKFold(7, shuffle=True, random_state=0)
     prob = cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1]
-    declined = float((prob[y] >= args.threshold).mean())
-    false = float((prob[~y] >= args.threshold).mean())
+    declined, false = rates(prob, y, args.threshold)
+    auc = float(roc_auc_score(y, prob))
     print(f"7-fold CV at threshold {args.threshold}: unanswerable declined {declined:.3f}, "
-          f"false abstention {false:.3f} ({int(y.sum())} unanswerable, {int((~y).sum())} answerable)")
+          f"false abstention {false:.3f}, ROC AUC {auc:.3f} "
+          f"({int(y.sum())} unanswerable, {int((~y).sum())} answerable)")
     model.fit(x, y)
+    held = [json.loads(line) for line in HELD_OUT.read_text().splitlines() if line.strip()]
+    xh, yh = feature_table(settings, held)
+    prob_h = model.predict_proba(xh)[:, 1]
+    held_declined, held_false = rates(prob_h, yh, args.threshold)
+    held_auc = float(roc_auc_score(yh, prob_h))
+    print(f"{HELD_OUT.name} (not fitted on) at threshold {args.threshold}: declined {held_declined:.3f}, "
+          f"false abstention {held_false:.3f}, ROC AUC {held_auc:.3f}")
     fitted = {
         "weights": dict(zip(FEATURES, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
         "embed_model": settings.embed_model,
         "fitted_on": f"{QUESTIONS.name}: {len(y)} questions", "date": date.today().isoformat(),
-        "cv_declined": round(declined, 3), "cv_false_abstention": round(false, 3),
+        "cv_declined": round(declined, 3), "cv_false_abstention": round(false, 3), "cv_auc": round(auc, 3),
+        "held_out": {"questions": HELD_OUT.name, "declined": round(held_declined, 3),
+                     "false_abstention": round(held_false, 3), "auc": round(held_auc, 3)},
     }
     print(json.dumps(fitted, indent=2))
     if args.write:

@@ -1,8 +1,13 @@
 """Shared fixtures: the real embedder, a real index of the bundled corpus, a real Chroma server,
 and the test tiers (markers added from the fixtures each test uses).
 
-Everything is written under pytest's temporary directories. The bundled index is built once
-per test session (about a minute of embedding). To iterate faster locally, point
+Everything is written under pytest's temporary directories. Two models, said explicitly:
+plumbing tests (`embedder`, `bundled_settings`, `pipeline`) index with PLUMBING_MODEL, the
+small all-MiniLM-L6-v2, whatever the default is; the eval gate (`default_pipeline`) runs the
+default configuration, `Settings().embed_model`, over an index of its own model (the same
+data directory: each model has its own collections, so when the default is the small model
+nothing is embedded twice). Each bundled index is built once per test session (MiniLM about a
+minute of embedding, all-mpnet-base-v2 about 5x). To iterate faster locally, point
 RAG_TEST_INDEX_CACHE at a directory: the first run builds the index there and later runs copy
 it instead of re-embedding (CI leaves it unset and builds from scratch).
 """
@@ -25,7 +30,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from rag.embedding import Embedder  # noqa: E402
+from rag.embedding import Embedder, model_slug  # noqa: E402
 from rag.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
 # Tests never read the developer's RAG_* environment: every Settings is built explicitly.
@@ -34,11 +39,13 @@ for _key in [k for k in os.environ if k.startswith("RAG_") and k != "RAG_TEST_IN
 os.environ.pop("OPENAI_API_KEY", None)
 
 VENV_BIN = Path(sys.executable).parent
+PLUMBING_MODEL = "all-MiniLM-L6-v2"  # the index plumbing tests use: the fast model, not the default
 
 # Test tiers (markers in pyproject.toml; `make test-fast` deselects them all). A test gets its
 # tier from the fixtures it uses, directly or through another fixture, so it cannot be forgotten.
 TIER_OF_FIXTURE = {
     "bundled_settings": "slow",  # the session index of the bundled corpus (`pipeline` uses it)
+    "default_settings": "slow",  # the same, for the default model (`default_pipeline`, the eval gate)
     "embedder": "slow",  # the real model: its users embed, mostly to build a small index
     "write_corpus": "slow",  # a corpus written to be ingested
     "chroma_server_process": "chroma_server",
@@ -84,36 +91,53 @@ def stop_process(proc: subprocess.Popen, grace: float) -> None:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """One real all-MiniLM-L6-v2 for the whole session (loading it costs seconds)."""
-    emb = Embedder("all-MiniLM-L6-v2")
+    """One real PLUMBING_MODEL (all-MiniLM-L6-v2) for the whole session (loading it costs seconds)."""
+    emb = Embedder(PLUMBING_MODEL)
     _ = emb.model  # the property loads it: now, not inside the first timed call
     return emb
 
 
-def _build_bundled(data_dir: Path, embedder: Embedder) -> None:
+def _build_bundled(data_dir: Path, model: str, embedder: Embedder) -> None:
     from rag.ingest import ingest
     from rag.store import Store, open_client
 
-    s = Settings(data_dir=data_dir)
+    s = Settings(data_dir=data_dir, embed_model=model)
     store = Store(open_client(s), s.embed_model)
     report = ingest([BUNDLED_CORPUS], s, store, embedder=embedder)
     assert report.distinct == 555, report.summary()
 
 
+def _bundled_index(tmp_path_factory, model: str, embedder: Embedder) -> Settings:
+    """Settings for `model` whose data_dir holds a complete index of the bundled corpus, built
+    once per session in one shared directory (per model collections) or copied from
+    RAG_TEST_INDEX_CACHE, where a marker file says which models are complete."""
+    data_dir = tmp_path_factory.getbasetemp() / "bundled-index"
+    marker = data_dir / f".complete-{model_slug(model)}"
+    if not marker.exists():
+        cache = os.environ.get("RAG_TEST_INDEX_CACHE")
+        cached = Path(cache) / marker.name if cache else None
+        if cached and not cached.exists() and model == PLUMBING_MODEL and _unmarked_cache(cached.parent):
+            cached.touch()  # a cache from before the markers held the plumbing model's index only
+        if cached and cached.exists():
+            shutil.copytree(cached.parent, data_dir, dirs_exist_ok=True)
+        else:
+            data_dir.mkdir(exist_ok=True)
+            _build_bundled(data_dir, model, embedder)  # incremental: other models' collections stay
+            marker.touch()
+            if cache:
+                shutil.copytree(data_dir, cache, dirs_exist_ok=True)
+    return Settings(data_dir=data_dir, embed_model=model)
+
+
+def _unmarked_cache(cache: Path) -> bool:
+    return (cache / "chroma" / "chroma.sqlite3").exists() and not any(cache.glob(".complete-*"))
+
+
 @pytest.fixture(scope="session")
 def bundled_settings(tmp_path_factory, embedder) -> Settings:
-    """Settings whose data_dir holds a complete index of the bundled corpus. Read-only:
-    tests that modify an index must build their own."""
-    data_dir = tmp_path_factory.mktemp("bundled-index")
-    cache = os.environ.get("RAG_TEST_INDEX_CACHE")
-    if cache:
-        cache_dir = Path(cache)
-        if not (cache_dir / "chroma" / "chroma.sqlite3").exists():
-            _build_bundled(cache_dir, embedder)
-        shutil.copytree(cache_dir, data_dir, dirs_exist_ok=True)
-    else:
-        _build_bundled(data_dir, embedder)
-    return Settings(data_dir=data_dir)
+    """Settings (embed_model PLUMBING_MODEL) whose data_dir holds a complete index of the
+    bundled corpus. Read-only: tests that modify an index must build their own."""
+    return _bundled_index(tmp_path_factory, PLUMBING_MODEL, embedder)
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +146,33 @@ def pipeline(bundled_settings, embedder):
     from rag.pipeline import build_pipeline
 
     return build_pipeline(bundled_settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def default_embedder(embedder) -> Embedder:
+    """The default configuration's model (`Settings().embed_model`); the plumbing embedder
+    when that is the same model."""
+    model = Settings().embed_model
+    if model_slug(model) == model_slug(PLUMBING_MODEL):
+        return embedder
+    emb = Embedder(model)
+    _ = emb.model
+    return emb
+
+
+@pytest.fixture(scope="session")
+def default_settings(tmp_path_factory, default_embedder) -> Settings:
+    """Settings with every default (the default model's per-model values) over an index of the
+    bundled corpus built with the default model. Read-only."""
+    return _bundled_index(tmp_path_factory, Settings().embed_model, default_embedder)
+
+
+@pytest.fixture(scope="session")
+def default_pipeline(default_settings, default_embedder):
+    """The real pipeline of the default configuration (the eval gate's)."""
+    from rag.pipeline import build_pipeline
+
+    return build_pipeline(default_settings, embedder=default_embedder)
 
 
 @pytest.fixture(scope="session")

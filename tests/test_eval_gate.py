@@ -34,9 +34,10 @@ def test_gates_name_existing_metrics():
 
 
 @pytest.fixture(scope="module")
-def records(pipeline, bundled_settings) -> list[dict]:
-    """The default configuration (Settings defaults: hybrid retrieval, extractive answers)."""
-    return evaluate(pipeline, load_questions(DEFAULT_QUESTIONS), bundled_settings)
+def records(default_pipeline, default_settings) -> list[dict]:
+    """The default configuration (Settings defaults: the default embedding model with its
+    per-model values, hybrid retrieval, extractive answers)."""
+    return evaluate(default_pipeline, load_questions(DEFAULT_QUESTIONS), default_settings)
 
 
 def test_default_configuration_meets_its_floors(records):
