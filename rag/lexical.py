@@ -35,7 +35,6 @@ import re
 import shutil
 import threading
 import time
-from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,14 +263,21 @@ class LexicalIndex:
             return []
         avgdl = self._avgdl(searcher, hits[0][1])
         weights = {t: q_terms.count(t) * self._idf(t, searcher.num_docs) for t in dict.fromkeys(q_terms)}
+        padded_terms = [(f" {t} ", w) for t, w in weights.items()]
         out = []
         for _, address in hits:
             doc = searcher.doc(address)
-            body = doc["body"][0].split()
-            norm = K1 * (1 - B + B * len(body) / avgdl)
-            tf = Counter(t for t in body if t in weights)
-            score = sum(w * tf[t] / (tf[t] + norm) for t, w in weights.items() if tf[t])
-            out.append((doc["chunk_id"][0], doc["paper_id"][0], score))
+            body = doc.get_first("body")
+            # Each term with its own spaces on both sides, so counting " t " counts whole terms,
+            # repeats included: "a t t" -> " a  t  t ".
+            padded = " " + body.replace(" ", "  ") + " "
+            norm = K1 * (1 - B + B * (body.count(" ") + 1) / avgdl)
+            score = 0.0
+            for needle, w in padded_terms:
+                if tf := padded.count(needle):
+                    score += w * tf / (tf + norm)
+            chunk_id = doc.get_first("chunk_id")
+            out.append((chunk_id, chunk_id.rsplit(":", 1)[0], score))
         out.sort(key=lambda hit: (-hit[2], hit[0]))
         return out[:n]
 
