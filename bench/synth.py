@@ -1,7 +1,8 @@
 """A deterministic synthetic corpus, recombined from the real abstracts, with cheap vectors.
 
 `python -m bench.synth --n 100000 --seed 1 --out papers.jsonl` streams `{"id", "title",
-"abstract"}` lines (`--vectors` adds "embedding"); `rag ingest papers.jsonl` reads them.
+"abstract", "authors", "year", "categories"}` lines (`--vectors` adds "embedding");
+`rag ingest papers.jsonl` reads them.
 
 How a paper is made (all choices from one `numpy` generator seeded with `seed`, in order, so
 the same seed gives the same papers whatever the consumer does with them):
@@ -12,6 +13,9 @@ the same seed gives the same papers whatever the consumer does with them):
   Gaussian noise (sigma 0.02 per dimension, about 0.4 in norm), L2-normalised. So vectors
   live in the real model's space, cluster like the real papers, and cost microseconds instead
   of a transformer pass: the 2-core CPU is not what a scale run measures.
+- the filter fields (year 2007-2024, two or three authors out of a pool of 5,000 names, one
+  or two arXiv categories) come from a second generator seeded with (seed, 1), so adding them
+  did not change the texts or vectors of any seed.
 
 The real material (`Base`) comes from an existing index of the bundled corpus (titles,
 abstracts, chunk texts and chunk vectors); it is only read.
@@ -29,6 +33,10 @@ from pathlib import Path
 import numpy as np
 
 NOISE_SIGMA = 0.02
+CATEGORIES = ("cs.CV", "cs.LG", "cs.CL", "cs.AI", "stat.ML", "cs.NE", "cs.IR", "eess.IV", "cs.RO", "cs.SD")
+_GIVEN = ("Ana", "Bo", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hiro", "Ines", "Jonas")
+_FAMILY = ("Abara", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen")
+AUTHOR_POOL = 5000
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,22 @@ class SynthPaper:
     abstract: str
     sentences: tuple[str, ...]  # the real sentences the abstract is made of, in order
     vector: np.ndarray | None  # unit length, float32; None when not asked for
+    year: int = 2020
+    authors: str = ""
+    categories: str = ""
+
+    def record(self):
+        """The `rag.models.Paper` the assistant stores for this paper."""
+        from rag.models import Paper
+
+        return Paper(paper_id=self.paper_id, title=self.title, abstract=self.abstract, authors=self.authors,
+                     year=self.year, source="synthetic", categories=self.categories)
+
+
+def author_name(n: int) -> str:
+    """Author `n` of the pool (distinct for every n): `author_name(123)` -> "Dara M. Abara"."""
+    name = f"{_GIVEN[n % 10]} {chr(65 + n // 10 % 26)}. {_FAMILY[n // 260 % 10]}"
+    return name if n < 2600 else f"{name}-{n // 2600 + 1}"
 
 
 @dataclass
@@ -103,6 +127,7 @@ def synth_papers(base: Base, n: int, seed: int, vectors: bool = True) -> Iterato
     texts are the same as with vectors.
     """
     rng = np.random.default_rng(seed)
+    fields = np.random.default_rng((seed, 1))  # the filter fields: a stream of their own
     n_papers, dim = len(base.titles), base.dimension
     low, high = np.array([0, 0, 3]), np.array([n_papers, n_papers, 8])  # parents A, B; sentence count
     for i in range(n):
@@ -118,15 +143,21 @@ def synth_papers(base: Base, n: int, seed: int, vectors: bool = True) -> Iterato
             mix = base.vectors[picked].sum(axis=0) / len(picked) + noise
             vec = (mix / np.sqrt(mix @ mix)).astype(np.float32)
         chosen = tuple(base.sentences[j] for j in picked)
+        year, n_auth, n_cat, *draws = (int(x) for x in fields.integers(
+            [2007, 2, 1, 0, 0, 0, 0, 0], [2025, 4, 3, AUTHOR_POOL, AUTHOR_POOL, AUTHOR_POOL, 10, 10]))
+        authors = ", ".join(author_name(x) for x in dict.fromkeys(draws[:n_auth]))
+        categories = " ".join(CATEGORIES[x] for x in dict.fromkeys(draws[3:3 + n_cat]))
         yield SynthPaper(paper_id=f"syn{seed}-{i:07d}", title=_title(base.titles[a], base.titles[b]),
-                         abstract=" ".join(chosen), sentences=chosen, vector=vec)
+                         abstract=" ".join(chosen), sentences=chosen, vector=vec, year=year, authors=authors,
+                         categories=categories)
 
 
 def write_jsonl(papers: Iterator[SynthPaper], out, with_vectors: bool = False) -> int:
     """Write papers as JSON Lines to the open text file `out`; returns how many."""
     count = 0
     for p in papers:
-        record = {"id": p.paper_id, "title": p.title, "abstract": p.abstract}
+        record = {"id": p.paper_id, "title": p.title, "abstract": p.abstract, "authors": p.authors,
+                  "year": p.year, "categories": p.categories}
         if with_vectors and p.vector is not None:
             record["embedding"] = [round(float(x), 5) for x in p.vector]
         out.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -96,7 +96,7 @@ def test_cli_writes_jsonl_the_ingest_reads(bundled_settings, tmp_path):
         assert main(["--n", "50", "--seed", "9", "--out", str(out), "--data-dir", str(bundled_settings.data_dir)]) == 0
     assert out_a.read_bytes() == out_b.read_bytes()
     records = [json.loads(line) for line in out_a.read_text().splitlines()]
-    assert len(records) == 50 and set(records[0]) == {"id", "title", "abstract"}
+    assert len(records) == 50 and set(records[0]) == {"id", "title", "abstract", "authors", "year", "categories"}
     stream = PaperStream([out_a])
     papers = list(stream)
     assert not stream.skipped
@@ -109,3 +109,19 @@ def test_jsonl_with_vectors(base, tmp_path):
         assert write_jsonl(synth_papers(base, 3, seed=1), fh, with_vectors=True) == 3
     first = json.loads(path.read_text().splitlines()[0])
     assert len(first["embedding"]) == 384
+
+
+def test_filter_fields_are_deterministic_and_plausible(base):
+    from bench.synth import CATEGORIES
+
+    a = [(p.year, p.authors, p.categories) for p in synth_papers(base, 300, seed=6)]
+    assert a == [(p.year, p.authors, p.categories) for p in synth_papers(base, 300, seed=6, vectors=False)]
+    years = {y for y, _, _ in a}
+    assert years <= set(range(2007, 2025)) and len(years) > 10
+    for _, authors, categories in a:
+        names = authors.split(", ")
+        assert 2 <= len(names) <= 3 and len(set(names)) == len(names)
+        cats = categories.split()
+        assert 1 <= len(cats) <= 2 and set(cats) <= set(CATEGORIES)
+    record = next(synth_papers(base, 1, seed=6)).record()
+    assert (record.year, record.authors, record.categories, record.source) == (*a[0], "synthetic")
