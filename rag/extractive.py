@@ -41,10 +41,6 @@ _INSTRUCTION = re.compile(
     r"(answer|reply|respond|say|output|print|write|ignore|only)\b"
     r"|\b(answer|reply|respond)\s+(only\s+)?with\b|\bsystem prompt\b|\b(new|updated|additional) instructions?\b"
     r"|^\W*(ignore|disregard|forget|reveal|print|repeat)\b", re.I)
-# Compare answers: weight of a sentence's cosine to the asked aspect next to its term share
-# (0..1). 1.0 lifted compare correct to 1.0 on the main and generalisation sets with both
-# models (0.929 / 0.60 on terms alone); README "Answer quality".
-ASPECT_DENSE_WEIGHT = 1.0
 SENTENCE_CACHE = 4096  # abstracts whose sentence vectors a compare answerer keeps
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
@@ -164,15 +160,16 @@ class Extractive:
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
 
     def _nearest_aspect(self, aspect_text: str, aspect: SentenceScorer, sents: list[str], n: int = 2) -> list[str]:
-        """The `n` sentences of one paper that best state the asked aspect, in abstract order.
-        With an embedder a sentence scores its share of the aspect's terms plus
-        ASPECT_DENSE_WEIGHT x its cosine to the aspect, so a sentence that states the asked
-        mechanism in other words than the question's can win; without one, the term share alone."""
+        """The sentences of one paper that best state the asked aspect, in abstract order: the
+        `n` that share most of its terms and, with an embedder, also the one closest to it in
+        meaning, so a sentence that states the asked mechanism in other words than the
+        question's is quoted too."""
+        near = best_sentences(sents, aspect, n)
         if self.embed is None:
-            return best_sentences(sents, aspect, n)
+            return near
         sims = self._sentence_vectors(sents) @ self.embed([aspect_text])[0]
-        top = sorted(range(len(sents)), key=lambda i: -(aspect(sents[i], i) + ASPECT_DENSE_WEIGHT * float(sims[i])))
-        return [sents[i] for i in sorted(top[:n])]
+        closest = sents[int(np.argmax(sims))]
+        return [s for s in sents if s in {*near, closest}]
 
     def _sentence_vectors(self, sents: list[str]) -> np.ndarray:
         """Unit vectors of one abstract's sentences, embedded once (the last SENTENCE_CACHE
