@@ -128,3 +128,49 @@ def test_phantom_lexical_docs_of_an_uncommitted_paper_are_not_answered(tmp_path,
     ranking = index.search(ghost.title, search_params(s))
     assert ghost.paper_id not in [src.paper_id for src in ranking.sources]
     assert index.lexical_index.search(terms(ghost.title), 1)[0][1] == ghost.paper_id  # it is there, unanswered
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from rag.lexical import ChunkDoc, LexicalIndex
+from rag.models import Paper
+
+lex = LexicalIndex(Path(sys.argv[1]), create=True)
+for batch in range(int(sys.argv[2])):
+    papers = [Paper(paper_id=f"p{batch}-{i}", title=f"title {batch} {i}", abstract="x" * 60) for i in range(50)]
+    docs = [ChunkDoc(f"{p.paper_id}:{j}", p.paper_id, f"word{batch} common term{j} " * 20) for p in papers
+            for j in range(3)]
+    lex.replace(papers, docs, [{"paper_id": p.paper_id, "words": p.title} for p in papers])
+    print(batch, flush=True)
+lex.close()
+"""
+
+
+def test_kill_during_lexical_updates_then_rerun(tmp_path):
+    """SIGKILL a process in the middle of a stream of lexical commits: the index still opens,
+    holds whole batches only (each commit is atomic), and a rerun completes it exactly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "lex"
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path), "200"], stdout=subprocess.PIPE, text=True)
+    for _ in range(5):  # let it commit a few batches, then kill it mid-stream
+        proc.stdout.readline()
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    lex = LexicalIndex(path)  # opens: not damaged
+    ids = lex.chunk_ids()
+    batches = {pid.split("-")[0] for pid in ids.values()}
+    assert 5 <= len(batches) < 200
+    for b in batches:  # whole batches only: 50 papers x 3 chunks
+        assert sum(1 for pid in ids.values() if pid.startswith(f"{b}-")) == 150
+    done = subprocess.run([sys.executable, "-c", _WRITER, str(path), "200"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    lex.reload()
+    assert lex.num_docs == 200 * 150 and lex.num_papers == 200 * 50
+    assert len(lex.search(["word7"], 1000)) == 150
