@@ -100,11 +100,27 @@ class Papers(Mapping):
         return isinstance(paper_id, str) and paper_id in self._index.get_papers([paper_id])
 
     def __iter__(self) -> Iterator[str]:
-        offset, page = 0, 5000
+        for pid, _ in self._pages(include=[]):
+            yield pid
+
+    def items(self) -> Iterator[tuple[str, Paper]]:  # type: ignore[override]
+        """Every (id, paper), read a page at a time (not one read per paper)."""
+        yield from self._pages(include=["documents", "metadatas"])
+
+    def values(self) -> Iterator[Paper]:  # type: ignore[override]
+        for _, paper in self.items():
+            yield paper
+
+    def _pages(self, include: list[str], page: int = 5000) -> Iterator[tuple[str, Paper | None]]:
+        offset = 0
         while True:
-            ids = self._index.store.papers.get(include=[], limit=page, offset=offset)["ids"]
-            yield from ids
-            if len(ids) < page:
+            rows = self._index.store.papers.get(include=include, limit=page, offset=offset)
+            if include:
+                yield from ((pid, paper_from_record(pid, doc, meta))
+                            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"]))
+            else:
+                yield from ((pid, None) for pid in rows["ids"])
+            if len(rows["ids"]) < page:
                 return
             offset += page
 
