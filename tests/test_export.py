@@ -73,3 +73,19 @@ def test_no_citations_no_entries():
     abstained = Answer("cake?", "The corpus does not cover this.", abstained=True, sources=[Source(VIT, 0.1)])
     assert abstained.bibtex() == ""
     assert "References" not in abstained.to_markdown()
+
+
+def test_ui_download_files_are_bounded(tmp_path, monkeypatch):
+    """A long-running UI writes two download files per answer; only the newest EXPORTS_KEPT
+    answers' files stay on disk, and the newest is complete."""
+    from ui import app
+
+    monkeypatch.setattr(app, "EXPORTS_KEPT", 3)
+    answer = _answer(VIT, NO_META)
+    papers = {p.paper_id: p for p in (VIT, NO_META)}
+    for _ in range(7):
+        md, bib = app.export_files(answer, papers, root=tmp_path)
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 3
+    assert open(md, encoding="utf-8").read() == answer.to_markdown(papers)
+    assert bibtexparser.parse_string(open(bib, encoding="utf-8").read()).entries

@@ -20,8 +20,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,16 +110,23 @@ def _error_text(err: Exception) -> str:
     return f"the assistant hit an internal error ({type(err).__name__}); the details are in the server log"
 
 
-def chunk_count(index) -> int:
-    """Chunks in the index (`Index.chunk_count`; older indexes listed `chunk_ids`)."""
-    count = getattr(index, "chunk_count", None)
-    return count if isinstance(count, int) else len(index.chunk_ids)
+# The download buttons' files: one directory per answer, the oldest removed beyond this many,
+# so a long-running UI does not fill /tmp (Gradio copies each file into its own cache, which
+# `delete_cache` on the Blocks bounds in turn).
+EXPORTS_KEPT = 64
+_exports_lock = threading.Lock()
 
 
-def export_files(answer: Answer, papers) -> tuple[str, str | None]:
+def export_files(answer: Answer, papers, root: Path | None = None) -> tuple[str, str | None]:
     """(Markdown path, BibTeX path or None without citations) of an answer, written to a
-    fresh temporary directory for the download buttons (Gradio copies them into its cache)."""
-    where = Path(tempfile.mkdtemp(prefix="paper-qa-export-"))
+    fresh directory under `root` (a per-process temporary directory) for the download buttons."""
+    root = root or Path(tempfile.gettempdir()) / f"paper-qa-export-{os.getpid()}"
+    with _exports_lock:
+        root.mkdir(mode=0o700, exist_ok=True)
+        old = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)
+        for stale in old[:max(0, len(old) - EXPORTS_KEPT + 1)]:
+            shutil.rmtree(stale, ignore_errors=True)
+        where = Path(tempfile.mkdtemp(dir=root))
     md = where / "answer.md"
     md.write_text(answer.to_markdown(papers), encoding="utf-8")
     if not answer.citations:
@@ -196,7 +205,7 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         return [], "", Session(), render.sources_panel(None), hidden, hidden
 
     def header() -> str:
-        stats = render.stats_html(len(pipeline.index), chunk_count(pipeline.index), settings.embed_model,
+        stats = render.stats_html(len(pipeline.index), pipeline.index.chunk_count, settings.embed_model,
                                   settings.retrieval_mode)
         return (f'<div class="app-header"><div><h1>Paper QA</h1><p>Grounded answers from research-paper '
                 f"abstracts. Every claim cites the abstract it comes from; when the papers do not cover "
@@ -217,7 +226,7 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         return (note, *refreshed())
 
     with gr.Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
-                   fill_width=True) as app:
+                   fill_width=True, delete_cache=(3600, 3600)) as app:
         session = gr.State(Session())
         head = gr.HTML(header(), elem_id="header")
         with gr.Row(equal_height=False):

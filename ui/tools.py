@@ -117,11 +117,10 @@ def register(settings: Settings, pipeline) -> None:
             JSON text: {"papers", "chunks", "embedding_model", "sources": {name: papers}}.
         """
         from rag.sources import list_sources
-        from ui.app import chunk_count
 
         def run():
             pipeline.index.refresh()
-            return {"papers": len(pipeline.index), "chunks": chunk_count(pipeline.index),
+            return {"papers": len(pipeline.index), "chunks": pipeline.index.chunk_count,
                     "embedding_model": settings.embed_model, "sources": list_sources(settings)}
 
         return _call(run)
