@@ -223,33 +223,59 @@ def _scale(r: dict) -> list[str]:
     s = r.get("scale")
     if not s:
         return ["## Scale", "", "Not run yet: `python -m bench.scale` (see the README's Benchmarks section).", ""]
-    sizes = ", ".join(f"{p['papers']:,}" for p in s["points"])
+    if s["points"] and "bm25" in s["points"][0]:
+        return ["## Scale", "", "The recorded run predates the persistent lexical index; run `python -m bench.scale` "
+                "again.", ""]
+    sizes = ", ".join(f"{p['papers']:,}" for p in s["points"]) or "none completed"
     out = [
         "## Scale (synthetic corpus on a Chroma server)", "",
-        f"Run {s['date']} (load average at start {s.get('machine_load_at_start', '?')}): synthetic papers "
-        f"(seed {s['seed']}) streamed into a `chroma run` server in batches of {s['batch']}, one chunk per "
-        f"paper, through `rag.store.Store`. Dense query: Chroma top-{s['n_results']} for "
-        f"{s['queries']} eval questions embedded by the real model. BM25: bm25s over the same texts with the "
-        "project's analyser, built in a separate process. App: `build_pipeline` against the server "
-        "(opens the index: loads every paper and chunk and builds BM25), then warm `retrieve()`. "
-        f"Sizes run: {sizes}.", "",
-        "| papers | load rate | Chroma query p50 / p95 | BM25 build | BM25 query p50 | loader RSS | server RSS | "
-        "app open | app retrieve p50 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"Run {s['date']} (load average at start {s.get('machine_load_at_start', '?')}; each size's own below): "
+        f"synthetic papers (seed {s['seed']}, with year, authors and categories) loaded into a `chroma run` server "
+        f"in batches of {s['batch']}, one chunk per paper, by `bench.scale.Loader` (rag.ingest's write path: chunks "
+        "with filter metadata, lexical documents, ingest log, paper records, publish; two writer threads, "
+        f"{s.get('write_ahead', '?')} batches in flight). Dense: Chroma top-{s['n_results']} for {s['queries']} eval "
+        "questions. App: a child process with the model already loaded; open = `build_pipeline` + the first "
+        "`answer()`; warm `retrieve()` / `answer()` over different halves of the eval questions; new papers: "
+        "1,000 papers written by another process while the app runs, visible = the last of them is found by "
+        f"`retrieve()` (no restart), timed from that process's last commit. Sizes completed: {sizes}.", "",
+    ]
+    c = s.get("server_ceiling")
+    if c:
+        out += [f"Server ceiling (bare `HttpClient.add` loop, {c['records']:,} chunk-like records in batches of "
+                f"{c['batch']}, same HNSW settings): **{c['records_per_s']:,.0f} records/s**, i.e. "
+                f"{c['papers_per_s']:,.0f} papers/s at two records a paper (chunk + paper record); the server "
+                f"spent {c['server_cpu_ms_per_record']} CPU-ms per record and kept {c['server_cores_busy']} cores "
+                "busy: it writes serially, so more client threads do not raise it.", ""]
+    out += [
+        "| papers | load avg at start | load rate | loader / server RSS | Chroma query p50 / p95 | lexical index | "
+        "open (RSS after) | retrieve p50 / p95 | answer p50 / p95 | 1,000 new papers visible |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in s["points"]:
         app = p.get("app") or {}
+        new = app.get("new_papers") or {}
+        if "open_seconds" in app:
+            vis = new.get("visible_after_seconds")
+            app_cols = (f"{app['open_seconds']:.1f} s ({app['rss_after_open_mb']:,.0f} MiB) | "
+                        f"{app['retrieve_ms']['p50']:.0f} / {app['retrieve_ms']['p95']:.0f} ms | "
+                        f"{app['answer_ms']['p50']:.0f} / {app['answer_ms']['p95']:.0f} ms | "
+                        + (f"{vis:.1f} s (written in {new['write_seconds']:.0f} s)" if vis is not None
+                           else "**not seen**"))
+        else:
+            app_cols = "**fails** (see below) | - | - | -" if app else "- | - | - | -"
         out.append(
-            f"| {p['papers']:,} | {p['load_rate']:,.0f} papers/s | "
-            f"{p['query_ms']['p50']:.1f} / {p['query_ms']['p95']:.1f} ms | "
-            f"{p['bm25']['build_seconds']:.1f} s ({p['bm25']['peak_rss_mb']:.0f} MiB) | "
-            f"{p['bm25']['query_ms']['p50']:.1f} ms | {p['loader_rss_mb']:.0f} MiB | {p['server_rss_mb']:.0f} MiB | "
-            + (f"{app['open_seconds']:.1f} s ({app['peak_rss_mb']:.0f} MiB) | {app['retrieve_ms']['p50']:.1f} ms |"
-               if "open_seconds" in app else "**fails** (see below) | - |" if app else "- | - |"))
+            f"| {p['papers']:,} | {p['load_average_at_start'][0]} | {p['load_rate']:,.0f} papers/s | "
+            f"{p['loader_rss_mb']:,.0f} / {p['server_rss_mb']:,.0f} MiB | "
+            f"{p['query_ms']['p50']:.1f} / {p['query_ms']['p95']:.1f} ms | {p['lexical_mb']:,.0f} MiB | {app_cols} |")
     for p in s["points"]:
         if "error" in (p.get("app") or {}):
-            out += ["", f"At {p['papers']:,} papers the assistant could not open the index: `{p['app']['error']}`"]
+            out += ["", f"At {p['papers']:,} papers the assistant failed: `{p['app']['error']}`"]
+    if s.get("loading"):
+        g = s["loading"]
+        out += ["", f"Stopped while loading towards {g['target']:,} papers: {g['papers']:,} loaded, at "
+                f"{g['load_rate']:,.0f} papers/s for that size (load average {g['load_average_at_start'][0]} "
+                "when it started)."]
     out += ["", f"Loader RSS while streaming: {s['loader_rss_trace']}", ""]
     if s.get("chart"):
-        out += [f"![query latency against corpus size]({s['chart']})", ""]
+        out += [f"![query latency, load rate and open time against corpus size]({s['chart']})", ""]
     return out
