@@ -144,6 +144,7 @@ class Extractive:
         # score sentences on the rest.
         aspect_text = _without_names(question, [t for src in pair for t in (src.title, display_name(src.title))])
         aspect = SentenceScorer(aspect_text, self.idf)
+        aspect_vec = self.embed([aspect_text])[0] if self.embed is not None else None
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
             sents = [s for s in self.sentences_of(src.paper_id) if not addresses_reader(s)] or \
@@ -152,22 +153,23 @@ class Extractive:
             evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
             # Side by side for each paper: what it does, the sentences closest to the
             # question's aspect, and how it was evaluated, in abstract order.
-            near = self._nearest_aspect(aspect_text, aspect, sents)
+            near = self._nearest_aspect(aspect_vec, aspect, sents)
             chosen = {what, *near, *([evidence] if evidence else [])}
             picked = [s for s in sents if s in chosen]
             blocks.append(f"**{escape_md(display_name(src.title))}** [{n}]: {' '.join(map(quoted, picked))}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=" ".join(map(unmarked, picked))))
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
 
-    def _nearest_aspect(self, aspect_text: str, aspect: SentenceScorer, sents: list[str], n: int = 2) -> list[str]:
+    def _nearest_aspect(self, aspect_vec: np.ndarray | None, aspect: SentenceScorer, sents: list[str],
+                        n: int = 2) -> list[str]:
         """The sentences of one paper that best state the asked aspect, in abstract order: the
-        `n` that share most of its terms and, with an embedder, also the one closest to it in
-        meaning, so a sentence that states the asked mechanism in other words than the
+        `n` that share most of its terms and, given the aspect's vector, also the one closest to
+        it in meaning, so a sentence that states the asked mechanism in other words than the
         question's is quoted too."""
         near = best_sentences(sents, aspect, n)
-        if self.embed is None:
+        if aspect_vec is None:
             return near
-        sims = self._sentence_vectors(sents) @ self.embed([aspect_text])[0]
+        sims = self._sentence_vectors(sents) @ aspect_vec
         closest = sents[int(np.argmax(sims))]
         return [s for s in sents if s in {*near, closest}]
 
