@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import bibtexparser
 from bibtexparser.model import Entry, Field
 from pylatexenc.latexencode import unicode_to_latex
 
-from rag.models import Answer, Citation, Paper
+if TYPE_CHECKING:  # types only: rag.models' Answer methods call into this module
+    from rag.models import Answer, Citation, Paper
 
 # Words a key never takes from a title; the first other word of three letters or more is used.
 _STOP = {"a", "an", "the", "on", "of", "for", "and", "in", "to", "with", "via", "from", "is", "are", "do",
@@ -42,7 +44,7 @@ def cited_papers(answer: Answer, papers: Mapping[str, Paper] | None = None) -> l
         if c.paper_id in seen:
             continue
         seen.add(c.paper_id)
-        paper = by_id.get(c.paper_id) or (papers or {}).get(c.paper_id) or Paper(c.paper_id, c.title, "")
+        paper = by_id.get(c.paper_id) or (papers or {}).get(c.paper_id) or c.title_only()
         out.append((c, paper))
     return out
 

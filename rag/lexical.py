@@ -43,9 +43,9 @@ import tantivy
 
 from rag.errors import StoreError
 from rag.models import Filters, Paper
+from rag.text import words
 
 REBUILD_LEXICAL = "run `rag ingest --rebuild-lexical` to rebuild it from the vector store"
-_WORD = re.compile(r"\w+")
 WRITER_HEAP = 128 * 1024 * 1024
 RESCORE_DEPTH = 3  # tantivy's hits per chunk wanted, rescored with bm25s' BM25
 K1, B = 1.5, 0.75  # bm25s' defaults, which the fusion weight and cut-offs were tuned with
@@ -112,11 +112,6 @@ def chroma_where(filters: Filters | None) -> dict | None:
     if filters.category:
         clauses.append({"category_keys": {"$contains": filters.category.casefold()}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def words(text: str) -> list[str]:
-    """Case-folded word tokens, how names are matched: `words("ConViT: Soft") -> ["convit", "soft"]`."""
-    return _WORD.findall(text.casefold())
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class Citation:
     title: str
     quote: str
 
+    def title_only(self) -> Paper:
+        """The cited paper known by its title alone (an export of a paper no table holds)."""
+        return Paper(self.paper_id, self.title, "")
+
 
 @dataclass
 class Answer:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rag.models import Paper
+from rag.text import words
 
 # Heads that name no paper: "Rethinking: ..." or "Towards ...".
 _COMMON_HEADS = {"rethinking", "revisiting", "towards", "toward", "survey", "review", "introduction", "overview",
@@ -123,7 +124,6 @@ def name_keys(title: str) -> list[str]:
 
     `name_keys("ConViT: Improving Vision Transformers")` -> `["convit improving vision transformers", "convit"]`
     """
-    from rag.lexical import words
 
     keys = [" ".join(words(name)) for name in (title, short_name(title), title_head(title)) if name]
     return [k for k in dict.fromkeys(keys) if k]
@@ -220,7 +220,6 @@ class CorpusNames:
     MAX_WORDS = 40  # longest title run looked up
 
     def __init__(self, lexical, get_papers: Callable[[list[str]], Mapping[str, Paper]]):
-        from rag.lexical import words
 
         self._words = words
         self.lexical = lexical

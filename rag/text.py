@@ -151,3 +151,11 @@ def inert_links(text: str) -> str:
     `inert_links("See [1] and [site](http://x) <img>")` -> `"See [1] and \\[site\\](http://x) \\<img\\>"`
     """
     return _LINK_ACTIVE.sub(lambda m: m.group(0) if m.group(1) else "\\" + m.group(2), text)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """Case-folded word tokens, how names are matched: `words("ConViT: Soft") -> ["convit", "soft"]`."""
+    return _WORD.findall(text.casefold())
