@@ -245,7 +245,8 @@ def _scale(r: dict) -> list[str]:
                 f"{c['batch']}, same HNSW settings): **{c['records_per_s']:,.0f} records/s**, i.e. "
                 f"{c['papers_per_s']:,.0f} papers/s at two records a paper (chunk + paper record); the server "
                 f"spent {c['server_cpu_ms_per_record']} CPU-ms per record and kept {c['server_cores_busy']} cores "
-                "busy: it writes serially, so more client threads do not raise it.", ""]
+                "busy. It writes serially: 1 to 8 client threads and batches of 500 to 5,000 did not raise it "
+                "(profiled separately, see the README).", ""]
     out += [
         "| papers | load avg at start | load rate | loader / server RSS | Chroma query p50 / p95 | lexical index | "
         "open (RSS after) | retrieve p50 / p95 | answer p50 / p95 | 1,000 new papers visible |",
@@ -274,7 +275,8 @@ def _scale(r: dict) -> list[str]:
         g = s["loading"]
         out += ["", f"Stopped while loading towards {g['target']:,} papers: {g['papers']:,} loaded, at "
                 f"{g['load_rate']:,.0f} papers/s for that size (load average {g['load_average_at_start'][0]} "
-                "when it started)."]
+                f"when it started); at that rate the size needs "
+                f"{(g['target'] - g['papers']) / max(g['load_rate'], 1e-9) / 60:,.0f} more minutes of loading."]
     out += ["", f"Loader RSS while streaming: {s['loader_rss_trace']}", ""]
     if s.get("chart"):
         out += [f"![query latency, load rate and open time against corpus size]({s['chart']})", ""]

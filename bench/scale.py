@@ -458,7 +458,9 @@ def _trace_text(trace: list[tuple[int, float]], keep: int = 8) -> str:
     return ", ".join(f"{n:,} papers: {mb:.0f} MiB" for n, mb in picked)
 
 
-def chart(points: list[dict], path: Path) -> None:
+def chart(points: list[dict], path: Path, ceiling: dict | None = None, loading: dict | None = None) -> None:
+    """Latency against size (left); load rate, the server's ceiling and the open time (right).
+    `loading`: a size stopped part-way (its rate so far is drawn hollow)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -483,6 +485,11 @@ def chart(points: list[dict], path: Path) -> None:
     ax.set_ylabel("latency, ms")
     ax.set_title("Query latency against corpus size")
     ax2.plot(x, [p["load_rate"] for p in points], "o-", color="tab:green", label="load rate, papers/s")
+    if loading:
+        ax2.plot([loading["papers"]], [loading["load_rate"]], "o", mfc="none", color="tab:green",
+                 label=f"load rate so far, stopped at {loading['papers']:,}")
+    if ceiling:
+        ax2.axhline(ceiling["papers_per_s"], ls=":", color="gray", label="server's own ceiling (bare add loop)")
     ax2.set_ylabel("papers/s")
     ax2.set_title("Load rate and index open")
     if apps:
@@ -548,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp.write_text(json.dumps(results, indent=2) + "\n")
         os.replace(tmp, results_path)
         if result["points"]:
-            chart(result["points"], chart_path)
+            chart(result["points"], chart_path, result.get("server_ceiling"), result.get("loading"))
 
     try:
         result = run_scale(base, sizes, args.seed, args.batch, "127.0.0.1", port, proc.pid, questions, qvecs,
