@@ -219,7 +219,7 @@ class Settings(BaseSettings):
 
     # --- retrieval -----------------------------------------------------------------------
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field(
-        default="hybrid", description="Dense (Chroma), BM25 (bm25s), or both fused."
+        default="hybrid", description="Dense (Chroma), BM25 (the tantivy lexical index, bm25s scoring), or both fused."
     )
     candidate_chunks: int = Field(default=100, ge=1, le=10_000,
                                   description="Chunks each retriever returns before fusion.")
