@@ -83,6 +83,10 @@ def category_keys(categories: str | None) -> list[str]:
     return [c.casefold() for c in (categories or "").split()]
 
 
+# Chroma metadata key -> the tantivy field holding the same filter values.
+_FIELD_NAMES = {"author_keys": "author", "category_keys": "category"}
+
+
 def filter_metadata(paper: Paper) -> dict:
     """The filter fields every chunk of `paper` carries in Chroma (lists where Chroma's array
     metadata answers `$contains`; absent rather than empty, which Chroma rejects)."""
@@ -364,15 +368,9 @@ class LexicalIndex:
             paper_w.delete_documents_by_term("paper_id", pid)
         for doc in chunk_docs:
             paper = by_paper[doc.paper_id]
-            fields = {"chunk_id": doc.chunk_id, "paper_id": doc.paper_id, "body": doc.terms}
-            if paper.year is not None:
-                fields["year"] = int(paper.year)
-            if paper.source:
-                fields["source"] = paper.source
-            if keys := author_keys(paper.authors):
-                fields["author"] = keys
-            if keys := category_keys(paper.categories):
-                fields["category"] = keys
+            # The same filter fields as the chunk's Chroma metadata, under this schema's names.
+            fields = {"chunk_id": doc.chunk_id, "paper_id": doc.paper_id, "body": doc.terms,
+                      **{_FIELD_NAMES.get(k, k): v for k, v in filter_metadata(paper).items()}}
             chunk_w.add_document(tantivy.Document(**fields))
         for record in names:
             paper_w.add_document(tantivy.Document(**record))
