@@ -80,10 +80,10 @@ class Base:
 
 def base_from_store(store) -> Base:
     """`Base` from a `rag.store.Store` holding an index of real papers (read only)."""
-    from rag.store import get_all
+    from rag.store import get_all, mean_vector, record_fields
     from rag.text import sentences as split_sentences
 
-    papers = get_all(store.papers, ["documents", "metadatas", "embeddings"])
+    papers = get_all(store.papers, ["documents", "metadatas"])
     chunks = get_all(store.chunks, ["documents", "metadatas", "embeddings"])
     by_paper: dict[str, list[tuple[int, str, np.ndarray]]] = {}
     for text, meta, vec in zip(chunks["documents"], chunks["metadatas"], chunks["embeddings"]):
@@ -91,9 +91,10 @@ def base_from_store(store) -> Base:
     titles, all_sentences, paper_sentences, vectors = [], [], [], []
     order = sorted(range(len(papers["ids"])), key=lambda i: papers["ids"][i])  # stable across stores
     for i in order:
-        pid, abstract, meta = papers["ids"][i], papers["documents"][i], papers["metadatas"][i]
+        pid, fields = papers["ids"][i], record_fields(papers["documents"][i], papers["metadatas"][i])
+        abstract, meta = fields["abstract"], fields
         own = sorted(by_paper.get(pid, []), key=lambda c: c[0])
-        fallback = np.asarray(papers["embeddings"][i], np.float32)
+        fallback = mean_vector([vec for _, _, vec in own])
         idx = []
         for sentence in split_sentences(abstract):
             holder = next((vec for _, text, vec in own if sentence in text), fallback)

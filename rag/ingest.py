@@ -41,7 +41,7 @@ from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
-from rag.store import FILTER_FIELDS, Store, paper_metadata
+from rag.store import FILTER_FIELDS, Store
 
 BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)
 
@@ -204,11 +204,9 @@ def _stored(store: Store, ids: list[str]) -> dict[str, tuple[str | None, str | N
     """paper id -> (content hash, source file) of the ids that are stored."""
     if not ids:
         return {}
-    got = store.papers.get(ids=ids, include=["metadatas"])
     # A record without this version's filter fields reads as a different hash: "updated".
-    return {pid: ((m or {}).get("content_hash") if (m or {}).get("filter_fields") == FILTER_FIELDS else None,
-                  (m or {}).get("source"))
-            for pid, m in zip(got["ids"], got["metadatas"])}
+    return {pid: (f.get("content_hash") if f.get("filter_fields") == FILTER_FIELDS else None, f.get("source"))
+            for pid, f in store.records(ids)}
 
 
 def _title_versions(store: Store, papers: list[Paper]) -> dict[str, dict[str, tuple]]:
@@ -308,21 +306,14 @@ def commit_papers(store: Store, lexical: LexicalIndex, todo: list[tuple[Paper, s
                   chunks: dict[str, list[Chunk]], vectors: dict[str, np.ndarray]) -> None:
     """The end of a batch, once every chunk of `todo`'s papers is stored in Chroma (and its
     stale chunks are gone): the lexical documents, the server's ingest-log entry, and last
-    the paper records (the commit marker; their vector is the mean of their chunks').
+    the paper records (the commit marker, `Store.put_papers`).
     `chunks`: paper id -> its chunks; `vectors`: chunk id -> vector. The caller publishes."""
     papers = [p for p, _ in todo]
     lexical.replace(papers, chunk_docs((c.chunk_id, c.paper_id, c.text) for p in papers for c in chunks[p.paper_id]),
                     [name_record(p) for p in papers])
     entry = log_batch(store, [p.paper_id for p in papers]) if store.is_server else None
-    paper_vecs = []
-    for paper in papers:
-        mean = np.mean([vectors[c.chunk_id] for c in chunks[paper.paper_id]], axis=0)
-        paper_vecs.append(mean / (np.linalg.norm(mean) or 1.0))
-    store.papers.upsert(
-        ids=[p.paper_id for p in papers], embeddings=np.stack(paper_vecs),
-        documents=[p.abstract for p in papers],
-        metadatas=[paper_metadata(p, d, len(chunks[p.paper_id])) for p, d in todo],
-    )
+    store.put_papers([(p, d, len(chunks[p.paper_id])) for p, d in todo],
+                     {p.paper_id: [vectors[c.chunk_id] for c in chunks[p.paper_id]] for p in papers})
     if entry is not None:
         mark_applied(lexical, entry)  # this host's copy holds the batch already
 

@@ -81,9 +81,7 @@ def open_lexical(store: Store, auto_rebuild_chunks: int = AUTO_REBUILD_CHUNKS) -
 
 def _docs_for(store: Store, paper_ids: list[str]) -> tuple[list, list, list]:
     """(papers, chunk docs, name records) of the committed papers among `paper_ids`."""
-    rows = store.papers.get(ids=paper_ids, include=["documents", "metadatas"])
-    papers = [paper_from_record(pid, doc, meta)
-              for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])]
+    papers = [paper_from_record(pid, fields) for pid, fields in store.records(paper_ids)]
     triples = []
     if papers:
         got = store.chunks.get(where={"paper_id": {"$in": [p.paper_id for p in papers]}},

@@ -100,27 +100,28 @@ class Papers(Mapping):
         return isinstance(paper_id, str) and paper_id in self._index.get_papers([paper_id])
 
     def __iter__(self) -> Iterator[str]:
-        for pid, _ in self._pages(include=[]):
+        for pid, _ in self._pages(with_papers=False):
             yield pid
 
     def items(self) -> Iterator[tuple[str, Paper]]:  # type: ignore[override]
         """Every (id, paper), read a page at a time (not one read per paper)."""
-        yield from self._pages(include=["documents", "metadatas"])
+        yield from self._pages(with_papers=True)
 
     def values(self) -> Iterator[Paper]:  # type: ignore[override]
         for _, paper in self.items():
             yield paper
 
-    def _pages(self, include: list[str], page: int = 5000) -> Iterator[tuple[str, Paper | None]]:
+    def _pages(self, with_papers: bool, page: int = 5000) -> Iterator[tuple[str, Paper | None]]:
         offset = 0
         while True:
-            rows = self._index.store.papers.get(include=include, limit=page, offset=offset)
-            if include:
-                yield from ((pid, paper_from_record(pid, doc, meta))
-                            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"]))
+            if with_papers:
+                rows = self._index.store.records(limit=page, offset=offset)
+                ids = [pid for pid, _ in rows]
+                yield from ((pid, paper_from_record(pid, fields)) for pid, fields in rows)
             else:
-                yield from ((pid, None) for pid in rows["ids"])
-            if len(rows["ids"]) < page:
+                ids = self._index.store.papers.get(include=[], limit=page, offset=offset)["ids"]
+                yield from ((pid, None) for pid in ids)
+            if len(ids) < page:
                 return
             offset += page
 
@@ -210,9 +211,8 @@ class Index:
         out = {pid: cache[pid] for pid in paper_ids if pid in cache}
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in out]
         if missing:
-            rows = self.store.papers.get(ids=missing, include=["documents", "metadatas"])
-            for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"]):
-                out[pid] = cache[pid] = paper_from_record(pid, doc, meta)
+            for pid, fields in self.store.records(missing):
+                out[pid] = cache[pid] = paper_from_record(pid, fields)
             while len(cache) > PAPER_CACHE:
                 cache.popitem(last=False)
         return out
@@ -313,8 +313,8 @@ class Index:
             # the query towards their mean vector; BM25: add their most distinctive terms.
             top = [src.paper_id for src in first[:params.feedback_papers]]
             if use_dense:
-                rows = self.store.papers.get(ids=top, include=["embeddings"])
-                vecs = np.asarray(rows["embeddings"], dtype=np.float32)
+                means = self.store.paper_vectors(top)
+                vecs = np.stack([means[pid] for pid in top if pid in means])
                 moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
                 dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
             if use_bm25 and params.feedback_terms:

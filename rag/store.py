@@ -4,10 +4,22 @@ Two collections per embedding model, both named after the model so vectors of tw
 never mix:
 - `chunks-<model>`: one record per chunk (id = content hash, document = embedded text,
   metadata paper_id/index/title, the chunk's vector);
-- `papers-<model>`: one record per paper (document = abstract, metadata = title, authors,
-  year, url, source, content hash, chunk count). Its vector is the normalised mean of the
-  paper's chunk vectors. A paper record is written only after all its chunks are stored, so
-  it doubles as the commit marker that makes an interrupted ingest safe to re-run.
+- `papers-<model>`: one record per paper (title, abstract, authors, year, url, source,
+  content hash, chunk count), read by id and never searched. A paper record is written only
+  after all its chunks are stored, so it doubles as the commit marker that makes an
+  interrupted ingest safe to re-run.
+
+Paper records come in two layouts, told apart by the papers collection's `paper_layout`:
+- 2 (collections made since 2026-12-05): a one-dimensional placeholder vector (Chroma needs
+  one per record), no document, and the fields, abstract included, as one JSON string under
+  `paper`, beside `source` (the one field a query filters papers on: `rag remove`). Chroma's
+  server applies writes on one thread, so its cost per record is the ingest's ceiling: this
+  layout costs it about 0.21 CPU-ms a record where layout 1 cost 0.76 (bench.scale).
+- 1 (older stores, still read and written): the mean of the chunk vectors as the vector, the
+  abstract as the document, each field its own metadata key.
+Readers go through `record_fields` / `paper_from_record` and never look at the layout; the
+writer asks the collection (`Store.put_papers`). A paper's mean vector, where retrieval needs
+it, comes from its chunks (`Store.paper_vectors`), the same in both layouts.
 
 We always hand Chroma our own vectors (its default embedding function would download a model)
 and turn its telemetry off.
@@ -20,6 +32,8 @@ import sqlite3
 import uuid
 from pathlib import Path
 
+import numpy as np
+
 from rag import store_health
 from rag.embedding import model_slug
 from rag.errors import StoreError
@@ -28,6 +42,7 @@ from rag.settings import Settings
 
 SCHEMA = 1
 FILTER_FIELDS = 1  # version of the filter metadata on chunks
+PAPER_LAYOUT = 2  # the paper-record layout new papers collections get (module docstring)
 
 
 
@@ -193,7 +208,9 @@ class Store:
         try:
             if create:
                 self.chunks = client.get_or_create_collection(self.chunks_name, metadata=meta, embedding_function=None)
-                self.papers = client.get_or_create_collection(self.papers_name, metadata=meta, embedding_function=None)
+                # An existing collection keeps its own metadata, so an older store stays layout 1.
+                self.papers = client.get_or_create_collection(
+                    self.papers_name, metadata={**meta, "paper_layout": PAPER_LAYOUT}, embedding_function=None)
             else:
                 self.chunks = client.get_collection(self.chunks_name, embedding_function=None)
                 self.papers = client.get_collection(self.papers_name, embedding_function=None)
@@ -212,6 +229,7 @@ class Store:
                     f"collection {coll.name} was not written by this version of the assistant; "
                     "run `rag ingest --rebuild` to rebuild it"
                 )
+        self.paper_layout = int((self.papers.metadata or {}).get("paper_layout", 1))
 
     @property
     def location(self) -> str:
@@ -295,6 +313,39 @@ class Store:
         """(papers, chunks) currently stored."""
         return self.papers.count(), self.chunks.count()
 
+    # --- paper records ------------------------------------------------------------------------
+    def put_papers(self, records: list[tuple[Paper, str, int]], vectors: dict[str, list[np.ndarray]]) -> None:
+        """Write (upsert) paper records: (paper, content hash, chunk count) each, in this
+        collection's layout. `vectors`: paper id -> its chunk vectors, used by layout 1 only."""
+        ids = [p.paper_id for p, _, _ in records]
+        if self.paper_layout >= 2:
+            metas = [{"paper": json.dumps({**paper_metadata(p, digest, n), "abstract": p.abstract}, ensure_ascii=False),
+                      **({"source": p.source} if p.source else {})} for p, digest, n in records]
+            self.papers.upsert(ids=ids, embeddings=np.ones((len(ids), 1), dtype=np.float32), metadatas=metas)
+            return
+        self.papers.upsert(ids=ids, embeddings=np.stack([mean_vector(vectors[pid]) for pid in ids]),
+                           documents=[p.abstract for p, _, _ in records],
+                           metadatas=[paper_metadata(p, digest, n) for p, digest, n in records])
+
+    def records(self, ids: list[str] | None = None, limit: int | None = None,
+                offset: int | None = None) -> list[tuple[str, dict]]:
+        """(paper id, `record_fields`) of the stored papers among `ids`, or a page of all of
+        them (`limit`/`offset`), in either layout."""
+        rows = self.papers.get(ids=ids, limit=limit, offset=offset, include=["documents", "metadatas"])
+        return [(pid, record_fields(doc, meta))
+                for pid, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"])]
+
+    def paper_vectors(self, paper_ids: list[str]) -> dict[str, np.ndarray]:
+        """paper id -> the normalised mean of its chunk vectors (what pseudo-relevance feedback
+        moves the query towards), for the papers among `paper_ids` that have chunks."""
+        rows = self.chunks.get(where={"paper_id": {"$in": list(paper_ids)}}, include=["embeddings", "metadatas"])
+        by_paper: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for vec, meta in zip(rows["embeddings"], rows["metadatas"]):
+            by_paper.setdefault(meta["paper_id"], []).append((meta["index"], np.asarray(vec, dtype=np.float32)))
+        # In chunk order, as the ingest averaged them: the same float sums, the same vector.
+        return {pid: mean_vector([v for _, v in sorted(parts, key=lambda iv: iv[0])])
+                for pid, parts in by_paper.items()}
+
 
 def get_all(collection, include: list[str], page: int = 5000) -> dict[str, list]:
     """Every record of a collection, read `page` at a time: one unbounded `get()` fails on
@@ -319,9 +370,26 @@ def paper_metadata(paper: Paper, digest: str, n_chunks: int) -> dict:
     return {k: v for k, v in meta.items() if v is not None}  # Chroma rejects None values
 
 
-def paper_from_record(paper_id: str, abstract: str, meta: dict) -> Paper:
+def mean_vector(vectors: list[np.ndarray]) -> np.ndarray:
+    """The normalised mean of a paper's chunk vectors."""
+    mean = np.mean(vectors, axis=0)
+    return mean / (np.linalg.norm(mean) or 1.0)
+
+
+def record_fields(document: str | None, meta: dict | None) -> dict:
+    """A stored paper record's fields (`paper_metadata`'s keys plus "abstract"), whatever its
+    layout (module docstring)."""
+    meta = meta or {}
+    if "paper" in meta:
+        return json.loads(meta["paper"])
+    return {**meta, "abstract": document}
+
+
+def paper_from_record(paper_id: str, fields: dict) -> Paper:
+    """The `Paper` of a record's `record_fields`."""
+    meta = fields
     return Paper(
-        paper_id=paper_id, title=meta["title"], abstract=abstract, authors=meta.get("authors"),
+        paper_id=paper_id, title=meta["title"], abstract=meta["abstract"], authors=meta.get("authors"),
         year=meta.get("year"), url=meta.get("url"), source=meta.get("source"), venue=meta.get("venue"),
         doi=meta.get("doi"), categories=meta.get("categories"),
     )

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import VENV_BIN, rag_env
 from rag.settings import Settings
-from rag.store import Store, get_all, open_client
+from rag.store import Store, open_client
 from rag.writer_lock import writer_lock
 
 N = 6
@@ -61,9 +61,9 @@ def _two_ingests(settings: Settings, tmp_path, real_papers, write_corpus):
     assert both_waited, texts
     assert [p.returncode for p in procs] == [0, 0], texts
     store = Store(open_client(settings), settings.embed_model, create=False)
-    rows = get_all(store.papers, ["documents"])
-    assert len(rows["ids"]) == 2 * N
-    assert sorted(rows["documents"]) == sorted([p.abstract for p in real_papers[:2 * N]])
+    rows = store.records()
+    assert len(rows) == 2 * N
+    assert sorted(f["abstract"] for _, f in rows) == sorted([p.abstract for p in real_papers[:2 * N]])
     assert store.sources() == {"first.jsonl": N, "second.jsonl": N}
     assert all(json.dumps(t).count("Traceback") == 0 for t in texts)
 

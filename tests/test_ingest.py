@@ -38,8 +38,7 @@ def open_store(settings: Settings) -> Store:
 
 def stored_papers(store: Store) -> dict[str, tuple[str, str]]:
     """paper_id -> (abstract, content hash)."""
-    got = store.papers.get(include=["documents", "metadatas"])
-    return {pid: (doc, meta["content_hash"]) for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"])}
+    return {pid: (f["abstract"], f["content_hash"]) for pid, f in store.records()}
 
 
 def stored_chunks(store: Store) -> dict[str, set[str]]:

@@ -145,12 +145,12 @@ def test_sigkill_at_six_points_then_rerun(tmp_path, real_papers, write_corpus, e
     from rag.lexical_store import open_lexical
 
     assert open_lexical(store).chunk_ids() == {cid: c.paper_id for cid, c in expected.items()}
-    stored = store.papers.get(include=["documents", "metadatas"])
-    assert sorted(stored["ids"]) == sorted(p.paper_id for p in expected_papers)
+    stored = store.records()
+    assert sorted(pid for pid, _ in stored) == sorted(p.paper_id for p in expected_papers)
     by_id = {p.paper_id: p for p in expected_papers}
-    for pid, doc, meta in zip(stored["ids"], stored["documents"], stored["metadatas"]):
-        assert doc == by_id[pid].abstract
-        assert meta["n_chunks"] == len(chunker.chunks(by_id[pid]))
+    for pid, fields in stored:
+        assert fields["abstract"] == by_id[pid].abstract
+        assert fields["n_chunks"] == len(chunker.chunks(by_id[pid]))
 
     pipe = build_pipeline(settings, embedder=embedder)
     for p in (expected_papers[0], expected_papers[17], expected_papers[39]):
