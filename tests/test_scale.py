@@ -36,7 +36,9 @@ def test_small_scale_run_on_a_chroma_server(chroma_server, bundled_settings, emb
                        questions=questions, qvecs=embedder.embed(questions), app_max=600,
                        work=tmp_path / "app", log=lambda _: None, on_point=recorded.append, new_papers=300)
 
-    assert result["server_ceiling"]["records_per_s"] > 0
+    ceiling = result["server_ceiling"]
+    assert ceiling["paper_layout"] == 2 and ceiling["papers_per_s"] > 0
+    assert 0 < ceiling["papers_per_s"] < min(ceiling["chunk_records_per_s"], ceiling["paper_records_per_s"])
     points = result["points"]
     assert [p["papers"] for p in points] == [600, 1500]
     for p in points:
@@ -61,6 +63,7 @@ def test_small_scale_run_on_a_chroma_server(chroma_server, bundled_settings, emb
     assert store.sources() == {"synthetic": 1500}
     ids = store.papers.get(limit=5)["ids"]
     assert all(pid.startswith("syn") for pid in ids)
+    assert not [c.name for c in store.client.list_collections() if "ceiling" in c.name]  # its store is gone
 
     png = tmp_path / "scale.png"
     chart(points, png)
