@@ -64,6 +64,20 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     return used
 
 
+def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper]) -> list[Source]:
+    """The ranking as the answer sees it: a paper a fact question names by title or short name
+    (`query.titled`) comes first, as it does among the papers used, whatever its retrieval
+    rank; the rest keep their order.
+
+    For "What top-1 accuracy does SimMIM report?" with SimMIM ranked third -> SimMIM, then the
+    first and second.
+    """
+    if not query.titled or query.restrict is not None:
+        return ranked
+    lead = [_unranked(pid, ranked, paper) for pid in query.titled[:1]]
+    return lead + [src for src in ranked if src.paper_id != lead[0].paper_id]
+
+
 def shape(query: Query, used: list[Source]) -> str:
     """The answer's shape: a restricted follow-up that keeps several papers is a list."""
     return "list" if query.restrict is not None and len(used) > 1 and query.kind == "fact" else query.kind

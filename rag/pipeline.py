@@ -11,6 +11,7 @@ answerer -> citations. No step's logic lives here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from rag import evidence, questions
 from rag.abstain import AbstainModel, features, should_abstain
@@ -65,7 +66,14 @@ class Pipeline:
         return self.index.search(text, search_params(s), filters=filters).sources[:k]
 
     def search(self, query: questions.Query, s: Settings, filters: Filters | None = None) -> Ranking:
-        return self.index.search(query.searched, search_params(s), restrict=query.restrict, filters=filters)
+        params = search_params(s)
+        if query.kind != "list":
+            # Pseudo-relevance feedback is a recall device: it pulls in papers that describe the
+            # topic in other words, which a "which papers ..." question wants. A question after
+            # one fact wants the one paper it describes, and feedback's query, partly the top
+            # papers' own words, can lift a paper that merely resembles them above it.
+            params = replace(params, feedback_papers=0)
+        return self.index.search(query.searched, params, restrict=query.restrict, filters=filters)
 
     def gather(self, question: str, history: list[Message] | None, s: Settings,
                follow_up: bool | None = None, filters: Filters | None = None) -> Evidence:
@@ -81,7 +89,8 @@ class Pipeline:
         else:
             abstain = should_abstain(query.text, ranking.first, self.abstainer, self.index.idf, s.retrieval_mode,
                                      s.abstain_threshold)
-        return Evidence(query, evidence.shape(query, used), ranking.sources, ranking.first, used, abstain)
+        ranked = evidence.named_first(query, ranking.sources, self.index.papers.__getitem__)
+        return Evidence(query, evidence.shape(query, used), ranked, ranking.first, used, abstain)
 
     def abstain_features(self, question: str, s: Settings | None = None) -> dict[str, float]:
         """The abstention model's features for a question asked on its own (eval.calibrate)."""

@@ -85,15 +85,25 @@ _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
 _COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
 
 
-def question_kind(question: str, named: int = 0) -> str:
-    """"list", "compare" or "fact". `named` is how many papers the question names.
+_JOINED = re.compile(r"^[\W_]*and[\W_]*$", re.I)  # what stands between two names: "X and Y", "'X' and 'Y'"
+
+
+def question_kind(question: str, named: int = 0, between: list[str] | None = None) -> str:
+    """"list", "compare" or "fact". `named` is how many papers the question names, `between`
+    the text between consecutive names when known: two names joined by "and" ask to compare,
+    an "and" elsewhere ("pre-trained and fine-tuned ... SimMIM") does not. A question that
+    opens with the asking-for-papers scaffolding `search_text` strips is a list.
 
     `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
-    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare".
+    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare";
+    `question_kind("ViT-B pre-trained and fine-tuned: what does SimMIM reach?", 2, [" pre-trained ... what does "])`
+    -> "fact".
     """
-    if named >= 2 and _COMPARE.search(question) or named >= 2 and " and " in question.lower():
-        return "compare"
-    if _LIST.search(question):
+    if named >= 2:
+        joined = any(_JOINED.match(gap) for gap in between) if between is not None else " and " in question.lower()
+        if _COMPARE.search(question) or joined:
+            return "compare"
+    if _LIST.search(question) or _SCAFFOLD.match(question):
         return "list"
     return "fact"
 
@@ -212,8 +222,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         nth = ordinal(question)
         if nth is not None and restrict and abs(nth) <= len(restrict):
             restrict = [restrict[nth - 1 if nth > 0 else -1]]
-    named = tuple(names.find(question))
-    kind = question_kind(question, named=len(named))
+    mentions = names.mentions(question)
+    named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
+    between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
+    kind = question_kind(question, named=len(named), between=between)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named)

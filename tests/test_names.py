@@ -64,6 +64,17 @@ def test_question_kinds():
     assert question_kind("Which papers bridge CNNs and ViTs?") == "list"
     assert question_kind("How do ConViT and CvT differ?", named=2) == "compare"
     assert question_kind("What accuracy does CvT reach?", named=1) == "fact"
+    # The opening a search strips as asking for papers makes a list, however it is worded.
+    assert question_kind("Papers that learn visual features without human labels") == "list"
+
+
+def test_two_names_ask_to_compare_only_when_joined():
+    names = NameIndex(PAPERS)
+    assert analyse("How do ConViT and CvT each add convolutions?", None, names).kind == "compare"
+    assert analyse("What do 'ConViT' and 'CvT' add to transformers?", None, names).kind == "compare"
+    # An "and" elsewhere joins no names: a question about CvT that mentions OSNet in passing.
+    fact = analyse("Trained and tested like OSNet, what accuracy does CvT reach?", None, names)
+    assert fact.named == ("osnet", "cvt") and fact.kind == "fact" and fact.titled == ("cvt",)
 
 
 def test_previous_turn_reads_structured_citations_first():
