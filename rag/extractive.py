@@ -41,6 +41,13 @@ _INSTRUCTION = re.compile(
     r"(answer|reply|respond|say|output|print|write|ignore|only)\b"
     r"|\b(answer|reply|respond)\s+(only\s+)?with\b|\bsystem prompt\b|\b(new|updated|additional) instructions?\b"
     r"|^\W*(ignore|disregard|forget|reveal|print|repeat)\b", re.I)
+# Where to get the code or data ("Code is available at https://..."): true of the paper, but it
+# states nothing the paper found or does, so a comparison never quotes it as either side's answer.
+_AVAILABILITY = re.compile(
+    r"https?://|\bgithub\.com\b|\b(code|models?|data(sets?)?|implementations?|software|weights)\b[^.]{0,60}?"
+    r"\b(is|are|will be|has been|have been)\s+(made\s+)?(publicly\s+|freely\s+|openly\s+)?(available|released)\b"
+    r"\s*(at|from|on|online|via|here|upon|to the (public|community)|for (research|academic|non-commercial)|[.,;:]|$)",
+    re.I)
 SENTENCE_CACHE = 4096  # abstracts whose sentence vectors a compare answerer keeps
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
@@ -75,6 +82,16 @@ def addresses_reader(sentence: str) -> bool:
     `addresses_reader("We ignore padding tokens in the loss.")` -> False.
     """
     return bool(_INSTRUCTION.search(sentence))
+
+
+def states_content(sentence: str) -> bool:
+    """Whether a sentence reports something about the work itself: not orders to the reader
+    (`addresses_reader`) and not where to find its code or data.
+
+    `states_content("Code is available at https://github.com/x/y.")` -> False;
+    `states_content("We replace pooling layers with strided convolutions.")` -> True.
+    """
+    return not addresses_reader(sentence) and not _AVAILABILITY.search(sentence)
 
 
 def quoted(sentence: str) -> str:
@@ -147,7 +164,7 @@ class Extractive:
         aspect_vec = self.embed([aspect_text])[0] if self.embed is not None else None
         blocks, cites = [], []
         for n, src in enumerate(pair, start=1):
-            sents = [s for s in self.sentences_of(src.paper_id) if not addresses_reader(s)] or \
+            sents = [s for s in self.sentences_of(src.paper_id) if states_content(s)] or \
                 self.sentences_of(src.paper_id)
             what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
             evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
