@@ -181,7 +181,7 @@ class Settings(BaseSettings):
     chunk_size: int | None = Field(
         default=None, ge=32, le=1022,
         description="Maximum word pieces per chunk, title prefix included, at most the model's window "
-        "less its two special tokens (unset: the window, 254 for MiniLM, 382 for mpnet).",
+        "less its two special tokens (unset: the model's value, 254 for both MiniLM and mpnet).",
     )
     chunk_overlap: int = Field(default=32, ge=0, description="Word pieces shared by neighbouring chunks.")
     fusion_weight: float | None = Field(

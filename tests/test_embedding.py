@@ -39,7 +39,7 @@ def test_minilm_defaults_are_the_measured_ones(tmp_path):
 
 def test_unset_fields_follow_the_model_and_set_ones_stay(tmp_path):
     mpnet = Settings(data_dir=tmp_path, embed_model="all-mpnet-base-v2")
-    assert (mpnet.chunk_size, mpnet.fusion_weight) == (382, MODELS["all-mpnet-base-v2"].defaults["fusion_weight"])
+    assert (mpnet.chunk_size, mpnet.fusion_weight) == (254, MODELS["all-mpnet-base-v2"].defaults["fusion_weight"])
     back = mpnet.with_overrides({"embed_model": "all-MiniLM-L6-v2"})
     assert (back.chunk_size, back.fusion_weight) == (254, 0.5)  # the new model's values, not mpnet's
     chosen = Settings(data_dir=tmp_path, embed_model="all-mpnet-base-v2", fusion_weight=0.6, chunk_size=300)
@@ -59,7 +59,7 @@ def test_environment_sets_the_model_and_its_fusion_weight(tmp_path, monkeypatch)
     monkeypatch.setenv("RAG_EMBED_MODEL", "all-mpnet-base-v2")
     monkeypatch.setenv("RAG_FUSION_WEIGHT", "0.9")
     s = Settings(data_dir=tmp_path)
-    assert (s.embed_model, s.fusion_weight, s.chunk_size) == ("all-mpnet-base-v2", 0.9, 382)
+    assert (s.embed_model, s.fusion_weight, s.chunk_size) == ("all-mpnet-base-v2", 0.9, 254)
 
 
 def test_an_unknown_name_is_never_downloaded(tmp_path):
