@@ -92,17 +92,16 @@ def base_from_store(store) -> Base:
     order = sorted(range(len(papers["ids"])), key=lambda i: papers["ids"][i])  # stable across stores
     for i in order:
         pid, fields = papers["ids"][i], record_fields(papers["documents"][i], papers["metadatas"][i])
-        abstract, meta = fields["abstract"], fields
         own = sorted(by_paper.get(pid, []), key=lambda c: c[0])
         fallback = mean_vector([vec for _, _, vec in own])
         idx = []
-        for sentence in split_sentences(abstract):
+        for sentence in split_sentences(fields["abstract"]):
             holder = next((vec for _, text, vec in own if sentence in text), fallback)
             idx.append(len(all_sentences))
             all_sentences.append(sentence)
             vectors.append(holder)
         if idx:
-            titles.append(meta["title"])
+            titles.append(fields["title"])
             paper_sentences.append(np.array(idx))
     return Base(titles, all_sentences, paper_sentences, np.stack(vectors).astype(np.float32))
 

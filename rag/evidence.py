@@ -58,10 +58,13 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     if query.kind == "compare":
         return [_unranked(pid, ranked, paper) for pid in query.named[:2]]
     used = select(ranked, s.relative_cutoff, s.min_papers, s.max_papers)
-    if query.titled:
-        lead = _unranked(query.titled[0], ranked, paper)
-        used = [lead] + [src for src in used if src.paper_id != lead.paper_id]
-    return used
+    return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
+
+
+def _led_by(paper_id: str, sources: list[Source], ranked: list[Source], paper: Callable[[str], Paper]) -> list[Source]:
+    """`sources` with the paper `paper_id` first (its ranking entry, or a zero-score one), the
+    rest in their order."""
+    return [_unranked(paper_id, ranked, paper)] + [src for src in sources if src.paper_id != paper_id]
 
 
 def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper]) -> list[Source]:
@@ -74,8 +77,7 @@ def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper
     """
     if not query.titled or query.restrict is not None:
         return ranked
-    lead = [_unranked(pid, ranked, paper) for pid in query.titled[:1]]
-    return lead + [src for src in ranked if src.paper_id != lead[0].paper_id]
+    return _led_by(query.titled[0], ranked, ranked, paper)
 
 
 def shape(query: Query, used: list[Source]) -> str:

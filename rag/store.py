@@ -387,9 +387,8 @@ def record_fields(document: str | None, meta: dict | None) -> dict:
 
 def paper_from_record(paper_id: str, fields: dict) -> Paper:
     """The `Paper` of a record's `record_fields`."""
-    meta = fields
     return Paper(
-        paper_id=paper_id, title=meta["title"], abstract=meta["abstract"], authors=meta.get("authors"),
-        year=meta.get("year"), url=meta.get("url"), source=meta.get("source"), venue=meta.get("venue"),
-        doi=meta.get("doi"), categories=meta.get("categories"),
+        paper_id=paper_id, title=fields["title"], abstract=fields["abstract"], authors=fields.get("authors"),
+        year=fields.get("year"), url=fields.get("url"), source=fields.get("source"), venue=fields.get("venue"),
+        doi=fields.get("doi"), categories=fields.get("categories"),
     )
