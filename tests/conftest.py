@@ -3,8 +3,9 @@ and the test tiers (markers added from the fixtures each test uses).
 
 Everything is written under pytest's temporary directories. Two models, said explicitly:
 plumbing tests (`embedder`, `bundled_settings`, `pipeline`) index with PLUMBING_MODEL, the
-small all-MiniLM-L6-v2, whatever the default is; the eval gate (`default_pipeline`) runs the
-default configuration, `Settings().embed_model`, over an index of its own model (the same
+small all-MiniLM-L6-v2, whatever the default is (RAG_EMBED_MODEL is set to it for the session,
+so a Settings or a `rag` subprocess that names no model gets it); the eval gate
+(`default_pipeline`) runs the default configuration, DEFAULT_MODEL, over an index of its own model (the same
 data directory: each model has its own collections, so when the default is the small model
 nothing is embedded twice). Each bundled index is built once per test session (MiniLM about a
 minute of embedding, all-mpnet-base-v2 about 5x). To iterate faster locally, point
@@ -40,6 +41,10 @@ os.environ.pop("OPENAI_API_KEY", None)
 
 VENV_BIN = Path(sys.executable).parent
 PLUMBING_MODEL = "all-MiniLM-L6-v2"  # the index plumbing tests use: the fast model, not the default
+DEFAULT_MODEL = Settings.model_fields["embed_model"].default  # what users get: the eval gate's model
+# Plumbing tests build Settings (and run `rag` subprocesses) without naming a model: they get
+# the fast one. Tests of the defaults themselves delete this, and the eval gate names DEFAULT_MODEL.
+os.environ["RAG_EMBED_MODEL"] = PLUMBING_MODEL
 
 # Test tiers (markers in pyproject.toml; `make test-fast` deselects them all). A test gets its
 # tier from the fixtures it uses, directly or through another fixture, so it cannot be forgotten.
@@ -150,9 +155,9 @@ def pipeline(bundled_settings, embedder):
 
 @pytest.fixture(scope="session")
 def default_embedder(embedder) -> Embedder:
-    """The default configuration's model (`Settings().embed_model`); the plumbing embedder
+    """The default configuration's model (DEFAULT_MODEL); the plumbing embedder
     when that is the same model."""
-    model = Settings().embed_model
+    model = DEFAULT_MODEL
     if model_slug(model) == model_slug(PLUMBING_MODEL):
         return embedder
     emb = Embedder(model)
@@ -164,7 +169,7 @@ def default_embedder(embedder) -> Embedder:
 def default_settings(tmp_path_factory, default_embedder) -> Settings:
     """Settings with every default (the default model's per-model values) over an index of the
     bundled corpus built with the default model. Read-only."""
-    return _bundled_index(tmp_path_factory, Settings().embed_model, default_embedder)
+    return _bundled_index(tmp_path_factory, DEFAULT_MODEL, default_embedder)
 
 
 @pytest.fixture(scope="session")
@@ -278,8 +283,9 @@ def write_corpus():
 
 def rag_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment a user's shell would give `rag`: no RAG_* or OpenAI settings from the
-    developer, offline, the data dir given."""
+    developer, offline, the data dir given, and the plumbing model (the bundled test index's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "OPENAI_API_KEY"}
+    env["RAG_EMBED_MODEL"] = PLUMBING_MODEL
     if data_dir is not None:
         env["RAG_DATA_DIR"] = str(data_dir)
     env.update(extra)

@@ -33,7 +33,7 @@ def test_a_local_directory_gives_its_own_window(tmp_path):
 
 
 def test_minilm_defaults_are_the_measured_ones(tmp_path):
-    s = Settings(data_dir=tmp_path)
+    s = Settings(data_dir=tmp_path, embed_model="all-MiniLM-L6-v2")
     assert (s.chunk_size, s.fusion_weight, s.relative_cutoff, s.feedback_papers) == (254, 0.5, 0.30, 3)
 
 
@@ -50,7 +50,7 @@ def test_unset_fields_follow_the_model_and_set_ones_stay(tmp_path):
 def test_the_chunk_bound_is_the_models_window(tmp_path):
     assert Settings(data_dir=tmp_path, embed_model="all-mpnet-base-v2", chunk_size=382).chunk_size == 382
     with pytest.raises(ValidationError, match="window of 256"):
-        Settings(data_dir=tmp_path, chunk_size=255)
+        Settings(data_dir=tmp_path, embed_model="all-MiniLM-L6-v2", chunk_size=255)
     with pytest.raises(ValidationError, match="window of 384"):
         Settings(data_dir=tmp_path, embed_model="all-mpnet-base-v2", chunk_size=383)
 
@@ -114,3 +114,21 @@ def test_worker_processes_give_the_same_vectors(tmp_path):
         pooled.close()
     assert pooled._pool is None
     np.testing.assert_allclose(got, single.embed(texts), atol=1e-5)
+
+
+def test_query_threads_get_a_short_openmp_spin_unless_the_user_set_one():
+    """libgomp reads GOMP_SPINCOUNT once, when torch loads: set_torch_threads sets it first
+    (a long default spin makes every core's worker fight a busy machine), and keeps the user's."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys; from rag.embedding import set_torch_threads, QUERY_SPINCOUNT; "
+              "set_torch_threads(1); import torch; "
+              "print(os.environ.get('GOMP_SPINCOUNT'), QUERY_SPINCOUNT, torch.get_num_threads())")
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    spin, query_spin, threads = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                                               text=True, check=True).stdout.split()
+    assert (spin, threads) == (query_spin, "1")
+    mine = subprocess.run([sys.executable, "-c", script], env={**env, "GOMP_SPINCOUNT": "7"},
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert mine[0] == "7"
