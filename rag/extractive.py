@@ -13,16 +13,17 @@ reader orders ("ignore previous instructions ...") are never quoted as findings.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
 from rag.citations import unmarked
-from rag.models import Answer, Citation, Source
-from rag.names import display_name
+from rag.models import Answer, Citation, Paper, Source
+from rag.names import NameIndex, display_name
 from rag.text import escape_md, terms
 
 _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
@@ -48,18 +49,28 @@ _AVAILABILITY = re.compile(
     r"\b(is|are|will be|has been|have been)\s+(made\s+)?(publicly\s+|freely\s+|openly\s+)?(available|released)\b"
     r"\s*(at|from|on|online|via|here|upon|to the (public|community)|for (research|academic|non-commercial)|[.,;:]|$)",
     re.I)
-SENTENCE_CACHE = 4096  # abstracts whose sentence vectors a compare answerer keeps
+SENTENCE_CACHE = 32768  # sentence vectors a compare answerer keeps (about 100 MB at 768 dimensions)
+TOPIC_WEIGHT = 0.5  # share of its IDF a word of the compared papers' titles counts (SentenceScorer)
+EMBED_GROUP = 8  # texts embedded per call by a compare answer (Extractive._embed_by_length)
+ASPECT_SENTENCES = 3  # per paper, quoted for the asked aspect besides what it does and its evaluation
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
 
 
 class SentenceScorer:
-    """Scores a sentence by the IDF-weighted share of the question's terms it contains."""
+    """Scores a sentence by the IDF-weighted share of the question's terms it contains.
 
-    def __init__(self, question: str, idf: Callable[[str], float]):
+    `topic` terms (a comparison's: the words of both papers' titles) count TOPIC_WEIGHT of
+    their IDF: they name what both papers are about, so nearly every sentence of either
+    abstract carries them, and a question repeating them ("how do FPN and RCNet combine
+    features from different pyramid levels?") would otherwise be answered with the
+    sentences that introduce the topic, not the one that states the asked mechanism."""
+
+    def __init__(self, question: str, idf: Callable[[str], float], topic: Iterable[str] = ()):
         self.q_terms = set(terms(question))
-        self.weights = {t: idf(t) for t in self.q_terms}
+        topic = set(topic)
+        self.weights = {t: idf(t) * (TOPIC_WEIGHT if t in topic else 1.0) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0
         self.wants_number = bool(_QUANTITY.search(question))
 
@@ -107,10 +118,22 @@ def best_sentences(sentences: list[str], scorer: SentenceScorer, n: int = 1) -> 
     return [sentences[i] for i in sorted(ranked)]
 
 
-def _without_names(question: str, names: list[str]) -> str:
-    """The question with every occurrence of the given names (titles, short names) removed."""
-    for name in sorted(set(names), key=len, reverse=True):
-        question = re.sub(re.escape(name), " ", question, flags=re.I)
+def _without_names(question: str, papers: list[Paper]) -> str:
+    """The question with every name of the given papers removed, found by the rules that
+    found the papers in it (`rag.names.NameIndex`: full title, short name, title head, method
+    name), so a paper asked for by a part of its title loses that part too.
+
+    `_without_names("How do Feature Pyramid Networks and RCNet fuse levels?", [<"Feature
+    Pyramid Networks for Object Detection">, <"RCNet: Reverse ...">])` -> "How do   and   fuse levels?"
+    """
+    # Mentions index the case-folded question, which is as long as the question but for
+    # a few letters ("ß" -> "ss"); then only the titles below are removed.
+    spans = NameIndex({p.paper_id: p for p in papers}).mentions(question) \
+        if len(question.casefold()) == len(question) else []
+    for m in sorted(spans, key=lambda m: -m.start):
+        question = f"{question[:m.start]} {question[m.end:]}"
+    for name in sorted({n for p in papers for n in (p.title, display_name(p.title))}, key=len, reverse=True):
+        question = re.sub(re.escape(name), " ", question, flags=re.I)  # a title inside a word, too
     return question
 
 
@@ -127,7 +150,7 @@ class Extractive:
         self.sentences_of = sentences_of
         self.idf = idf
         self.embed = embed
-        self._vectors: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
+        self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()  # sentence digest -> unit vector
         self._lock = threading.Lock()  # the UI answers from several threads
 
     def __call__(self, question: str, used: list[Source], kind: str) -> Answer:
@@ -158,53 +181,83 @@ class Extractive:
     def _compare(self, question: str, pair: list[Source]) -> Answer:
         # The papers' names say which paper a sentence is from, not what the question asks
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
-        # score sentences on the rest.
-        aspect_text = _without_names(question, [t for src in pair for t in (src.title, display_name(src.title))])
-        aspect = SentenceScorer(aspect_text, self.idf)
-        aspect_vec = self.embed([aspect_text])[0] if self.embed is not None else None
+        # score sentences on the rest, and count the words of their titles less.
+        aspect_text = _without_names(question, [src.paper for src in pair])
+        aspect = SentenceScorer(aspect_text, self.idf, topic={t for src in pair for t in terms(src.title)})
+        contents = []
+        for src in pair:
+            sents = self.sentences_of(src.paper_id)
+            contents.append([s for s in sents if states_content(s)] or sents)
+        aspect_vec, vectors = self._vectors_for(aspect_text, contents)
         blocks, cites = [], []
-        for n, src in enumerate(pair, start=1):
-            sents = [s for s in self.sentences_of(src.paper_id) if states_content(s)] or \
-                self.sentences_of(src.paper_id)
+        for n, (src, sents, vecs) in enumerate(zip(pair, contents, vectors), start=1):
             what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
             evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
             # Side by side for each paper: what it does, the sentences closest to the
             # question's aspect, and how it was evaluated, in abstract order.
-            near = self._nearest_aspect(aspect_vec, aspect, sents)
+            near = nearest_aspect(sents, aspect, None if vecs is None else vecs @ aspect_vec)
             chosen = {what, *near, *([evidence] if evidence else [])}
             picked = [s for s in sents if s in chosen]
             blocks.append(f"**{escape_md(display_name(src.title))}** [{n}]: {' '.join(map(quoted, picked))}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=" ".join(map(unmarked, picked))))
         return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
 
-    def _nearest_aspect(self, aspect_vec: np.ndarray | None, aspect: SentenceScorer, sents: list[str],
-                        n: int = 2) -> list[str]:
-        """The sentences of one paper that best state the asked aspect, in abstract order: the
-        `n` that share most of its terms and, given the aspect's vector, also the one closest to
-        it in meaning, so a sentence that states the asked mechanism in other words than the
-        question's is quoted too."""
-        near = best_sentences(sents, aspect, n)
-        if aspect_vec is None:
-            return near
-        sims = self._sentence_vectors(sents) @ aspect_vec
-        closest = sents[int(np.argmax(sims))]
-        return [s for s in sents if s in {*near, closest}]
-
-    def _sentence_vectors(self, sents: list[str]) -> np.ndarray:
-        """Unit vectors of one abstract's sentences, embedded once (the last SENTENCE_CACHE
-        abstracts are kept)."""
-        key = tuple(sents)
+    def _vectors_for(self, aspect_text: str, contents: list[list[str]]) -> tuple[np.ndarray | None, list]:
+        """The aspect's unit vector and each paper's sentence vectors (None without an
+        embedder). Sentence vectors are cached by the sentence's text, whichever paper or pair
+        it came with (the last SENTENCE_CACHE are kept); what is not cached is embedded together
+        with the aspect, so a pair whose papers were seen costs one short call of the model."""
+        if self.embed is None:
+            return None, [None] * len(contents)
+        keys = {s: hashlib.blake2b(s.encode(), digest_size=16).digest() for sents in contents for s in sents}
         with self._lock:
-            hit = self._vectors.get(key)
-            if hit is not None:
-                self._vectors.move_to_end(key)
-                return hit
-        vectors = self.embed(list(sents))
+            known = {s: self._vectors[k] for s, k in keys.items() if k in self._vectors}
+            for s in known:
+                self._vectors.move_to_end(keys[s])
+        missing = [s for s in keys if s not in known]
+        embedded = self._embed_by_length([aspect_text, *missing])
+        known.update(zip(missing, embedded[1:]))
         with self._lock:
-            self._vectors[key] = vectors
+            for s in missing:
+                self._vectors[keys[s]] = known[s]
             while len(self._vectors) > SENTENCE_CACHE:
                 self._vectors.popitem(last=False)
-        return vectors
+        return embedded[0], [np.array([known[s] for s in sents]) for sents in contents]
+
+
+    def _embed_by_length(self, texts: list[str]) -> np.ndarray:
+        """`self.embed(texts)`, in groups of EMBED_GROUP texts of similar length: a batch is
+        padded to its longest text, and one abstract's sentences run from 10 to over 100 word
+        pieces, so one batch of them all computes mostly padding (mpnet, one thread: about 20%
+        less time a new pair; the vectors are the same)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[np.ndarray | None] = [None] * len(texts)
+        for start in range(0, len(order), EMBED_GROUP):
+            group = order[start:start + EMBED_GROUP]
+            for i, vec in zip(group, self.embed([texts[i] for i in group])):
+                out[i] = vec
+        return np.array(out)
+
+
+def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndarray | None = None,
+                   n: int = ASPECT_SENTENCES) -> list[str]:
+    """The `n` sentences of one paper that best state the asked aspect, in abstract order: the
+    one closest to it in meaning (`similarity`: each sentence's cosine with the aspect, when
+    an embedder is at hand), so a sentence that states the asked mechanism in other words
+    than the question's is quoted, and the rest those that share most of its terms (without
+    similarities, the `n - 1` that share most).
+
+    With similarities [0.1, 0.9, 0.2, 0.3] and term scores ranking sentences 0, 2, 3, 1, the
+    answer is sentences 0, 1 and 2 (1 by meaning, 0 and 2 by terms)."""
+    by_terms = sorted(range(len(sents)), key=lambda i: -aspect(sents[i], i))
+    if similarity is None:
+        return [sents[i] for i in sorted(by_terms[:n - 1])]
+    closest = int(np.argmax(similarity))
+    # n - 1 by terms in any case; when the closest by meaning is one of them, the next by terms,
+    # so the answer quotes as many sentences for the aspect whether or not the two agree.
+    chosen = by_terms[:n - 1] if closest in by_terms[:n - 1] else [*by_terms[:n - 1], closest]
+    chosen += [i for i in by_terms[n - 1:] if i not in chosen][:n - len(chosen)]
+    return [sents[i] for i in sorted(chosen)]
 
 
 def abstention(question: str, nearest: list[Source]) -> Answer:
