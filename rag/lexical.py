@@ -262,18 +262,18 @@ class LexicalIndex:
             return []
         avgdl = self._avgdl(searcher, hits[0][1])
         weights = {t: q_terms.count(t) * self._idf(t, searcher.num_docs) for t in dict.fromkeys(q_terms)}
-        padded_terms = [(f" {t} ", w) for t, w in weights.items()]
         out = []
         for _, address in hits:
             doc = searcher.doc(address)
-            body = doc.get_first("body")
-            # Each term with its own spaces on both sides, so counting " t " counts whole terms,
-            # repeats included: "a t t" -> " a  t  t ".
-            padded = " " + body.replace(" ", "  ") + " "
-            norm = K1 * (1 - B + B * (body.count(" ") + 1) / avgdl)
+            words = doc.get_first("body").split(" ")  # the chunk's terms, space-joined at ingest
+            norm = K1 * (1 - B + B * len(words) / avgdl)
+            tfs: dict[str, int] = {}
+            for w in words:  # one pass over the chunk (counting each query term in turn took 1.4x)
+                if w in weights:
+                    tfs[w] = tfs.get(w, 0) + 1
             score = 0.0
-            for needle, w in padded_terms:
-                if tf := padded.count(needle):
+            for t, w in weights.items():
+                if tf := tfs.get(t):
                     score += w * tf / (tf + norm)
             chunk_id = doc.get_first("chunk_id")
             out.append((chunk_id, chunk_id.rsplit(":", 1)[0], score))
@@ -307,6 +307,23 @@ class LexicalIndex:
         hits = searcher.search(tantivy.Query.all_query(), max(searcher.num_docs, 1), count=False).hits
         docs = (searcher.doc(a) for _, a in hits)
         return {d["chunk_id"][0]: d["paper_id"][0] for d in docs}
+
+    def chunks_of(self, paper_ids: Collection[str]) -> dict[str, list[str]]:
+        """paper id -> the ids of its indexed chunks, for those of `paper_ids` that have any
+        (one term-set query on the `paper_id` field: microseconds at any size, where Chroma's
+        metadata-filtered `get` took 21 ms at 100k papers)."""
+        if not paper_ids:
+            return {}
+        searcher = self._searchers[0]
+        query = tantivy.Query.term_set_query(self._chunks_schema, "paper_id", sorted(set(paper_ids)))
+        found = searcher.search(query, 32 * len(paper_ids), count=True)
+        if found.count > len(found.hits):  # papers of many chunks: ask again for all of them
+            found = searcher.search(query, found.count, count=False)
+        out: dict[str, list[str]] = {}
+        for _, address in found.hits:
+            doc = searcher.doc(address)
+            out.setdefault(doc.get_first("paper_id"), []).append(doc.get_first("chunk_id"))
+        return out
 
     def count_matching(self, filters: Filters) -> int:
         """Chunks that pass `filters` (0: no paper matches them)."""

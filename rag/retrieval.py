@@ -11,7 +11,8 @@ is dropped.
 `Index.search` returns every candidate paper with its dense and BM25 evidence and a fused
 score; `select` then cuts that ranking where the evidence falls off, so a broad question can
 keep ten papers and a narrow one two. `filters` (`rag.models.Filters`) limit both retrievers
-inside their searches.
+inside their searches. In each pass the Chroma query runs in a worker thread beside the BM25
+search; the feedback papers' vectors are read by the chunk ids the lexical index holds.
 
 Fusion ("relative score fusion"): each retriever's per-paper best-chunk score is min-max
 normalised over its candidates, and the fused score is their mean (a paper one retriever did
@@ -25,8 +26,10 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from chromadb.errors import ChromaError, NotFoundError
@@ -41,6 +44,7 @@ from rag.store_health import store_error
 from rag.text import sentences, terms
 
 PAPER_CACHE = 4096  # paper records kept in memory per index
+SEARCH_THREADS = 8  # worker threads for the steps of searches that run beside others (`_concurrently`)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ class Index:
         self._lock = threading.Lock()
         self._checked = 0.0
         self.papers = Papers(self)
+        # Runs steps of a search beside each other (`_concurrently`); threads start as needed.
+        self._worker = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="rag-search")
         self._load(store)
 
     def _load(self, store: Store, lexical: LexicalIndex | None = None) -> None:
@@ -293,37 +299,77 @@ class Index:
 
     def _search(self, query: str, params: SearchParams, restrict: Collection[str] | None,
                 query_vec: np.ndarray | None, filters: Filters | None = None) -> Ranking:
-        dense: dict[str, float] = {}
-        lexical: dict[str, float] = {}
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
+        q_terms = terms(query)
+        fuse = rrf if params.fusion == "rrf" else relative_fusion
         if use_dense and query_vec is None:
             query_vec = self.embedder.embed_query(query)
-        q_terms = terms(query)
-        if use_dense:
-            dense = self.dense(query_vec, params.candidates, restrict, filters)
-        if use_bm25:
-            lexical = self.lexical(q_terms, params.candidates, restrict, filters)
-        fuse = rrf if params.fusion == "rrf" else relative_fusion
+        dense, lexical = self._concurrently(
+            (lambda: self.dense(query_vec, params.candidates, restrict, filters)) if use_dense else None,
+            (lambda: self.lexical(q_terms, params.candidates, restrict, filters)) if use_bm25 else None)
+        dense, lexical = dense or {}, lexical or {}
         ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
-        papers = self.get_papers([pid for pid, _ in ranked])
+        ids = [pid for pid, _ in ranked]
+        top = self._committed(ids, params.feedback_papers) if params.feedback_papers and restrict is None else []
+        if not top:
+            first = self._sources(ranked, dense, lexical, self.get_papers(ids))
+            return Ranking(first, first)
+
+        # Pseudo-relevance feedback: the first pass's best papers describe the topic in the
+        # corpus's own words, which a paraphrased question lacks. Dense: Rocchio, moving the
+        # query towards their mean vector; BM25: add their most distinctive terms.
+        def moved_dense() -> dict[str, float]:
+            chunk_ids = [cid for cids in self.lexical_index.chunks_of(top).values() for cid in cids]
+            means = self.store.paper_vectors(top, chunk_ids)
+            vecs = np.stack([means[pid] for pid in top if pid in means])
+            moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
+            return self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
+
+        def expanded_lexical() -> dict[str, float]:
+            extra = self.expansion_terms(top, set(q_terms), params.feedback_terms)
+            return self.lexical(q_terms + extra, params.candidates, restrict, filters)
+
+        moved, expanded = self._concurrently(moved_dense if use_dense else None,
+                                             expanded_lexical if use_bm25 and params.feedback_terms else None)
+        second = _ranked(fuse([moved if moved is not None else dense, expanded if expanded is not None else lexical],
+                              params.rrf_k, params.dense_weight))
+        papers = self.get_papers(ids + [pid for pid, _ in second])  # both passes' records in one read
         first = self._sources(ranked, dense, lexical, papers)
-        if params.feedback_papers and first and restrict is None:
-            # Pseudo-relevance feedback: the first pass's best papers describe the topic in the
-            # corpus's own words, which a paraphrased question lacks. Dense: Rocchio, moving
-            # the query towards their mean vector; BM25: add their most distinctive terms.
-            top = [src.paper_id for src in first[:params.feedback_papers]]
-            if use_dense:
-                means = self.store.paper_vectors(top)
-                vecs = np.stack([means[pid] for pid in top if pid in means])
-                moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
-                dense = self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
-            if use_bm25 and params.feedback_terms:
-                extra = self.expansion_terms(top, set(q_terms), params.feedback_terms)
-                lexical = self.lexical(q_terms + extra, params.candidates, restrict, filters)
-            ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
-            papers = self.get_papers([pid for pid, _ in ranked])
-            return Ranking(self._sources(ranked, dense, lexical, papers), first)
-        return Ranking(first, first)
+        dense, lexical = (dense if moved is None else moved), (lexical if expanded is None else expanded)
+        return Ranking(self._sources(second, dense, lexical, papers), first)
+
+    def _committed(self, ids: list[str], n: int) -> list[str]:
+        """The first `n` of `ids` that are committed papers (a phantom chunk's paper has no
+        record), reading records a few at a time in rank order."""
+        found: list[str] = []
+        for start in range(0, len(ids), 2 * n):
+            window = ids[start:start + 2 * n]
+            papers = self.get_papers(window)
+            found += [pid for pid in window if pid in papers]
+            if len(found) >= n:
+                break
+        return found[:n]
+
+    def _concurrently(self, *tasks: Callable[[], Any] | None) -> list[Any]:
+        """Each task's result, None for a task that is None. The last task runs on this
+        thread, the others in worker threads: a pass's Chroma query (with a server, mostly
+        waiting on another process, and a small answer to parse) beside its BM25 search
+        (tantivy and the rescoring in Python). Only steps that hold the GIL little belong in
+        a worker: reading 150 paper records there (many socket reads, JSON for each) while
+        BM25 ran on this thread made that read twice as slow and retrieve() slower (300k
+        papers). The question is embedded before, on this thread, for the same reason."""
+        present = [i for i, task in enumerate(tasks) if task is not None]
+        results: list[Any] = [None] * len(tasks)
+        if not present:
+            return results
+        pending = [(i, self._worker.submit(tasks[i])) for i in present[:-1]]
+        try:
+            results[present[-1]] = tasks[present[-1]]()
+        finally:
+            wait([future for _, future in pending])  # none left running, whatever failed
+        for i, future in pending:
+            results[i] = future.result()
+        return results
 
     @staticmethod
     def _sources(ranked, dense, lexical, papers: dict[str, Paper]) -> list[Source]:

@@ -12,9 +12,10 @@ import pytest
 
 from rag.embedding import model_slug
 from rag.ingest import ingest
+from rag.lexical_store import open_lexical
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
-from rag.store import SCHEMA, Store, open_client
+from rag.store import SCHEMA, Store, mean_vector, open_client
 
 N = 12
 
@@ -70,6 +71,35 @@ def test_both_layouts_hold_the_same_papers_and_vectors(stores, real_papers):
         # Layout 1 stored the mean at ingest; computed from the chunks it is the same vector.
         assert np.allclose(old_means[pid], vec, atol=1e-6)
         assert np.allclose(new_means[pid], vec, atol=1e-6)
+
+
+def test_feedback_vectors_read_by_chunk_id_are_the_papers_means(stores):
+    """Feedback reads the top papers' chunk vectors by the ids the lexical index holds
+    (a metadata-filtered get scans at scale); a paper whose ids are not given is read by its
+    paper_id metadata. Either way: the mean of every chunk of the paper, in both layouts."""
+    for layout in (1, 2):
+        _, store = stores[0][layout]
+        ids = sorted(dict(store.records()))
+        lexical = open_lexical(store)
+        try:
+            chunk_ids = lexical.chunks_of(ids + ["no-such-paper"])
+        finally:
+            lexical.close()
+        held: dict[str, set[str]] = {}
+        rows = store.chunks.get(include=["metadatas"])
+        for cid, meta in zip(rows["ids"], rows["metadatas"]):
+            held.setdefault(meta["paper_id"], set()).add(cid)
+        assert {pid: set(cids) for pid, cids in chunk_ids.items()} == held and len(held) == N
+        assert any(len(cids) > 1 for cids in held.values())  # a mean of several chunks is checked
+        by_metadata = store.paper_vectors(ids)
+        by_id = store.paper_vectors(ids, [cid for pid in ids for cid in chunk_ids[pid]])
+        mixed = store.paper_vectors(ids, [cid for pid in ids[: N // 2] for cid in chunk_ids[pid]])
+        assert set(by_metadata) == set(by_id) == set(mixed) == set(ids)
+        for pid in ids:
+            assert np.array_equal(by_id[pid], by_metadata[pid]) and np.array_equal(mixed[pid], by_metadata[pid])
+        stored = store.chunks.get(ids=sorted(held[ids[0]]), include=["embeddings", "metadatas"])
+        chunks = sorted(zip(stored["metadatas"], stored["embeddings"]), key=lambda mv: mv[0]["index"])
+        assert np.allclose(by_id[ids[0]], mean_vector([np.asarray(v, np.float32) for _, v in chunks]), atol=1e-7)
 
 
 def test_an_old_layout_store_is_still_updated_and_answered(stores, tmp_path, real_papers, embedder):

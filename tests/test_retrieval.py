@@ -3,6 +3,9 @@ hybrid index's behaviour on the real bundled index."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
 import pytest
 
 from rag.extractive import Extractive
@@ -108,6 +111,33 @@ def test_modes_and_feedback_on_the_real_index(pipeline):
     assert sum("Architecture Search" in s.title for s in hybrid.sources[:10]) >= 3
     restricted = index.search(query, SearchParams(), restrict=[s.paper_id for s in bm25[:3]]).sources
     assert {s.paper_id for s in restricted} <= {s.paper_id for s in bm25[:3]}
+
+
+def test_a_feedback_search_is_its_documented_steps(pipeline):
+    """`Index.search` runs each pass's dense query beside its BM25 search and reads the
+    feedback papers' vectors by chunk id; the ranking is still the steps done one at a time
+    (the papers' means here read by metadata), and searches from several threads at once
+    each get their own."""
+    index, params = pipeline.index, SearchParams(feedback_papers=3, feedback_terms=8)
+    query = "automatically designing network architectures"
+    got = index.search(query, params)
+    vec, q = index.embedder.embed_query(query), terms(query)
+    dense, lexical = index.dense(vec, params.candidates), index.lexical(q, params.candidates)
+    first = sorted(relative_fusion([dense, lexical]).items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(s.paper_id, s.score) for s in got.first] == [(pid, round(score, 6)) for pid, score in first]
+    top = [pid for pid, _ in first[:3]]
+    means = index.store.paper_vectors(top)
+    moved = vec + params.feedback_weight * np.stack([means[pid] for pid in top]).mean(axis=0)
+    dense = index.dense(moved / np.linalg.norm(moved), params.candidates)
+    lexical = index.lexical(q + index.expansion_terms(top, set(q), 8), params.candidates)
+    final = sorted(relative_fusion([dense, lexical]).items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(s.paper_id, s.score, s.dense, s.bm25) for s in got.sources] == [
+        (pid, round(score, 6), dense.get(pid), lexical.get(pid)) for pid, score in final]
+    questions = [query, "masked image modelling", "state space models for vision", "few-shot classification"]
+    alone = [index.search(text, params).sources for text in questions]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda text: index.search(text, params).sources, questions))
+    assert together == alone
 
 
 def test_get_all_pages_through_a_collection(pipeline):
