@@ -327,12 +327,49 @@ def _probe(paper: SynthPaper) -> str:
     return f"{paper.title}. {paper.abstract}"
 
 
+def retrieve_stages(index, questions: list[str], params) -> dict:
+    """Where a hybrid search's time goes: each step of `Index.search` (with feedback) timed
+    on its own, one after another, p50/p95 ms over the questions. In `retrieve()` each pass's
+    Chroma query runs beside its BM25 search and both passes' records are one read, so the
+    steps add up to more than it takes. Records are read from the store (not the cache), the
+    question embedded afresh."""
+    from rag.retrieval import _ranked, relative_fusion
+    from rag.text import terms
+
+    times: dict[str, list[float]] = {}
+
+    def timed(stage: str, fn: Callable, *args):
+        t = time.perf_counter()
+        value = fn(*args)
+        times.setdefault(stage, []).append((time.perf_counter() - t) * 1000)
+        return value
+
+    def feedback_vectors(top: list[str]) -> dict:
+        return index.store.paper_vectors(top, [c for cs in index.lexical_index.chunks_of(top).values() for c in cs])
+
+    n = params.candidates
+    for q in questions:
+        vec = timed("embed", index.embedder.embed, [q])[0]
+        q_terms = terms(q)
+        dense = timed("dense (Chroma query)", index.dense, vec, n)
+        lexical = timed("bm25 (tantivy + rescoring)", index.lexical, q_terms, n)
+        ids = [pid for pid, _ in _ranked(relative_fusion([dense, lexical], 0, params.dense_weight))]
+        records = dict(timed("paper records, first pass", index.store.records, ids))
+        top = [pid for pid in ids if pid in records][:params.feedback_papers]
+        means = timed("feedback vectors (chunk ids + vectors)", feedback_vectors, top)
+        moved = vec + params.feedback_weight * np.stack([means[pid] for pid in top]).mean(axis=0)
+        timed("dense, feedback", index.dense, moved / np.linalg.norm(moved), n)
+        extra = timed("expansion terms", index.expansion_terms, top, set(q_terms), params.feedback_terms)
+        timed("bm25, feedback", index.lexical, q_terms + extra, n)
+    return {stage: summary(values, 1) for stage, values in times.items()}
+
+
 def app_point(settings: Settings, questions: list[str], base: Base, new_seed: int, batch: int,
               visible_timeout: float = 120.0, new_papers: int = NEW_PAPERS) -> dict:
     """The assistant against the server: open it, warm `retrieve()` and `answer()`, then how
     long until papers another process writes are found, without a restart."""
     from rag.embedding import Embedder
-    from rag.pipeline import build_pipeline
+    from rag.pipeline import build_pipeline, search_params
 
     embedder = Embedder.from_settings(settings)  # as build_pipeline makes it: torch's query threads
     embedder.embed(["warm the model up"])  # the model load is not part of the open
@@ -357,6 +394,7 @@ def app_point(settings: Settings, questions: list[str], base: Base, new_seed: in
         answer_ms.append((time.perf_counter() - t) * 1000)
     out.update(retrieve_ms=summary(retrieve_ms, 1), answer_ms=summary(answer_ms, 1),
                answered_share=round(hits / len(retrieve_ms), 3), rss_after_queries_mb=rss_mb())
+    out["retrieve_stages_ms"] = retrieve_stages(pipe.index, questions[1::2], search_params(settings))
 
     # 1,000 papers from another process; the last one written is the probe.
     last = list(synth_papers(base, new_papers, new_seed))[-1]
