@@ -344,9 +344,6 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
         times.setdefault(stage, []).append((time.perf_counter() - t) * 1000)
         return value
 
-    def feedback_vectors(top: list[str]) -> dict:
-        return index.store.paper_vectors(top, [c for cs in index.lexical_index.chunks_of(top).values() for c in cs])
-
     n = params.candidates
     for q in questions:
         vec = timed("embed", index.embedder.embed, [q])[0]
@@ -356,7 +353,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
         ids = [pid for pid, _ in _ranked(relative_fusion([dense, lexical], 0, params.dense_weight))]
         records = dict(timed("paper records, first pass", index.store.records, ids))
         top = [pid for pid in ids if pid in records][:params.feedback_papers]
-        means = timed("feedback vectors (chunk ids + vectors)", feedback_vectors, top)
+        means = timed("feedback vectors (chunk ids + vectors)", index.feedback_vectors, top)
         moved = vec + params.feedback_weight * np.stack([means[pid] for pid in top]).mean(axis=0)
         timed("dense, feedback", index.dense, moved / np.linalg.norm(moved), n)
         extra = timed("expansion terms", index.expansion_terms, top, set(q_terms), params.feedback_terms)

@@ -203,13 +203,15 @@ class Embedder:
         spec = spec_for(self.model_name)
         return spec.dimension if spec else int(self.model.get_sentence_embedding_dimension())
 
-    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """float32 array (len(texts), dimension), each row of unit length."""
+    def embed(self, texts: list[str], progress: bool = False, batch_size: int | None = None) -> np.ndarray:
+        """float32 array (len(texts), dimension), each row of unit length; `batch_size`
+        overrides the embedder's for this call."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        pool = self._workers() if len(texts) > self.batch_size else None
+        batch_size = batch_size or self.batch_size
+        pool = self._workers() if len(texts) > batch_size else None
         vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
+            texts, batch_size=batch_size, normalize_embeddings=True,
             convert_to_numpy=True, show_progress_bar=progress, pool=pool,
         )
         return np.asarray(vectors, dtype=np.float32)

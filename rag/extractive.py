@@ -51,7 +51,11 @@ _AVAILABILITY = re.compile(
     re.I)
 SENTENCE_CACHE = 32768  # sentence vectors a compare answerer keeps (about 100 MB at 768 dimensions)
 TOPIC_WEIGHT = 0.5  # share of its IDF a word of the compared papers' titles counts (SentenceScorer)
-EMBED_GROUP = 8  # texts embedded per call by a compare answer (Extractive._embed_by_length)
+# Encode batch for a compare answer's sentences (the pipeline hands `embed` this batch size):
+# sentence-transformers sorts texts by length and pads each batch to its longest, and one
+# abstract's sentences run from 10 to over 100 word pieces, so small batches pad little
+# (mpnet, one thread: a new pair about 20% faster than in one batch; the same vectors).
+SENTENCE_BATCH = 8
 ASPECT_SENTENCES = 3  # per paper, quoted for the asked aspect besides what it does and its evaluation
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
@@ -215,7 +219,7 @@ class Extractive:
             for s in known:
                 self._vectors.move_to_end(keys[s])
         missing = [s for s in keys if s not in known]
-        embedded = self._embed_by_length([aspect_text, *missing])
+        embedded = self.embed([aspect_text, *missing])
         known.update(zip(missing, embedded[1:]))
         with self._lock:
             for s in missing:
@@ -224,19 +228,6 @@ class Extractive:
                 self._vectors.popitem(last=False)
         return embedded[0], [np.array([known[s] for s in sents]) for sents in contents]
 
-
-    def _embed_by_length(self, texts: list[str]) -> np.ndarray:
-        """`self.embed(texts)`, in groups of EMBED_GROUP texts of similar length: a batch is
-        padded to its longest text, and one abstract's sentences run from 10 to over 100 word
-        pieces, so one batch of them all computes mostly padding (mpnet, one thread: about 20%
-        less time a new pair; the vectors are the same)."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: list[np.ndarray | None] = [None] * len(texts)
-        for start in range(0, len(order), EMBED_GROUP):
-            group = order[start:start + EMBED_GROUP]
-            for i, vec in zip(group, self.embed([texts[i] for i in group])):
-                out[i] = vec
-        return np.array(out)
 
 
 def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndarray | None = None,

@@ -18,7 +18,7 @@ from rag.abstain import AbstainModel, features, should_abstain
 from rag.embedding import Embedder, model_slug
 from rag.errors import StoreError
 from rag.evidence import Evidence
-from rag.extractive import Extractive, abstention
+from rag.extractive import SENTENCE_BATCH, Extractive, abstention
 from rag.models import Answer, Filters, Source
 from rag.names import CorpusNames
 from rag.questions import Message
@@ -45,7 +45,7 @@ class Pipeline:
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
         self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),
-                                     embed=lambda texts: self.index.embedder.embed(texts))
+                                     embed=lambda texts: self.index.embedder.embed(texts, batch_size=SENTENCE_BATCH))
         self._names_version = -1
         self._names: CorpusNames | None = None
 

@@ -319,8 +319,7 @@ class Index:
         # corpus's own words, which a paraphrased question lacks. Dense: Rocchio, moving the
         # query towards their mean vector; BM25: add their most distinctive terms.
         def moved_dense() -> dict[str, float]:
-            chunk_ids = [cid for cids in self.lexical_index.chunks_of(top).values() for cid in cids]
-            means = self.store.paper_vectors(top, chunk_ids)
+            means = self.feedback_vectors(top)
             vecs = np.stack([means[pid] for pid in top if pid in means])
             moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
             return self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
@@ -337,6 +336,12 @@ class Index:
         first = self._sources(ranked, dense, lexical, papers)
         dense, lexical = (dense if moved is None else moved), (lexical if expanded is None else expanded)
         return Ranking(self._sources(second, dense, lexical, papers), first)
+
+    def feedback_vectors(self, paper_ids: list[str]) -> dict[str, np.ndarray]:
+        """paper id -> the mean of its chunk vectors, read by the chunk ids the lexical index
+        holds (`Store.paper_vectors`: a filtered read scans Chroma's metadata)."""
+        chunk_ids = [cid for cids in self.lexical_index.chunks_of(paper_ids).values() for cid in cids]
+        return self.store.paper_vectors(paper_ids, chunk_ids)
 
     def _committed(self, ids: list[str], n: int) -> list[str]:
         """The first `n` of `ids` that are committed papers (a phantom chunk's paper has no
