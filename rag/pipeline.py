@@ -87,7 +87,9 @@ class Pipeline:
         elif query.kind == "compare":
             abstain = False  # both papers are named: the corpus covers them by construction
         else:
-            abstain = should_abstain(query.text, ranking.first, self.abstainer, self.index.idf, s.retrieval_mode,
+            # Coverage is judged on the topic, without the asking-for-papers scaffolding: "which
+            # papers try to ... automatically" spends IDF mass on words no topic is about.
+            abstain = should_abstain(query.searched, ranking.first, self.abstainer, self.index.idf, s.retrieval_mode,
                                      s.abstain_threshold)
         ranked = evidence.named_first(query, ranking.sources, self.index.papers.__getitem__)
         return Evidence(query, evidence.shape(query, used), ranked, ranking.first, used, abstain)
@@ -95,7 +97,7 @@ class Pipeline:
     def abstain_features(self, question: str, s: Settings | None = None) -> dict[str, float]:
         """The abstention model's features for a question asked on its own (eval.calibrate)."""
         query = questions.analyse(question, None, self.names, False)
-        return features(query.text, self.search(query, s or self.settings).first, self.index.idf,
+        return features(query.searched, self.search(query, s or self.settings).first, self.index.idf,
                         self.index.idf.__contains__)
 
     def answer(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,

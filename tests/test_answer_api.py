@@ -89,6 +89,17 @@ def test_out_of_corpus_question_abstains(pipeline, titles):
     assert a.sources and all(escape_md(s.title) in a.text for s in a.sources)  # shown inert
 
 
+def test_abstention_judges_the_topic_not_the_asking_scaffolding(pipeline):
+    # "papers", "studies" are in the corpus's vocabulary; counted as question words they
+    # lowered the share of the question an abstract covers, and paraphrased list questions
+    # were declined more often than the same topic asked bare.
+    topic = "learn from measurements of people's brain activity?"
+    bare = pipeline.abstain_features(topic)
+    assert pipeline.abstain_features(f"Which papers {topic}") == bare
+    assert pipeline.abstain_features(f"Are there any studies that {topic}") == bare
+    assert bare["cover_max"] > 0.3  # the brain-activity papers cover the topic's words
+
+
 def test_value_question_puts_the_stating_sentence_first(pipeline, titles):
     a = pipeline.answer("What mean F1 score for valence does HiSTN reach in subject-dependent tests?")
     check_contract(a, titles)
