@@ -17,7 +17,7 @@ from rag.ingest import ingest
 from rag.pipeline import build_pipeline
 from rag.rebuild import rebuilding
 from rag.settings import Settings
-from rag.store import Store, StoreError, open_client
+from rag.store import HNSW_CONSTRUCTION_EF, SCHEMA, Store, StoreError, open_client
 
 QUESTIONS = ["Which papers bridge CNNs and ViTs?", "What is CvT?", "How do vision transformers work?"]
 
@@ -46,6 +46,19 @@ def test_collection_names_carry_the_model_slug(tmp_path):
         "chunks-all-minilm-l6-v2", "papers-all-minilm-l6-v2", f"chunks-{slug}", f"papers-{slug}"}
     assert packaged.chunks.metadata["embed_model"] == "all-MiniLM-L6-v2"
     assert by_path.chunks.metadata["embed_model"] == local
+
+
+def test_new_collections_build_with_the_cheaper_beam_and_old_ones_keep_theirs(tmp_path):
+    client = open_client(Settings(data_dir=tmp_path / "d"))
+    client.create_collection("chunks-all-minilm-l6-v2", embedding_function=None, metadata={  # as stores before
+        "rag_schema": SCHEMA, "embed_model": "all-MiniLM-L6-v2", "hnsw:space": "cosine",
+        "hnsw:search_ef": 256, "hnsw:construction_ef": 256})
+    store = Store(client, "all-MiniLM-L6-v2")
+    # Chroma builds each collection's graph with what it was created with: an older store is
+    # never rebuilt behind the user's back, a new collection gets the cheaper beam.
+    assert store.chunks.configuration["hnsw"]["ef_construction"] == 256
+    assert store.papers.configuration["hnsw"]["ef_construction"] == HNSW_CONSTRUCTION_EF < 256
+    assert store.papers.configuration["hnsw"]["ef_search"] == 256
 
 
 def test_telemetry_off_embedded(tmp_path):
