@@ -587,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     proc = start_server(work / "server", port, work / "chroma.log")
     started = machine()
+    args.out.mkdir(parents=True, exist_ok=True)  # before the first point: a late failure loses the run
     results_path = args.out / "results.json"
     chart_path = args.out / "scale.png"
 
