@@ -141,8 +141,14 @@ def ingest(
     counter: TokenCounter | None = None,
     progress: bool = False,
     batch_papers: int = BATCH_PAPERS,
+    reuse: Store | None = None,
 ) -> IngestReport:
     """Bring `store` up to date with the papers in `paths`; returns what happened.
+
+    `reuse`: another index of the same model (the live one, when `--rebuild` builds a new
+    generation beside it) whose vectors are copied for the chunks it holds instead of
+    embedding their text again; a chunk's id carries its text's hash, so an id found there
+    is that same text's vector.
 
     The embedder (and with it torch) is created only if something needs embedding. Each
     batch of `batch_papers` papers is committed before the next is read, then announced to
@@ -179,7 +185,7 @@ def ingest(
                     embedder = Embedder.from_settings(settings, for_queries=False)
                 if lexical is None:
                     lexical = open_lexical(store)
-                _store_papers(todo, chunker, embedder, store, report, lexical)
+                _store_papers(todo, chunker, embedder, store, report, lexical, reuse)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
             bar.at(stream.read + stream.skipped_records)
@@ -267,7 +273,7 @@ def _resolve(batch: list[Paper], store: Store, taken: set[str]) -> list[tuple[Pa
 
 
 def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Embedder,
-                  store: Store, report: IngestReport, lexical: LexicalIndex) -> None:
+                  store: Store, report: IngestReport, lexical: LexicalIndex, reuse: Store | None = None) -> None:
     chunks: dict[str, list[Chunk]] = {p.paper_id: chunker.chunks(p) for p, _ in todo}
     by_id = {p.paper_id: p for p, _ in todo}
     flat = [c for cs in chunks.values() for c in cs]
@@ -281,6 +287,16 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     reused = [c for c in flat if c.chunk_id in vectors]
     if reused:  # their paper's metadata (filter fields) may have changed
         store.chunks.update(ids=[c.chunk_id for c in reused], metadatas=[_chunk_meta(c, by_id) for c in reused])
+    if reuse is not None and missing:
+        old = reuse.chunks.get(ids=[c.chunk_id for c in missing], include=["embeddings"])
+        copied = dict(zip(old["ids"], (np.asarray(v, dtype=np.float32) for v in old["embeddings"])))
+        if copied:
+            part = [c for c in missing if c.chunk_id in copied]
+            store.chunks.add(ids=[c.chunk_id for c in part], embeddings=np.stack([copied[c.chunk_id] for c in part]),
+                             documents=[c.text for c in part], metadatas=[_chunk_meta(c, by_id) for c in part])
+            vectors.update(copied)
+            report.chunks_reused += len(part)
+            missing = [c for c in missing if c.chunk_id not in copied]
     # Large parts: sentence-transformers sorts by length within one encode call, so bigger
     # calls pad less (the paper records still commit per batch of papers).
     step = max(embedder.batch_size * 16, 256)

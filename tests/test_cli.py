@@ -7,9 +7,12 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from conftest import free_port
+from rag.settings import Settings
+from rag.store import Store, open_client
 
 
 @pytest.fixture
@@ -71,10 +74,24 @@ def test_ingest_batches_and_rebuild(rag_cli, tmp_path, real_papers, write_corpus
     data = tmp_path / "data"
     first = rag_cli("ingest", "--quiet", "--batch-papers", "1", str(corpus), data_dir=data)
     assert first.returncode == 0 and "new 4" in first.stdout
+    before = _chunk_vectors(data)
+    # The rebuild copies the live index's vectors for unchanged text and embeds only the new paper.
+    corpus = write_corpus(tmp_path / "p.jsonl", real_papers[100:105])
     rebuilt = rag_cli("ingest", "--quiet", "--rebuild", str(corpus), data_dir=data)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "new 4, updated 0, unchanged 0" in rebuilt.stdout
+    assert "new 5, updated 0, unchanged 0" in rebuilt.stdout
     assert "dropped the index" in rebuilt.stderr
+    after = _chunk_vectors(data)
+    assert set(before) < set(after)
+    assert f"chunks embedded {len(after) - len(before)}, reused {len(before)}," in rebuilt.stdout
+    # Copied, not recomputed; equal to float32 rounding (Chroma normalises what it stores for cosine).
+    assert all(np.allclose(before[cid], after[cid], rtol=0, atol=1e-6) for cid in before)
+
+
+def _chunk_vectors(data) -> dict:
+    store = Store(open_client(Settings(data_dir=data), create=False), Settings().embed_model, create=False)
+    got = store.chunks.get(include=["embeddings"])
+    return {cid: np.asarray(v) for cid, v in zip(got["ids"], got["embeddings"])}
 
 
 def test_ask_prints_answer_and_numbered_references(rag_cli, bundled_copy):
