@@ -88,7 +88,7 @@ def _store_failure(err: Exception) -> bool:
 def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
     """Ingest (or rebuild) under the writer lock; prints the report, returns (papers, chunks)."""
     from rag.ingest import ingest
-    from rag.rebuild import rebuilding
+    from rag.rebuild import live_store, rebuilding
     from rag.store import Store, open_client
 
     if getattr(args, "rebuild_lexical", False):
@@ -98,7 +98,7 @@ def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
         print(f"lexical index rebuilt from the vector store: {rebuild_lexical(store, progress=not args.quiet)} papers")
         return store.counts()
     if args.rebuild:
-        live = _readable_live_store(s)
+        live = live_store(s, s.embed_model)
         with rebuilding(s, s.embed_model) as store:
             report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch, reuse=live)
         print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
@@ -108,18 +108,6 @@ def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
         report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
     print(report.summary())
     return Store(open_client(s), s.embed_model, create=False).counts()
-
-
-def _readable_live_store(s):
-    """The live index `--rebuild` replaces, to copy unchanged chunks' vectors from; None when
-    there is none or it cannot be read (damaged, foreign): then everything is embedded afresh."""
-    from rag.errors import StoreError
-    from rag.store import Store, open_client
-
-    try:
-        return Store(open_client(s, create=False), s.embed_model, create=False)
-    except StoreError:  # the rebuild that follows reports or repairs what is wrong with it
-        return None
 
 
 def _where(s) -> str:

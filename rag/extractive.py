@@ -229,7 +229,6 @@ class Extractive:
         return embedded[0], [np.array([known[s] for s in sents]) for sents in contents]
 
 
-
 def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndarray | None = None,
                    n: int = ASPECT_SENTENCES) -> list[str]:
     """The `n` sentences of one paper that best state the asked aspect, in abstract order: the

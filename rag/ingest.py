@@ -277,8 +277,7 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     chunks: dict[str, list[Chunk]] = {p.paper_id: chunker.chunks(p) for p, _ in todo}
     by_id = {p.paper_id: p for p, _ in todo}
     flat = [c for cs in chunks.values() for c in cs]
-    got = store.chunks.get(ids=[c.chunk_id for c in flat], include=["embeddings"])
-    vectors = {cid: np.asarray(v, dtype=np.float32) for cid, v in zip(got["ids"], got["embeddings"])}
+    vectors = store.chunk_vectors([c.chunk_id for c in flat])
     # Longest first, across the whole batch of papers: each encode batch then holds chunks of
     # similar length and pads little. Order does not matter for safety: paper records, the
     # commit markers, are written only after all their chunks.
@@ -287,29 +286,25 @@ def _store_papers(todo: list[tuple[Paper, str]], chunker: Chunker, embedder: Emb
     reused = [c for c in flat if c.chunk_id in vectors]
     if reused:  # their paper's metadata (filter fields) may have changed
         store.chunks.update(ids=[c.chunk_id for c in reused], metadatas=[_chunk_meta(c, by_id) for c in reused])
-    if reuse is not None and missing:
-        old = reuse.chunks.get(ids=[c.chunk_id for c in missing], include=["embeddings"])
-        copied = dict(zip(old["ids"], (np.asarray(v, dtype=np.float32) for v in old["embeddings"])))
-        if copied:
-            part = [c for c in missing if c.chunk_id in copied]
-            store.chunks.add(ids=[c.chunk_id for c in part], embeddings=np.stack([copied[c.chunk_id] for c in part]),
-                             documents=[c.text for c in part], metadatas=[_chunk_meta(c, by_id) for c in part])
-            vectors.update(copied)
-            report.chunks_reused += len(part)
-            missing = [c for c in missing if c.chunk_id not in copied]
+
+    def add(part: list[Chunk], emb: np.ndarray) -> None:
+        # `add`, not `upsert`: these ids were just found absent (the writer lock keeps it so),
+        # and Chroma's one writer thread spends less on an add.
+        store.chunks.add(ids=[c.chunk_id for c in part], embeddings=emb, documents=[c.text for c in part],
+                         metadatas=[_chunk_meta(c, by_id) for c in part])
+        vectors.update(zip((c.chunk_id for c in part), emb))
+
+    if reuse is not None and missing and (copied := reuse.chunk_vectors([c.chunk_id for c in missing])):
+        part = [c for c in missing if c.chunk_id in copied]
+        add(part, np.stack([copied[c.chunk_id] for c in part]))
+        report.chunks_reused += len(part)
+        missing = [c for c in missing if c.chunk_id not in copied]
     # Large parts: sentence-transformers sorts by length within one encode call, so bigger
     # calls pad less (the paper records still commit per batch of papers).
     step = max(embedder.batch_size * 16, 256)
     for i in range(0, len(missing), step):
         part = missing[i:i + step]
-        emb = embedder.embed([c.text for c in part])
-        # `add`, not `upsert`: these ids were just found absent (the writer lock keeps it so),
-        # and Chroma's one writer thread spends less on an add.
-        store.chunks.add(
-            ids=[c.chunk_id for c in part], embeddings=emb, documents=[c.text for c in part],
-            metadatas=[_chunk_meta(c, by_id) for c in part],
-        )
-        vectors.update(zip((c.chunk_id for c in part), emb))
+        add(part, embedder.embed([c.text for c in part]))
         report.chunks_embedded += len(part)
     keep = {c.chunk_id for c in flat}
     present = store.chunks.get(where={"paper_id": {"$in": list(chunks)}}, include=[])

@@ -28,6 +28,16 @@ from rag.settings import Settings
 from rag.store import Store, _persistent, check_writable, open_client, read_pointer, store_location
 
 
+def live_store(settings: Settings, embed_model: str) -> Store | None:
+    """The live index a rebuild replaces, to copy unchanged chunks' vectors from (`ingest`'s
+    `reuse`); None when there is none or it cannot be read (damaged, foreign): then everything
+    is embedded afresh, and `rebuilding` reports or repairs what is wrong with it."""
+    try:
+        return Store(open_client(settings, create=False), embed_model, create=False)
+    except StoreError:
+        return None
+
+
 @contextmanager
 def rebuilding(settings: Settings, embed_model: str) -> Iterator[Store]:
     """An empty Store to ingest into; made live when the body finishes without an error."""
