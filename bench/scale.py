@@ -333,7 +333,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
     Chroma query runs beside its BM25 search and both passes' records are one read, so the
     steps add up to more than it takes. Records are read from the store (not the cache), the
     question embedded afresh."""
-    from rag.retrieval import _ranked, relative_fusion
+    from rag.retrieval import _ranked, fuse
     from rag.text import terms
 
     times: dict[str, list[float]] = {}
@@ -350,7 +350,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
         q_terms = terms(q)
         dense = timed("dense (Chroma query)", index.dense, vec, n)
         lexical = timed("bm25 (tantivy + rescoring)", index.lexical, q_terms, n)
-        ids = [pid for pid, _ in _ranked(relative_fusion([dense, lexical], 0, params.dense_weight))]
+        ids = [pid for pid, _ in _ranked(fuse([dense, lexical], params))]
         records = dict(timed("paper records, first pass", index.store.records, ids))
         top = [pid for pid in ids if pid in records][:params.feedback_papers]
         means = timed("feedback vectors (chunk ids + vectors)", index.feedback_vectors, top)

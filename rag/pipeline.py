@@ -31,7 +31,8 @@ def search_params(s: Settings) -> SearchParams:
     """The retrieval options of `s`."""
     return SearchParams(mode=s.retrieval_mode, candidates=s.candidate_chunks, fusion=s.fusion, rrf_k=s.rrf_k,
                         feedback_papers=s.feedback_papers, feedback_weight=s.feedback_weight,
-                        feedback_terms=s.feedback_terms, dense_weight=s.fusion_weight)
+                        feedback_terms=s.feedback_terms, dense_weight=s.fusion_weight,
+                        dense_full=s.dense_full_match)
 
 
 class Pipeline:

@@ -54,6 +54,7 @@ class SearchParams:
     fusion: str = "relative"  # "relative" | "rrf"
     rrf_k: int = 60
     dense_weight: float = 0.5  # relative fusion: the dense share, the rest BM25's (Settings.fusion_weight)
+    dense_full: float = 0.0  # relative fusion: the cosine that counts as a full dense match (Settings.dense_full_match)
     feedback_papers: int = 0  # pseudo-relevance feedback: top papers of a first pass (0: off)
     feedback_weight: float = 0.5  # Rocchio weight of their mean vector
     feedback_terms: int = 0  # expansion terms taken from their abstracts for BM25
@@ -301,14 +302,13 @@ class Index:
                 query_vec: np.ndarray | None, filters: Filters | None = None) -> Ranking:
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
         q_terms = terms(query)
-        fuse = rrf if params.fusion == "rrf" else relative_fusion
         if use_dense and query_vec is None:
             query_vec = self.embedder.embed_query(query)
         dense, lexical = self._concurrently(
             (lambda: self.dense(query_vec, params.candidates, restrict, filters)) if use_dense else None,
             (lambda: self.lexical(q_terms, params.candidates, restrict, filters)) if use_bm25 else None)
         dense, lexical = dense or {}, lexical or {}
-        ranked = _ranked(fuse([dense, lexical], params.rrf_k, params.dense_weight))
+        ranked = _ranked(fuse([dense, lexical], params))
         ids = [pid for pid, _ in ranked]
         top = self._committed(ids, params.feedback_papers) if params.feedback_papers and restrict is None else []
         if not top:
@@ -331,7 +331,7 @@ class Index:
         moved, expanded = self._concurrently(moved_dense if use_dense else None,
                                              expanded_lexical if use_bm25 and params.feedback_terms else None)
         second = _ranked(fuse([moved if moved is not None else dense, expanded if expanded is not None else lexical],
-                              params.rrf_k, params.dense_weight))
+                              params))
         papers = self.get_papers(ids + [pid for pid, _ in second])  # both passes' records in one read
         first = self._sources(ranked, dense, lexical, papers)
         dense, lexical = (dense if moved is None else moved), (lexical if expanded is None else expanded)
@@ -387,24 +387,43 @@ def _ranked(fused: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def _minmax(scores: dict[str, float]) -> dict[str, float]:
+def _minmax(scores: dict[str, float], top: float = 0.0) -> dict[str, float]:
+    """Scores scaled to 0..1 between the run's lowest and its highest, or `top` when that is
+    higher: `_minmax({"a": 0.3, "b": 0.1}, top=0.5)` -> `{"a": 0.5, "b": 0.0}`."""
     if not scores:
         return {}
     lo, hi = min(scores.values()), max(scores.values())
+    hi = max(hi, top) if top else hi
     if hi - lo < 1e-9:
         return {k: 1.0 for k in scores}
     return {k: (v - lo) / (hi - lo) for k, v in scores.items()}
 
 
-def relative_fusion(runs: list[dict[str, float]], _k: int = 0, dense_weight: float = 0.5) -> dict[str, float]:
+def fuse(runs: list[dict[str, float]], params: SearchParams) -> dict[str, float]:
+    """The dense and BM25 runs fused as `params.fusion` says."""
+    if params.fusion == "rrf":
+        return rrf(runs, params.rrf_k)
+    return relative_fusion(runs, params.dense_weight, params.dense_full)
+
+
+def relative_fusion(runs: list[dict[str, float]], dense_weight: float = 0.5,
+                    dense_full: float = 0.0) -> dict[str, float]:
     """Weighted mean of min-max-normalised scores: `dense_weight` for the first run (dense),
     the rest for the second (BM25); when only one run returned anything it is used alone.
     A weight per model: a strong embedder's dense side deserves more than an equal share.
 
+    `dense_full` is the cosine that counts as a full dense match. Min-max alone scales the best
+    dense score to 1 however weak it is, and a question whose key words the embedder does not
+    know ("Which papers use VGG?", "How does MoCo differ from SimCLR?") gets a dense run of
+    near-random papers at cosine 0.1-0.2 that outweighs the papers BM25 finds by those very
+    words. Below `dense_full` the dense run is scaled against it instead, so its weight follows
+    its evidence (README, "Quality II, fifth pass").
+
     `relative_fusion([{"a": 0.9, "b": 0.5}, {"a": 3.0, "c": 1.0}])` -> `{"a": 1.0, "b": 0.0, "c": 0.0}`;
     with `dense_weight=0.8` and runs `[{"a": 1, "b": 0}, {"a": 0, "b": 1}]` -> `{"a": 0.8, "b": 0.2}`.
     """
-    weighted = [(_minmax(r), w) for r, w in zip(runs, (dense_weight, 1.0 - dense_weight)) if r]
+    weighted = [(_minmax(r, top), w) for r, w, top in zip(runs, (dense_weight, 1.0 - dense_weight), (dense_full, 0.0))
+                if r]
     if not weighted:
         return {}
     total = sum(w for _, w in weighted) or 1.0
@@ -412,7 +431,7 @@ def relative_fusion(runs: list[dict[str, float]], _k: int = 0, dense_weight: flo
     return {k: sum(w * r.get(k, 0.0) for r, w in weighted) / total for k in keys}
 
 
-def rrf(runs: list[dict[str, float]], k: int = 60, _dense_weight: float = 0.5) -> dict[str, float]:
+def rrf(runs: list[dict[str, float]], k: int = 60) -> dict[str, float]:
     """Reciprocal rank fusion: sum of 1/(k + rank) over the runs, ranks from 1.
 
     `rrf([{"a": 0.9, "b": 0.5}, {"b": 2.0}], k=60)` -> `{"a": 1/61, "b": 1/62 + 1/61}`

@@ -190,6 +190,12 @@ class Settings(BaseSettings):
         description="Share of the dense score in relative fusion, the rest BM25's (unset: the model's "
         "value, 0.5 for MiniLM, 0.7 for mpnet).",
     )
+    dense_full_match: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Cosine that counts as a full dense match in relative fusion: a best dense score "
+        "below it is scaled against it, not to 1, so a question whose key words the embedder does not "
+        "know leans on BM25 (unset: the model's value, 0 (off) for MiniLM, 0.5 for mpnet).",
+    )
 
     @model_validator(mode="after")
     def _model_defaults(self) -> Settings:
@@ -199,8 +205,8 @@ class Settings(BaseSettings):
         from rag.models_registry import model_default, window_of
 
         filled = []
-        for name in ("chunk_size", "fusion_weight", "relative_cutoff", "feedback_papers", "feedback_weight",
-                     "feedback_terms"):
+        for name in ("chunk_size", "fusion_weight", "dense_full_match", "relative_cutoff", "feedback_papers",
+                     "feedback_weight", "feedback_terms"):
             if name in type(self).model_fields and getattr(self, name) is None:
                 object.__setattr__(self, name, model_default(self.embed_model, name, None))
                 filled.append(name)

@@ -3,6 +3,7 @@ hybrid index's behaviour on the real bundled index."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,6 +25,18 @@ def test_relative_fusion_keeps_gaps_and_averages_runs():
     assert fused == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.25})
     assert relative_fusion([{}, {}]) == {}
     assert relative_fusion([{"a": 2.0}]) == {"a": 1.0}
+
+
+def test_a_weak_dense_run_is_scaled_against_a_full_match():
+    """Min-max alone puts a near-random dense run's best paper at 1 and lets it outweigh the
+    paper BM25 finds by the question's own word; scaled against `dense_full` it does not."""
+    dense, lexical = {"noise": 0.16, "hit": 0.02}, {"hit": 2.3}
+    assert max(relative_fusion([dense, lexical], 0.7).items(), key=lambda kv: kv[1])[0] == "noise"
+    fused = relative_fusion([dense, lexical], 0.7, dense_full=0.5)
+    assert fused == pytest.approx({"noise": 0.7 * 0.14 / 0.48, "hit": 0.3})
+    # A dense run that reaches a full match is min-max scaled as before.
+    strong = {"a": 0.8, "b": 0.4}
+    assert relative_fusion([strong, {}], 0.7, dense_full=0.5) == relative_fusion([strong, {}], 0.7)
 
 
 def test_rrf_sums_reciprocal_ranks():
@@ -138,6 +151,27 @@ def test_a_feedback_search_is_its_documented_steps(pipeline):
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda text: index.search(text, params).sources, questions))
     assert together == alone
+
+
+def test_words_the_embedder_does_not_know_are_found_by_their_papers(default_pipeline):
+    """"Which papers use VGG?": the default embedder has no meaning for such names (best
+    cosine about 0.25, to unrelated papers), while BM25 finds every paper that names them. With
+    the default model's full-match cosine those papers reach the top 10; with plain min-max
+    fusion (0) the unrelated ones crowd them out, and VGG's question was declined."""
+    settings = default_pipeline.settings
+    if not settings.dense_full_match:
+        pytest.skip(f"{settings.embed_model} fuses with plain min-max")
+    plain = settings.with_overrides({"dense_full_match": 0.0})
+    papers = dict(default_pipeline.index.papers.items())
+    found = [0, 0]  # papers naming the word in the top 10: the default, plain min-max
+    for word in ("VGG", "DeiT", "GCN", "PSNR"):
+        naming = {pid for pid, p in papers.items() if re.search(rf"\b{word}\b", f"{p.title} {p.abstract}")}
+        for i, s in enumerate((settings, plain)):
+            ev = default_pipeline.gather(f"Which papers use {word}?", None, s)
+            found[i] += len(naming & {src.paper_id for src in ev.ranked[:10]})
+            if word == "VGG" and i == 0:
+                assert not ev.abstain
+    assert found[0] > found[1] and found[0] >= 12, found  # of the 24 papers naming them
 
 
 def test_get_all_pages_through_a_collection(pipeline):
