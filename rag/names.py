@@ -32,7 +32,9 @@ _NOT_NAME_STARTS = {"a", "an", "the", "on", "towards", "toward", "beyond", "abou
 # Where a title without a colon turns from what it names to what it is for or about.
 _LINK = re.compile(r"\s+(?:for|with|via|using|through|by|from|in|on|of|to|towards|as|and|under|without)\s+", re.I)
 # Method-name-like tokens: an inner capital (ConvNeXt, SparK, OSNet) or letters with digits.
-_NAME_TOKEN = re.compile(r"\b(?=[\w-]*[a-z])(?:[A-Za-z]+[A-Z][\w-]*|[A-Za-z]+-?\d[\w-]*)\b")
+# Never the tail of a hyphenated word: "G-SimCLR" names a variant, not SimCLR, and
+# "Inception-ResNet" is not ResNet (read as tails, "SimCLR" in a question named G-SimCLR).
+_NAME_TOKEN = re.compile(r"(?<!\w-)\b(?=[\w-]*[a-z])(?:[A-Za-z]+[A-Z][\w-]*|[A-Za-z]+-?\d[\w-]*)\b")
 # Where an abstract defines a name: "dubbed ConvNeXt", "termed CDD-RED", "network (OSNet)".
 _DEFINED = re.compile(r"\b(?:dubbed|named|called|termed|coined|namely)\s+([A-Z][\w-]+)|\(([A-Za-z][\w-]*[A-Z][\w-]*)\)")
 MAX_PAPERS_PER_NAME = 2  # a name more papers share names none of them

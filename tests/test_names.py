@@ -36,6 +36,19 @@ def test_papers_named_by_short_name_title_and_defined_method_name():
     assert names.by_title("CvT:  Introducing Convolutions to Vision Transformers") == ["cvt"]
 
 
+def test_the_tail_of_a_hyphenated_name_names_nothing():
+    """"SimCLR" is not "G-SimCLR", nor "ResNet" "Inception-ResNet"; the whole short name still names its paper."""
+    names = NameIndex({
+        "gsim": Paper("gsim", "G-SimCLR : Self-Supervised Contrastive Learning with Guided Projection",
+                      "NT-Xent loss (as used in SimCLR)."),
+        "incep": Paper("incep", "Inception-v4, Inception-ResNet and the Impact of Residual Connections",
+                       "We study residual connections."),
+    })
+    assert names.find("How does MoCo differ from SimCLR?") == []
+    assert names.find("Does ResNet beat v4?") == []
+    assert names.find("How does G-SimCLR differ from BYOL?") == ["gsim"]
+
+
 def test_uncoloned_heads_name_a_paper_only_where_the_phrase_is_rare():
     proto = Paper("proto", "Prototypical Networks for Few-shot Learning", "We propose prototypical networks.")
     cnns = {f"cnn{i}": Paper(f"cnn{i}", f"Convolutional Neural Networks for Task {i}", "Convolutional networks.")
