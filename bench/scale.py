@@ -333,7 +333,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
     Chroma query runs beside its BM25 search and both passes' records are one read, so the
     steps add up to more than it takes. Records are read from the store (not the cache), the
     question embedded afresh."""
-    from rag.retrieval import _ranked, fuse
+    from rag.retrieval import _ranked, expanded_query, fuse
     from rag.text import terms
 
     times: dict[str, list[float]] = {}
@@ -357,7 +357,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
         moved = vec + params.feedback_weight * np.stack([means[pid] for pid in top]).mean(axis=0)
         timed("dense, feedback", index.dense, moved / np.linalg.norm(moved), n)
         extra = timed("expansion terms", index.expansion_terms, top, set(q_terms), params.feedback_terms)
-        timed("bm25, feedback", index.lexical, q_terms + extra, n)
+        timed("bm25, feedback", index.lexical, expanded_query(q_terms, extra), n)
     return {stage: summary(values, 1) for stage, values in times.items()}
 
 
