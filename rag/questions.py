@@ -86,9 +86,15 @@ _COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differe
 
 
 _JOINED = re.compile(r"^[\W_]*and[\W_]*$", re.I)  # what stands between two names: "X and Y", "'X' and 'Y'"
+# How a sentence that asks or tells opens; text that opens otherwise, has no "?" and names no
+# paper is typed the way a search box is ("graph neural networks", "self-supervised depth").
+_SENTENCE_START = re.compile(
+    r"^\W*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|should|"
+    r"would|will|has|have|had|tell|explain|describe|summari[sz]e|define|compare|give|list|show|find|name|"
+    r"i|i'm|we|my|our|please|hi|hello|thanks?)\b", re.I)
 
 
-def question_kind(question: str, named: int = 0, between: list[str] | None = None) -> str:
+def question_kind(question: str, named: int = 0, between: list[str] | None = None, follow_up: bool = False) -> str:
     """"list", "compare" or "fact". `named` is how many papers the question names, `between`
     the text between consecutive names when known: two names joined by "and" ask to compare,
     an "and" elsewhere ("pre-trained and fine-tuned ... SimMIM") does not. A question that
@@ -97,13 +103,17 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
     `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
     `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare";
     `question_kind("ViT-B pre-trained and fine-tuned: what does SimMIM reach?", 2, [" pre-trained ... what does "])`
-    -> "fact".
+    -> "fact". A bare topic typed as into a search box (not a follow-up) asks for papers:
+    `question_kind("graph neural networks")` -> "list"; `question_kind("ConvNeXt accuracy", named=1)` -> "fact".
     """
     if named >= 2:
         joined = any(_JOINED.match(gap) for gap in between) if between is not None else " and " in question.lower()
         if _COMPARE.search(question) or joined:
             return "compare"
     if _LIST.search(question) or _SCAFFOLD.match(question):
+        return "list"
+    if not (named or follow_up) and "?" not in question and not question.rstrip().endswith(".") \
+            and not _SENTENCE_START.match(question):
         return "list"
     return "fact"
 
@@ -225,7 +235,7 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     mentions = names.mentions(question)
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
     between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
-    kind = question_kind(question, named=len(named), between=between)
+    kind = question_kind(question, named=len(named), between=between, follow_up=follow_up)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named)

@@ -79,6 +79,14 @@ def test_question_kinds():
     assert question_kind("What accuracy does CvT reach?", named=1) == "fact"
     # The opening a search strips as asking for papers makes a list, however it is worded.
     assert question_kind("Papers that learn visual features without human labels") == "list"
+    # A bare topic, typed as into a search box, asks for the papers on it; a sentence does not.
+    assert question_kind("graph neural networks") == "list"
+    assert question_kind("self-supervised depth estimation from video") == "list"
+    assert question_kind("ConvNeXt accuracy", named=1) == "fact"
+    assert question_kind("the second one", follow_up=True) == "fact"
+    for sentence in ("Tell me about LoRA", "how ViTs handle small data", "I need the ViT accuracy",
+                     "ViT accuracy on ImageNet?", "ViTs need more data than CNNs."):
+        assert question_kind(sentence) == "fact", sentence
 
 
 def test_two_names_ask_to_compare_only_when_joined():
