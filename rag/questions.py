@@ -79,8 +79,12 @@ def search_text(question: str) -> str:
     return rest if any(c.isalnum() for c in rest) else question
 
 
+# Plural "papers", "methods", ...: a singular one after "what" is a particular paper ("What does
+# the paper '...' propose?", "What model does CvT use?"), a fact question; "which paper" asks
+# which ones.
 _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
-                   r"\b(papers?|works?|studies|articles|approaches|methods|models)\b"
+                   r"\b(papers|works|studies|articles|approaches|methods|models)\b"
+                   r"|^\s*which\s+(paper|work|study|article|approach|method|model)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
 _COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
 

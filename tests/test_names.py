@@ -79,6 +79,11 @@ def test_question_kinds():
     assert question_kind("What accuracy does CvT reach?", named=1) == "fact"
     # The opening a search strips as asking for papers makes a list, however it is worded.
     assert question_kind("Papers that learn visual features without human labels") == "list"
+    # A particular paper or method, asked about with "what", is a fact question.
+    assert question_kind("What does the paper 'Visualizing Deep Similarity Networks' propose?") == "fact"
+    assert question_kind("What model does CvT use?", named=1) == "fact"
+    assert question_kind("Which paper introduces convolutions into ViTs?") == "list"
+    assert question_kind("What methods detect shortcut learning?") == "list"
     # A bare topic, typed as into a search box, asks for the papers on it; a sentence does not.
     assert question_kind("graph neural networks") == "list"
     assert question_kind("self-supervised depth estimation from video") == "list"
