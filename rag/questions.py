@@ -86,10 +86,13 @@ _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
                    r"\b(papers|works|studies|articles|approaches|methods|models)\b"
                    r"|^\s*which\s+(paper|work|study|article|approach|method|model)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
-_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|both)\b", re.I)
+# Words that set two named papers against each other: "how is X different from Y", "is X better
+# than Y", "X compared to Y", "what do X and Y have in common".
+_COMPARE = re.compile(r"\b(compar(?:e|es|ed|ing|ison)|contrast|differ|differs|different|differences?|distinguish(?:es)?|"
+                      r"versus|vs\.?|both|than|outperforms?|similar|similarities|in common)\b", re.I)
 
 
-_JOINED = re.compile(r"^[\W_]*and[\W_]*$", re.I)  # what stands between two names: "X and Y", "'X' and 'Y'"
+_JOINED = re.compile(r"^[\W_]*(?:and|or)[\W_]*$", re.I)  # between two names: "X and Y", "'X' or 'Y'"
 # How a sentence that asks or tells opens; text that opens otherwise, has no "?" and names no
 # paper is typed the way a search box is ("graph neural networks", "self-supervised depth").
 _SENTENCE_START = re.compile(
@@ -111,7 +114,8 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
     `question_kind("graph neural networks")` -> "list"; `question_kind("ConvNeXt accuracy", named=1)` -> "fact".
     """
     if named >= 2:
-        joined = any(_JOINED.match(gap) for gap in between) if between is not None else " and " in question.lower()
+        joined = any(_JOINED.match(gap) for gap in between) if between is not None \
+            else bool(re.search(r"\s(?:and|or)\s", question, re.I))
         if _COMPARE.search(question) or joined:
             return "compare"
     if _LIST.search(question) or _SCAFFOLD.match(question):

@@ -101,6 +101,11 @@ def test_two_names_ask_to_compare_only_when_joined():
     # An "and" elsewhere joins no names: a question about CvT that mentions OSNet in passing.
     fact = analyse("Trained and tested like OSNet, what accuracy does CvT reach?", None, names)
     assert fact.named == ("osnet", "cvt") and fact.kind == "fact" and fact.titled == ("cvt",)
+    # Two names set against each other, however it is worded, ask to compare.
+    for question in ("Which is faster, ConViT or CvT?", "How is ConViT different from CvT?",
+                     "What distinguishes ConViT from CvT?", "Is ConViT better than CvT?", "ConViT compared to CvT",
+                     "Does ConViT outperform CvT?", "What do ConViT and CvT have in common?"):
+        assert analyse(question, None, names).kind == "compare", question
 
 
 def test_previous_turn_reads_structured_citations_first():
