@@ -88,8 +88,9 @@ _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
 # Words that set two named papers against each other: "how is X different from Y", "is X better
 # than Y", "X compared to Y", "what do X and Y have in common".
-_COMPARE = re.compile(r"\b(compar(?:e|es|ed|ing|ison)|contrast|differ|differs|different|differences?|distinguish(?:es)?|"
-                      r"versus|vs\.?|both|than|outperforms?|similar|similarities|in common)\b", re.I)
+_COMPARE = re.compile(r"\b(compar(?:e|es|ed|ing|ison)|contrast|differ|differs|different|differences?|"
+                      r"distinguish(?:es)?|versus|vs\.?|both|than|outperforms?|similar|similarities|in common)\b",
+                      re.I)
 
 
 _JOINED = re.compile(r"^[\W_]*(?:and|or)[\W_]*$", re.I)  # between two names: "X and Y", "'X' or 'Y'"
