@@ -50,13 +50,15 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     """The papers to answer `query` from, best first; `paper(id)` looks a paper up.
 
     With a ranking scored [1.0, 0.9, 0.2] and `s.relative_cutoff` 0.3, a list question uses
-    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank.
+    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank, and
+    so does "How does the first compare with the second?" after an answer that listed them.
     """
     ranked = ranking.sources
+    if query.kind == "compare":  # the two papers named, or picked by position in the earlier answer
+        pair = query.named if len(query.named) >= 2 else query.restrict or ()
+        return [_unranked(pid, ranked, paper) for pid in pair[:2]]
     if query.restrict is not None:
         return select(ranked, s.relative_cutoff, 1, s.max_papers)
-    if query.kind == "compare":
-        return [_unranked(pid, ranked, paper) for pid in query.named[:2]]
     used = select(ranked, s.relative_cutoff, s.min_papers, s.max_papers)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 

@@ -144,13 +144,15 @@ def _points_back(question: str, turn: Turn) -> bool:
     return bool(turn.question) and bool(_ANAPHORA.search(question))
 
 
-def ordinal(question: str) -> int | None:
-    """`ordinal("What dataset does the second one use?")` -> 2; "the last" -> -1."""
-    m = _ORDINAL.search(question)
-    if not m:
-        return None
-    word = m.group(1).lower()
-    return -1 if word == "last" else ORDINALS[word]
+def ordinals(question: str) -> list[int]:
+    """The earlier answer's papers a question picks by position, in its order: none unless it
+    says "the first", "the second one", ... ; then every position word it holds.
+    `ordinals("What dataset does the second one use?")` -> [2];
+    `ordinals("How does the first compare with the last?")` -> [1, -1]; "the first and second" -> [1, 2]."""
+    if not _ORDINAL.search(question):
+        return []
+    words = re.findall(r"\b(first|second|third|fourth|fifth|last)\b", question.lower())
+    return list(dict.fromkeys(-1 if w == "last" else ORDINALS[w] for w in words))
 
 
 @dataclass(frozen=True)
@@ -238,13 +240,15 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         restrict = list(turn.cited_ids)
         for title in turn.cited_titles:
             restrict += [pid for pid in names.by_title(title) if pid not in restrict]
-        nth = ordinal(question)
-        if nth is not None and restrict and abs(nth) <= len(restrict):
-            restrict = [restrict[nth - 1 if nth > 0 else -1]]
+        picked = [restrict[n - 1 if n > 0 else -1] for n in ordinals(question) if abs(n) <= len(restrict)]
+        restrict = list(dict.fromkeys(picked)) or restrict
     mentions = names.mentions(question)
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
     between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
     kind = question_kind(question, named=len(named), between=between, follow_up=follow_up)
+    if follow_up and len(restrict) == 2 and ordinals(question) and kind == "fact":
+        # "How does the first compare with the second?": two earlier papers picked by position.
+        kind = question_kind(question, named=2)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named)

@@ -131,6 +131,10 @@ def test_follow_up_is_restricted_to_the_cited_papers_and_ordinals_pick_one():
     assert isinstance(q, Query) and q.follow_up and q.restrict == ("cvt", "convit")
     assert q.searched == "use ImageNet?"
     assert analyse("What does the second one report?", history, names).restrict == ("convit",)
+    # Two positions that are set against each other compare those two papers.
+    both = analyse("How does the first compare with the second?", history, names)
+    assert both.restrict == ("cvt", "convit") and both.kind == "compare"
+    assert analyse("Compare the second and the first", history, names).restrict == ("convit", "cvt")
     fresh = analyse("Which of those use ImageNet?", history, names, follow_up=False)
     assert not fresh.follow_up and fresh.restrict is None
 
