@@ -334,7 +334,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
     steps add up to more than it takes. Records are read from the store (not the cache), the
     question embedded afresh."""
     from rag.retrieval import _ranked, expanded_query, fuse
-    from rag.text import terms
+    from rag.text import query_terms
 
     times: dict[str, list[float]] = {}
 
@@ -347,7 +347,7 @@ def retrieve_stages(index, questions: list[str], params) -> dict:
     n = params.candidates
     for q in questions:
         vec = timed("embed", index.embedder.embed, [q])[0]
-        q_terms = terms(q)
+        q_terms = query_terms(q)
         dense = timed("dense (Chroma query)", index.dense, vec, n)
         lexical = timed("bm25 (tantivy + rescoring)", index.lexical, q_terms, n)
         ids = [pid for pid, _ in _ranked(fuse([dense, lexical], params))]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rag.errors import ConfigError
 from rag.models import Source
-from rag.text import Idf, terms
+from rag.text import Idf, query_terms, terms
 
 MODELS_DIR = "abstain_models"  # inside the rag package
 FEATURES = ("dense", "cover_max", "cover_top", "unknown")
@@ -43,7 +43,7 @@ def coverage(question_terms: set[str], src: Source, idf: Callable[[str], float])
 def features(question: str, first: list[Source], idf: Callable[[str], float],
              known: Callable[[str], bool]) -> dict[str, float]:
     """Evidence features of a first-pass ranking; see the module docstring."""
-    q = set(terms(question))
+    q = set(query_terms(question))
     mass = sum(idf(t) for t in q) or 1.0
     top = first[:5]
     covers = [coverage(q, s, idf) for s in top]

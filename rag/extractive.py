@@ -24,7 +24,7 @@ import numpy as np
 from rag.citations import unmarked
 from rag.models import Answer, Citation, Paper, Source
 from rag.names import NameIndex, display_name
-from rag.text import escape_md, terms
+from rag.text import escape_md, query_terms, terms
 
 _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
             r"throughput|improvement|gain|reduction|ap|map|iou|psnr|top-1|top-5|wer|precision|recall")
@@ -72,7 +72,7 @@ class SentenceScorer:
     sentences that introduce the topic, not the one that states the asked mechanism."""
 
     def __init__(self, question: str, idf: Callable[[str], float], topic: Iterable[str] = ()):
-        self.q_terms = set(terms(question))
+        self.q_terms = set(query_terms(question))
         topic = set(topic)
         self.weights = {t: idf(t) * (TOPIC_WEIGHT if t in topic else 1.0) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0

@@ -41,7 +41,7 @@ from rag.lexical_store import open_lexical, sync_from_log
 from rag.models import Filters, Paper, Source
 from rag.store import Store, paper_from_record
 from rag.store_health import store_error
-from rag.text import sentences, terms
+from rag.text import query_terms, sentences, terms
 
 PAPER_CACHE = 4096  # paper records kept in memory per index
 SEARCH_THREADS = 8  # worker threads for the steps of searches that run beside others (`_concurrently`)
@@ -301,7 +301,7 @@ class Index:
     def _search(self, query: str, params: SearchParams, restrict: Collection[str] | None,
                 query_vec: np.ndarray | None, filters: Filters | None = None) -> Ranking:
         use_dense, use_bm25 = params.mode in ("hybrid", "dense"), params.mode in ("hybrid", "bm25")
-        q_terms = terms(query)
+        q_terms = query_terms(query)
         if use_dense and query_vec is None:
             query_vec = self.embedder.embed_query(query)
         dense, lexical = self._concurrently(

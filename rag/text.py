@@ -31,6 +31,22 @@ def terms(text: str) -> list[str]:
     return [_stem(w) for w in _TOKEN.findall(text.lower()) if w not in _STOP]
 
 
+# Question and auxiliary words, which bm25s's (Lucene's) 33 stop words keep. Every question
+# holds some ("How does X do ...?"); as query terms they matched titles that hold them ("When
+# does dough become a bagel?" for "What does DAGNN do?"). Dropped from questions only: the
+# index, feedback's expansion terms and the abstracts' side of every overlap keep their terms.
+_QUESTION_STEMS = frozenset(_stem(w) for w in (
+    "how", "why", "when", "where", "who", "whom", "whose", "does", "do", "did", "doing", "done", "can", "could",
+    "would", "should", "may", "might", "must", "has", "have", "had", "having", "been", "being", "were", "am",
+    "we", "our", "you", "your", "me", "my"))
+
+
+def query_terms(question: str) -> list[str]:
+    """The terms of a question: `terms` without question and auxiliary words.
+    `query_terms("How does DAGNN do it?")` -> `["dagnn"]`."""
+    return [t for t in terms(question) if t not in _QUESTION_STEMS]
+
+
 def strip_markers(text: str) -> str:
     """`strip_markers("CvT adds convolutions [2].")` -> `"CvT adds convolutions ."`"""
     return _MARKER.sub("", text)

@@ -13,7 +13,7 @@ from rag.extractive import Extractive
 from rag.models import Paper, Source
 from rag.questions import question_kind, search_text
 from rag.retrieval import SearchParams, expanded_query, relative_fusion, rrf, select
-from rag.text import Idf, markers, sentences, strip_markers, support_score, terms
+from rag.text import Idf, markers, query_terms, sentences, strip_markers, support_score, terms
 
 
 def src(pid: str, score: float) -> Source:
@@ -61,6 +61,8 @@ def test_select_cuts_where_the_evidence_falls_off():
 
 def test_text_analysis():
     assert terms("Vision Transformers with convolutions") == ["vision", "transform", "convolut"]
+    assert query_terms("How does DAGNN do it?") == ["dagnn"]  # question words are no topic
+    assert terms("When does dough become a bagel?") == ["when", "doe", "dough", "becom", "bagel"]  # a paper keeps them
     assert markers("a [1] b [3][1]") == [1, 3, 1]
     assert strip_markers("CvT adds convolutions [2].") == "CvT adds convolutions ."
     score = support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT")
@@ -141,7 +143,7 @@ def test_a_feedback_search_is_its_documented_steps(pipeline):
     index, params = pipeline.index, SearchParams(feedback_papers=3, feedback_terms=8)
     query = "automatically designing network architectures"
     got = index.search(query, params)
-    vec, q = index.embedder.embed_query(query), terms(query)
+    vec, q = index.embedder.embed_query(query), query_terms(query)
     dense, lexical = index.dense(vec, params.candidates), index.lexical(q, params.candidates)
     first = sorted(relative_fusion([dense, lexical]).items(), key=lambda kv: (-kv[1], kv[0]))
     assert [(s.paper_id, s.score) for s in got.first] == [(pid, round(score, 6)) for pid, score in first]
@@ -185,6 +187,14 @@ def test_words_the_embedder_does_not_know_are_found_by_their_papers(default_pipe
     assert not default[0][2] and before[0][2]  # VGG: answered now, declined before
     hits, naming, _ = found("MSCOCO", settings)
     assert hits >= 3 and naming == 5, hits  # 4 of 5 here
+
+
+def test_a_question_word_does_not_pick_the_paper(default_pipeline):
+    """"What does DAGNN do?": "does" and "do" used to be query terms, and a title holding them
+    ("When does dough become a bagel? ...") outranked the one abstract that defines DAGNN."""
+    answer = default_pipeline.answer("What does DAGNN do?")
+    assert not answer.abstained
+    assert answer.citations[0].title == "Towards Deeper Graph Neural Networks"
 
 
 def test_get_all_pages_through_a_collection(pipeline):
