@@ -68,9 +68,10 @@ FAST := not slow and not chroma_server and not browser and not llamacpp and not 
 test-fast: setup
 	$(PY) -m pytest -m "$(FAST)"
 
-## eval: run the question set on the default configuration, write eval/results/
+## eval: run the question set on the default configuration, write eval/results/; then the corpus-built probes
 eval: ingest
 	$(RAG) eval --compare
+	$(PY) -m eval.probes
 
 ## bench: measure speed and memory, write bench/results.md
 bench: ingest

@@ -1,0 +1,80 @@
+"""Probes built from the corpus itself: question kinds no hand-written set covers enough.
+
+The question sets (eval/*.jsonl) are written by people and checked by hand, so they are small.
+Two failure kinds need many questions to show, and the corpus can write them with a known
+answer:
+- **names** ("Which papers use VGG?"): capitalised names (an inner capital: VGG, DeiT, MSCOCO)
+  that 3-12 abstracts contain; the papers containing the name are the answer. An embedder has
+  no meaning for most of them, so this measures how well BM25's exact match is kept.
+- **known item** ("What does the paper '<title>' propose?"): the quoted paper must come first.
+
+`python -m eval.probes [--model M] [--out FILE]` prints the figures (and writes them as JSON).
+Samples are drawn with fixed seeds, so two runs over the same index ask the same questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+NAME = re.compile(r"\b[A-Z][A-Za-z]*[A-Z][A-Za-z0-9-]*\b")  # an inner capital: VGG, DeiT, ResNet-50
+NAME_PAPERS = (3, 12)  # how many abstracts a probed name is in
+NAMES, KNOWN_ITEMS = 40, 60  # questions per probe
+
+
+def name_probe(pipe, n: int = NAMES, seed: int = 0) -> dict[str, float]:
+    """R-precision (share of the name's papers among the first as many), recall@20 and the
+    share declined, over `n` names asked as "Which papers use <name>?"."""
+    texts = {pid: f"{p.title} {p.abstract}" for pid, p in pipe.index.papers.items()}
+    counts = Counter(w for text in texts.values() for w in set(NAME.findall(text)))
+    names = sorted(w for w, c in counts.items() if NAME_PAPERS[0] <= c <= NAME_PAPERS[1] and len(w) >= 3)
+    r_prec, r20, declined = [], [], []
+    for name in sorted(random.Random(seed).sample(names, min(n, len(names)))):
+        having = {pid for pid, text in texts.items() if re.search(rf"\b{re.escape(name)}\b", text)}
+        ev = pipe.gather(f"Which papers use {name}?", None, pipe.settings)
+        ids = [src.paper_id for src in ev.ranked]
+        r_prec.append(len(having & set(ids[:len(having)])) / len(having))
+        r20.append(len(having & set(ids[:20])) / len(having))
+        declined.append(ev.abstain)
+    return {"questions": len(r_prec), "r_precision": _mean(r_prec), "recall@20": _mean(r20),
+            "declined": _mean(declined)}
+
+
+def known_item_probe(pipe, n: int = KNOWN_ITEMS, seed: int = 1) -> dict[str, float]:
+    """Share of `n` papers ranked first, and the MRR, when asked for by quoted title."""
+    ids = random.Random(seed).sample(sorted(pipe.index.papers), n)
+    reciprocal = []
+    for pid in ids:
+        ev = pipe.gather(f"What does the paper '{pipe.index.paper(pid).title}' propose?", None, pipe.settings)
+        ranked = [src.paper_id for src in ev.ranked]
+        reciprocal.append(1.0 / (ranked.index(pid) + 1) if pid in ranked else 0.0)
+    return {"questions": len(reciprocal), "first": _mean([r == 1.0 for r in reciprocal]), "mrr": _mean(reciprocal)}
+
+
+def _mean(values) -> float:
+    return round(sum(values) / len(values), 3) if values else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rag.pipeline import build_pipeline
+    from rag.settings import Settings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="embedding model (default: RAG_EMBED_MODEL or the default model)")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    settings = Settings(**({"embed_model": args.model} if args.model else {}))
+    pipe = build_pipeline(settings)
+    figures = {"embed_model": settings.embed_model, "names": name_probe(pipe), "known_item": known_item_probe(pipe)}
+    print(json.dumps(figures, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
