@@ -384,9 +384,9 @@ class Index:
 
 
 def expanded_query(q_terms: list[str], extra: list[str]) -> list[str]:
-    """The feedback pass's BM25 query: the question's terms, repeated so that they count at
-    least half as many as the expansion terms, then the expansion terms (BM25 weighs a term by
-    how often the query holds it). Added once each, 8 expansion terms from three papers
+    """The feedback pass's BM25 query: the question's terms, repeated so that they count about
+    half as many as the expansion terms (rounded, at least once), then the expansion terms
+    (BM25 weighs a term by how often the query holds it). Added once each, 8 expansion terms from three papers
     outweighed a one-word question 8 to 1: "Which papers use MSCOCO?" drifted to the topics
     of the first pass's top papers and lost the papers that name MSCOCO. A longer, paraphrased
     question keeps the expansion's full say (README, "Quality II, fifth pass").
