@@ -130,7 +130,8 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
 _ANAPHORA = re.compile(
     r"\b(those|these|them|they|their|its|this one|that one|"
     r"the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
-    r"of the above|the same|previous|mentioned|which of)\b|^\s*(and|what about|how about)\b", re.I)
+    r"of the above|the same|previous|mentioned|which of|the ones|which one(?!-))\b"
+    r"|^\s*(and|what about|how about|only)\b", re.I)
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)
 _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)

@@ -131,6 +131,11 @@ def test_follow_up_is_restricted_to_the_cited_papers_and_ordinals_pick_one():
     assert isinstance(q, Query) and q.follow_up and q.restrict == ("cvt", "convit")
     assert q.searched == "use ImageNet?"
     assert analyse("What does the second one report?", history, names).restrict == ("convit",)
+    # "the ones", "which one" and a leading "only" point back too.
+    for question in ("Only the ones for medical images", "Which one is the fastest?", "Only those from 2021?"):
+        assert analyse(question, history, names).restrict == ("cvt", "convit"), question
+    for question in ("Which one-stage detectors are there?", "Which papers study the one-shot setting?"):
+        assert not analyse(question, history, names).follow_up, question
     # Two positions that are set against each other compare those two papers.
     both = analyse("How does the first compare with the second?", history, names)
     assert both.restrict == ("cvt", "convit") and both.kind == "compare"
