@@ -237,17 +237,18 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     if follow_up is None:
         follow_up = _points_back(question, turn)
     restrict: list[str] = []
+    positions = ordinals(question)
     if follow_up:
         restrict = list(turn.cited_ids)
         for title in turn.cited_titles:
             restrict += [pid for pid in names.by_title(title) if pid not in restrict]
-        picked = [restrict[n - 1 if n > 0 else -1] for n in ordinals(question) if abs(n) <= len(restrict)]
+        picked = [restrict[n - 1 if n > 0 else -1] for n in positions if abs(n) <= len(restrict)]
         restrict = list(dict.fromkeys(picked)) or restrict
     mentions = names.mentions(question)
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
     between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
     kind = question_kind(question, named=len(named), between=between, follow_up=follow_up)
-    if follow_up and len(restrict) == 2 and ordinals(question) and kind == "fact":
+    if follow_up and len(restrict) == 2 and positions and kind == "fact":
         # "How does the first compare with the second?": two earlier papers picked by position.
         kind = question_kind(question, named=2)
     if follow_up and restrict:
