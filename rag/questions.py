@@ -9,13 +9,15 @@ retrieval happens here; `rag.names` supplies the name lookup.
 - `question_kind` tells a list question from a comparison or a fact;
 - `previous_turn` recovers the previous question and the papers the previous answer cited,
   from OpenAI/Gradio-style history: from a `citations` field on the assistant message when
-  there is one, else from the answer's own text (reference lines or bold names).
+  there is one, else from the answer's own text (reference lines or bold names);
+  `listing_turn` finds the earlier list that "the third" points at.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.errors import QuestionError
@@ -130,8 +132,23 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
 _ANAPHORA = re.compile(
     r"\b(those|these|them|they|their|its|this one|that one|"
     r"the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
-    r"of the above|the same|previous|mentioned|which of|the ones|which one(?!-))\b"
+    r"of the above|the same|previous|mentioned|which of|the ones|which ones?(?!-))\b"
     r"|^\s*(and|what about|how about|only)\b", re.I)
+# A question whose subject is left out stands on the previous answer's papers: "Which use a
+# transformer teacher?", "Do any report results on ImageNet?", "Any that are self-supervised?".
+# "which" or "do any" followed straight by a verb has no noun of its own to ask about ("Which
+# papers use ...", "Do any papers ..." have one and are new questions). Verbs papers are asked
+# about, each also with -s / -d / -ed; not "work" or "study", whose plurals are nouns for papers.
+_VERB = (r"(?:use|rely|relie|report|propose|apply|applie|achieve|outperform|train|evaluate|test|need|"
+         r"require|handle|support|combine|introduce|employ|leverage|adopt|include|involve|target|reach|"
+         r"focus|address|tackle|mention|discuss|beat|perform|exploit|predict|generate|detect|measure|"
+         r"release|provide|show|claim|scale|run|compare|learn|get|give|reduce|improve|add|extend|"
+         r"build)(?:s|es|d|ed)?")
+_ELLIPSIS = re.compile(
+    rf"^\W*(?:and\s+)?(?:which\s+(?:(?:also|still|both)\s+)?{_VERB}"
+    rf"|(?:do|does|did|can|could|will|would)\s+any\s+(?:(?:also|still)\s+)?{_VERB}"
+    rf"|any\s+(?:that|which|who)|which\s+(?:is|are)\s+(?:better|best|faster|fastest|more|most|less|least))\b",
+    re.I)
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)
 _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
@@ -141,8 +158,9 @@ _BOLD_CITED = re.compile(r"\*\*(.+?)\*\*\s*\[(\d+)\]")
 
 
 def _points_back(question: str, turn: Turn) -> bool:
-    """There is a previous answer and the question points back at it ("which of those")."""
-    return bool(turn.question) and bool(_ANAPHORA.search(question))
+    """There is a previous answer and the question points back at it ("which of those"), or
+    leaves out its subject ("which use ...")."""
+    return bool(turn.question) and bool(_ANAPHORA.search(question) or _ELLIPSIS.match(question))
 
 
 def ordinals(question: str) -> list[int]:
@@ -189,24 +207,44 @@ def cited_titles(content: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(unescape_md(t.strip("*_ ")) for _, t in ordered))
 
 
-def previous_turn(history: list[Message] | None) -> Turn:
-    """The last user question and what the assistant's answer after it cited."""
-    question, ids, titles = "", (), ()
+def previous_turns(history: list[Message] | None) -> Iterator[Turn]:
+    """The earlier exchanges, newest first: each user question with what the assistant's answer
+    after it cited."""
     if not isinstance(history, list):
-        return Turn()  # None, or something that is not a message list
+        return  # None, or something that is not a message list
+    ids: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    answered = False
     for msg in reversed(history):
         if not isinstance(msg, dict):
             continue
         role, content = msg.get("role"), msg.get("content")
         if not isinstance(content, str):
             continue
-        if role == "assistant" and not ids and not titles and not question:
+        if role == "assistant" and not answered:
             ids = _cited_ids(msg.get("citations"))
             titles = () if ids else cited_titles(content)
+            answered = True
         elif role == "user":
-            question = content
-            break
-    return Turn(question, ids, titles)
+            yield Turn(content, ids, titles)
+            ids, titles, answered = (), (), False
+
+
+def previous_turn(history: list[Message] | None) -> Turn:
+    """The last user question and what the assistant's answer after it cited."""
+    return next(previous_turns(history), Turn())
+
+
+def listing_turn(history: list[Message] | None, positions: list[int]) -> Turn:
+    """The exchange whose answer a question picking papers by position points at: the newest
+    that cited enough papers. After a list and then "summarise the first one", "and the
+    third?" means the list's third paper, not a third paper of the one-paper summary.
+    `positions` as `ordinals` gives them ("the last" needs a list of two or more); the newest
+    exchange when none cited enough."""
+    turns = list(previous_turns(history))
+    needed = max([n for n in positions if n > 0] + [2 if -1 in positions else 1])
+    listing = [t for t in turns if len(t.cited_ids or t.cited_titles) >= needed]
+    return (listing or turns or [Turn()])[0]
 
 
 @dataclass(frozen=True)
@@ -233,11 +271,11 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
             follow_up: bool | None = None) -> Query:
     """The typed `Query` for a checked question; `follow_up` forces or forbids follow-up
     handling (None: decided from the question and history)."""
-    turn = previous_turn(history)
+    positions = ordinals(question)
+    turn = listing_turn(history, positions) if positions else previous_turn(history)
     if follow_up is None:
         follow_up = _points_back(question, turn)
     restrict: list[str] = []
-    positions = ordinals(question)
     if follow_up:
         restrict = list(turn.cited_ids)
         for title in turn.cited_titles:

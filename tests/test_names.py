@@ -144,6 +144,40 @@ def test_follow_up_is_restricted_to_the_cited_papers_and_ordinals_pick_one():
     assert not fresh.follow_up and fresh.restrict is None
 
 
+def test_a_question_without_its_own_subject_is_a_follow_up():
+    """"Which use ...", "Do any report ..." name no papers of their own: they ask about the
+    previous answer's. The same words with a subject ("Which papers use ...") ask anew, and
+    nothing is a follow-up without an earlier question."""
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "Which papers add convolutions to ViTs?"},
+               {"role": "assistant", "content": "1. **CvT** [1]: a\n2. **ConViT** [2]: b"}]
+    for question in ("Which use ImageNet?", "Do any report results on ImageNet?", "Any that are self-supervised?",
+                     "Which also report FLOPs?", "which relies on distillation?", "Which is faster?",
+                     "Which ones train on JFT?"):
+        q = analyse(question, history, names)
+        assert q.follow_up and q.restrict == ("cvt", "convit"), question
+        assert not analyse(question, None, names).follow_up, question
+    for question in ("Which papers use ImageNet?", "Do any papers report FLOPs?", "Which works use JFT?",
+                     "Which studies train on JFT?", "Which models use attention?", "Which datasets are used?"):
+        assert not analyse(question, history, names).follow_up, question
+
+
+def test_a_position_picks_from_the_last_answer_that_listed_that_many():
+    """After a list and then "summarise the first one" (one paper), "and the third?" is the
+    list's third paper; with no list that long, the last answer's papers are kept."""
+    names = NameIndex(PAPERS)
+    listing = [{"role": "user", "content": "Which papers add convolutions?"},
+               {"role": "assistant", "content": "x", "citations": ["cvt", "convit", "osnet"]}]
+    summary = [{"role": "user", "content": "Summarise the first one"},
+               {"role": "assistant", "content": "y", "citations": ["cvt"]}]
+    history = listing + summary
+    assert analyse("And the third?", history, names).restrict == ("osnet",)
+    assert analyse("What about the last one?", history, names).restrict == ("osnet",)
+    assert analyse("What does the first one report?", history, names).restrict == ("cvt",)
+    assert analyse("Which of those use ImageNet?", history, names).restrict == ("cvt",)  # no position: the last answer
+    assert analyse("And the fifth?", history, names).restrict == ("cvt",)
+
+
 def test_unrestricted_follow_up_searches_both_questions():
     names = NameIndex(PAPERS)
     history = [{"role": "user", "content": "Which papers study speech?"},
