@@ -129,7 +129,11 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
     return "fact"
 
 
+# "it" points back ("how does it compare to MoCo?") unless it is the empty subject of "is it
+# possible to ...", "it is known that ...".
+_EMPTY_IT = r"(?:possible|true|known|necessary|hard|difficult|easy|feasible|common|important|worth|unclear|clear)"
 _ANAPHORA = re.compile(
+    rf"\bit(?!(?:'s|\s+is|\s+was)?\s+{_EMPTY_IT}\b)\b|"
     r"\b(those|these|them|they|their|its|this one|that one|"
     r"the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
     r"of the above|the same|previous|mentioned|which of|the ones|which ones?(?!-))\b"

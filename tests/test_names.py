@@ -160,6 +160,12 @@ def test_a_question_without_its_own_subject_is_a_follow_up():
     for question in ("Which papers use ImageNet?", "Do any papers report FLOPs?", "Which works use JFT?",
                      "Which studies train on JFT?", "Which models use attention?", "Which datasets are used?"):
         assert not analyse(question, history, names).follow_up, question
+    # "it" points back, unless it is the empty subject of "is it possible", "it is known".
+    for question in ("How does it compare to MoCo?", "What dataset does it use?", "Is it trained on JFT?"):
+        assert analyse(question, history, names).restrict == ("cvt", "convit"), question
+    for question in ("Is it possible to train ViTs without labels?", "It is known that ViTs need data: which papers?",
+                     "What makes it hard to train GANs?", "Which papers study bit-width?"):
+        assert not analyse(question, history, names).follow_up, question
 
 
 def test_a_position_picks_from_the_last_answer_that_listed_that_many():
