@@ -57,9 +57,12 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     if query.kind == "compare":  # the two papers named, or picked by position in the earlier answer
         pair = query.named if len(query.named) >= 2 else query.restrict or ()
         return [_unranked(pid, ranked, paper) for pid in pair[:2]]
+    # A number the question asks for ("Give me 3 papers ...") caps the list; the cut-off still
+    # decides relevance, so fewer may come back, never papers it judged irrelevant.
+    most = min(s.max_papers, query.limit or s.max_papers)
     if query.restrict is not None:
-        return select(ranked, s.relative_cutoff, 1, s.max_papers)
-    used = select(ranked, s.relative_cutoff, s.min_papers, s.max_papers)
+        return select(ranked, s.relative_cutoff, 1, most)
+    used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 
 

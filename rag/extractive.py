@@ -157,13 +157,21 @@ class Extractive:
         self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()  # sentence digest -> unit vector
         self._lock = threading.Lock()  # the UI answers from several threads
 
-    def __call__(self, question: str, used: list[Source], kind: str) -> Answer:
+    def __call__(self, question: str, used: list[Source], kind: str, shown: str = "") -> Answer:
+        """The answer from the papers `used`; sentences that the text `shown` (an earlier
+        answer, for "tell me more") already quotes are left out while a paper has others."""
         scorer = SentenceScorer(question, self.idf)
         if kind == "compare" and len(used) >= 2:
             return self._compare(question, used[:2])
+        if shown:
+            return Extractive(lambda pid: self._unshown(pid, shown), self.idf, self.embed)(question, used, kind)
         if kind == "list":
             return self._list(question, used, scorer)
         return self._fact(question, used, scorer)
+
+    def _unshown(self, paper_id: str, shown: str) -> list[str]:
+        sentences = self.sentences_of(paper_id)
+        return [s for s in sentences if quoted(s) not in shown] or sentences
 
     def _list(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
         lines, cites = [f"Papers in the corpus that match ({len(used)}):", ""], []

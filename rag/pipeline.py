@@ -127,13 +127,19 @@ class Pipeline:
             yield Answer(question=question, text=text, abstained=True,
                          notes=[f"no paper matches the filter: {filters.describe()}"])
             return
+        if questions.small_talk(question):
+            text = ("Ask me about the papers in the corpus, for example \"Which papers bridge CNNs and ViTs?\" "
+                    "or \"What does CvT propose?\"; every answer cites the abstracts it quotes.")
+            yield text
+            yield Answer(question=question, text=text, abstained=True, notes=["not a question about the papers"])
+            return
         ev = self.gather(question, history, s, follow_up, filters)
         if ev.abstain:
             result = abstention(question, ev.ranked[:3])
             yield result.text
             yield result
             return
-        fallback = self.extractive(question, ev.used, ev.kind)
+        fallback = self.extractive(question, ev.used, ev.kind, shown=ev.query.shown)
         if s.answerer == "llm":
             llm = self._llm(s)
             if llm is None:

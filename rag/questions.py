@@ -57,18 +57,34 @@ def check_question(question: object, max_chars: int) -> str:
 # no topic, and in a sentence embedding it pulls every question towards every "we propose"
 # abstract, so search embeds the rest (measured in README, "Answer quality").
 _DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|research)"
+# How many papers a request asks for: "Give me 3 papers on pruning", "the top five works ...".
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+            "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20}
+_COUNT = rf"(?:top\s+)?(\d{{1,3}}|{'|'.join(_NUMBERS)})\s+(?:(?:more|other|good|relevant|key|main|best)\s+)?"
+_COUNTED = re.compile(rf"\b{_COUNT}{_DOC}\b", re.I)
 _SCAFFOLD = re.compile(
     rf"""^\s*(?:
-        (?:which|what)\s+(?:of\s+the\s+)?{_DOC}
+        (?:which|what)\s+(?:of\s+the\s+)?(?:{_COUNT})?{_DOC}
       | (?:and\s+)?(?:which|what)\s+of\s+(?:those|these|them|the\s+above)(?:\s+{_DOC})?
       | (?:are|is)\s+there\s+(?:any\s+)?{_DOC}
       | (?:do|does)\s+any\s+{_DOC}
-      | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|search\s+for|look\s+for)
-        (?:\s+me)?\s+(?:all\s+|any\s+|some\s+|the\s+)?{_DOC}
-      | {_DOC}
+      | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|suggest|search\s+for|look\s+for)
+        (?:\s+me)?\s+(?:all\s+|any\s+|some\s+|the\s+)?(?:{_COUNT})?{_DOC}
+      | (?:the\s+)?(?:{_COUNT})?{_DOC}
     )(?:\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection))?
      (?:\s+(?:that|which|who|where))?\b""", re.I | re.X)
 _IN_CORPUS = re.compile(r"\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection)\b", re.I)
+
+
+def requested_count(question: str) -> int | None:
+    """How many papers the question asks for, when it says: `requested_count("Give me 3 papers
+    on pruning")` -> 3, "the top five works on GANs" -> 5; "Which papers use ResNet-50?" -> None."""
+    found = _COUNTED.search(question)
+    if not found:
+        return None
+    word = found.group(1).lower()
+    count = int(word) if word.isdigit() else _NUMBERS[word]
+    return count if count > 0 else None
 
 
 def search_text(question: str) -> str:
@@ -88,6 +104,9 @@ _LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
                    r"\b(papers|works|studies|articles|approaches|methods|models)\b"
                    r"|^\s*which\s+(paper|work|study|article|approach|method|model)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
+# One paper asked for ("Which paper introduced ...?"): when the question names a paper by its
+# title or short name, that paper is the answer, not the first of a list.
+_ONE_PAPER = re.compile(r"^\W*which\s+(?:paper|work|study|article|publication)\b", re.I)
 # Words that set two named papers against each other: "how is X different from Y", "is X better
 # than Y", "X compared to Y", "what do X and Y have in common".
 _COMPARE = re.compile(r"\b(compar(?:e|es|ed|ing|ison)|contrast|differ|differs|different|differences?|"
@@ -153,6 +172,25 @@ _ELLIPSIS = re.compile(
     rf"|(?:do|does|did|can|could|will|would)\s+any\s+(?:(?:also|still)\s+)?{_VERB}"
     rf"|any\s+(?:that|which|who)|which\s+(?:is|are)\s+(?:better|best|faster|fastest|more|most|less|least))\b",
     re.I)
+# A request for more of the previous answer: "tell me more", "go on", "more details please".
+_MORE = re.compile(
+    r"^\W*(?:(?:(?:please|can\s+you|could\s+you)\s+)?(?:tell|show|give)\s+me\s+more"
+    r"(?:\s+(?:about\s+(?:it|this|that|them|those|these)|details?))?"
+    r"|more(?:\s+(?:details?|info|information))?|go\s+on|elaborate|continue|keep\s+going|explain\s+(?:further|more))"
+    r"(?:\s+please)?\W*$", re.I)
+# A message that asks nothing about papers: thanks, greetings, acknowledgements.
+_SMALL_TALK = re.compile(
+    r"^\W*(?:(?:thanks?|thank\s+you|thx|ty|cheers)(?:\s+(?:so\s+much|a\s+lot|very\s+much))?|hi|hello|hey|"
+    r"ok(?:ay)?|great|cool|nice|perfect|got\s+it|bye|goodbye|good\s+(?:morning|afternoon|evening))"
+    r"(?:[\s,!.]+(?:thanks?|thank\s+you|bye))?\W*$", re.I)
+
+
+def small_talk(question: str) -> bool:
+    """Whether a message asks nothing about papers: `small_talk("Thanks!")` -> True,
+    `small_talk("Thanks to whom is SimCLR faster?")` -> False."""
+    return bool(_SMALL_TALK.match(question))
+
+
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)
 _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
@@ -164,7 +202,8 @@ _BOLD_CITED = re.compile(r"\*\*(.+?)\*\*\s*\[(\d+)\]")
 def _points_back(question: str, turn: Turn) -> bool:
     """There is a previous answer and the question points back at it ("which of those"), or
     leaves out its subject ("which use ...")."""
-    return bool(turn.question) and bool(_ANAPHORA.search(question) or _ELLIPSIS.match(question))
+    return bool(turn.question) and bool(_ANAPHORA.search(question) or _ELLIPSIS.match(question)
+                                        or _MORE.match(question))
 
 
 def ordinals(question: str) -> list[int]:
@@ -187,6 +226,7 @@ class Turn:
     question: str = ""
     cited_ids: tuple[str, ...] = ()
     cited_titles: tuple[str, ...] = ()
+    answer: str = ""  # the answer's text
 
 
 def _cited_ids(citations: object) -> tuple[str, ...]:
@@ -218,6 +258,7 @@ def previous_turns(history: list[Message] | None) -> Iterator[Turn]:
         return  # None, or something that is not a message list
     ids: tuple[str, ...] = ()
     titles: tuple[str, ...] = ()
+    answer = ""
     answered = False
     for msg in reversed(history):
         if not isinstance(msg, dict):
@@ -228,10 +269,10 @@ def previous_turns(history: list[Message] | None) -> Iterator[Turn]:
         if role == "assistant" and not answered:
             ids = _cited_ids(msg.get("citations"))
             titles = () if ids else cited_titles(content)
-            answered = True
+            answer, answered = content, True
         elif role == "user":
-            yield Turn(content, ids, titles)
-            ids, titles, answered = (), (), False
+            yield Turn(content, ids, titles, answer)
+            ids, titles, answer, answered = (), (), "", False
 
 
 def previous_turn(history: list[Message] | None) -> Turn:
@@ -269,6 +310,8 @@ class Query:
     restrict: tuple[str, ...] | None = None
     named: tuple[str, ...] = ()
     titled: tuple[str, ...] = ()
+    limit: int | None = None  # the number of papers asked for ("Give me 3 papers ..."), when said
+    shown: str = ""  # for "tell me more": the previous answer's text, whose sentences are not repeated
 
 
 def analyse(question: str, history: list[Message] | None, names: NameIndex,
@@ -295,7 +338,12 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         kind = question_kind(question, named=2)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
-        return Query(question, question, search_text(question), kind, True, tuple(restrict), named)
+        shown = turn.answer if _MORE.match(question) else ""
+        return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
+                     limit=requested_count(question), shown=shown)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
+    if kind == "list" and _ONE_PAPER.match(question) and names.find(question, strong_only=True):
+        kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer
     titled = tuple(names.find(question, strong_only=True)) if kind == "fact" else ()
-    return Query(question, text, search_text(text), kind, follow_up, None, named, titled)
+    return Query(question, text, search_text(text), kind, follow_up, None, named, titled,
+                 limit=requested_count(question))

@@ -157,6 +157,40 @@ def test_ordinal_follow_up_targets_that_paper(pipeline, titles):
     assert [c.paper_id for c in follow.citations] == [first.citations[1].paper_id]
 
 
+def test_tell_me_more_quotes_sentences_not_shown_yet(pipeline, titles):
+    """"tell me more" stays with the previous answer's paper and quotes its other sentences;
+    before, it was searched as a new question and answered from "Show, Attend and Tell"."""
+    first = pipeline.answer("What does CvT propose?")
+    history = [{"role": "user", "content": "What does CvT propose?"}, first.as_message()]
+    more = pipeline.answer("tell me more", history=history)
+    check_contract(more, titles)
+    assert [c.paper_id for c in more.citations] == [first.citations[0].paper_id]
+    assert not set(sentences(more.citations[0].quote)) & set(sentences(first.citations[0].quote))
+
+
+def test_a_requested_number_of_papers_caps_the_list(pipeline, titles):
+    question = CNN_VIT["question"]
+    full = pipeline.answer(question)
+    three = pipeline.answer(question.replace("Which papers", "Give me 3 papers that"))
+    check_contract(three, titles)
+    assert len(full.citations) > 3 and len(three.citations) == 3
+    assert [c.paper_id for c in three.citations] == [c.paper_id for c in full.citations[:3]]
+
+
+def test_which_paper_with_a_named_paper_answers_with_that_paper(pipeline, titles):
+    """"Which paper introduced LoFTR?" was a list led by papers that merely say "introduce"."""
+    answer = pipeline.answer("Which paper introduced LoFTR?")
+    check_contract(answer, titles)
+    assert [c.title for c in answer.citations] == ["LoFTR: Detector-Free Local Feature Matching with Transformers"]
+
+
+@pytest.mark.parametrize("message", ["thanks!", "Thank you so much", "hi", "ok, thanks"])
+def test_small_talk_gets_no_search_and_no_citations(pipeline, message):
+    answer = pipeline.answer(message)
+    assert answer.abstained and not answer.citations and not answer.sources
+    assert "Ask me about the papers" in answer.text
+
+
 def test_stream_yields_text_then_the_answer(pipeline):
     events = list(pipeline.stream("What is CvT?"))
     assert isinstance(events[-1], Answer)
