@@ -20,6 +20,8 @@ from rag.questions import Query
 from rag.retrieval import Ranking, select
 from rag.settings import Settings
 
+MAX_COMPARED = 5  # papers side by side in one comparison ("Compare CvT, ConViT and CrossViT")
+
 
 @dataclass
 class Evidence:
@@ -50,13 +52,17 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     """The papers to answer `query` from, best first; `paper(id)` looks a paper up.
 
     With a ranking scored [1.0, 0.9, 0.2] and `s.relative_cutoff` 0.3, a list question uses
-    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank, and
+    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank (up to
+MAX_COMPARED named papers: "Compare CvT, ConViT and CrossViT" uses three), and
     so does "How does the first compare with the second?" after an answer that listed them.
     """
     ranked = ranking.sources
-    if query.kind == "compare":  # the two papers named, or picked by position in the earlier answer
-        pair = query.named if len(query.named) >= 2 else query.restrict or ()
-        return [_unranked(pid, ranked, paper) for pid in pair[:2]]
+    if query.kind == "compare":  # the papers named, or picked by position in the earlier answer
+        # Beyond two, only papers named by title or short name: a method name that several
+        # abstracts use ("ConvNeXt") would add a paper nobody asked about.
+        compared = query.titled if len(query.titled) >= 2 else \
+            query.named[:2] if len(query.named) >= 2 else query.restrict or ()
+        return [_unranked(pid, ranked, paper) for pid in compared[:MAX_COMPARED]]
     # A number the question asks for ("Give me 3 papers ...") caps the list; the cut-off still
     # decides relevance, so fewer may come back, never papers it judged irrelevant.
     most = min(s.max_papers, query.limit or s.max_papers)
@@ -80,7 +86,7 @@ def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper
     For "What top-1 accuracy does SimMIM report?" with SimMIM ranked third -> SimMIM, then the
     first and second.
     """
-    if not query.titled or query.restrict is not None:
+    if not query.titled or query.restrict is not None or query.kind != "fact":
         return ranked
     return _led_by(query.titled[0], ranked, ranked, paper)
 

@@ -162,7 +162,7 @@ class Extractive:
         answer, for "tell me more") already quotes are left out while a paper has others."""
         scorer = SentenceScorer(question, self.idf)
         if kind == "compare" and len(used) >= 2:
-            return self._compare(question, used[:2])
+            return self._compare(question, used)  # the papers compared: evidence.choose caps them
         if shown:
             return Extractive(lambda pid: self._unshown(pid, shown), self.idf, self.embed)(question, used, kind)
         if kind == "list":
@@ -190,19 +190,19 @@ class Extractive:
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(map(unmarked, quotes)))]
         return Answer(question=question, text=text, citations=cites, sources=used)
 
-    def _compare(self, question: str, pair: list[Source]) -> Answer:
+    def _compare(self, question: str, papers: list[Source]) -> Answer:
         # The papers' names say which paper a sentence is from, not what the question asks
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
         # score sentences on the rest, and count the words of their titles less.
-        aspect_text = _without_names(question, [src.paper for src in pair])
-        aspect = SentenceScorer(aspect_text, self.idf, topic={t for src in pair for t in terms(src.title)})
+        aspect_text = _without_names(question, [src.paper for src in papers])
+        aspect = SentenceScorer(aspect_text, self.idf, topic={t for src in papers for t in terms(src.title)})
         contents = []
-        for src in pair:
+        for src in papers:
             sents = self.sentences_of(src.paper_id)
             contents.append([s for s in sents if states_content(s)] or sents)
         aspect_vec, vectors = self._vectors_for(aspect_text, contents)
         blocks, cites = [], []
-        for n, (src, sents, vecs) in enumerate(zip(pair, contents, vectors), start=1):
+        for n, (src, sents, vecs) in enumerate(zip(papers, contents, vectors), start=1):
             what = next((s for s in sents if _CONTRIBUTION.search(s)), sents[0])
             evidence = next((s for s in sents if s != what and _EVIDENCE.search(s)), None)
             # Side by side for each paper: what it does, the sentences closest to the
@@ -212,7 +212,7 @@ class Extractive:
             picked = [s for s in sents if s in chosen]
             blocks.append(f"**{escape_md(display_name(src.title))}** [{n}]: {' '.join(map(quoted, picked))}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=" ".join(map(unmarked, picked))))
-        return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=pair)
+        return Answer(question=question, text="\n\n".join(blocks), citations=cites, sources=papers)
 
     def _vectors_for(self, aspect_text: str, contents: list[list[str]]) -> tuple[np.ndarray | None, list]:
         """The aspect's unit vector and each paper's sentence vectors (None without an

@@ -300,7 +300,8 @@ class Query:
     restricted to earlier papers, the previous question and this one together; `searched` is
     `text` without the asking-for-papers scaffolding. `restrict` (paper ids) limits a
     follow-up to the papers the previous answer cited; `named` are the papers the question
-    names (any name), `titled` those it names by title or short name."""
+    names (any name), `titled` those it names by title or short name (fact and compare
+    questions)."""
 
     asked: str
     text: str
@@ -333,8 +334,8 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
     between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
     kind = question_kind(question, named=len(named), between=between, follow_up=follow_up)
-    if follow_up and len(restrict) == 2 and positions and kind == "fact":
-        # "How does the first compare with the second?": two earlier papers picked by position.
+    if follow_up and len(restrict) >= 2 and positions and kind == "fact":
+        # "How does the first compare with the second?": earlier papers picked by position.
         kind = question_kind(question, named=2)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
@@ -344,6 +345,6 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     text = f"{turn.question} {question}" if follow_up and turn.question else question
     if kind == "list" and _ONE_PAPER.match(question) and names.find(question, strong_only=True):
         kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer
-    titled = tuple(names.find(question, strong_only=True)) if kind == "fact" else ()
+    titled = tuple(names.find(question, strong_only=True)) if kind in ("fact", "compare") else ()
     return Query(question, text, search_text(text), kind, follow_up, None, named, titled,
                  limit=requested_count(question))

@@ -184,6 +184,14 @@ def test_which_paper_with_a_named_paper_answers_with_that_paper(pipeline, titles
     assert [c.title for c in answer.citations] == ["LoFTR: Detector-Free Local Feature Matching with Transformers"]
 
 
+def test_three_named_papers_are_compared_side_by_side(pipeline, titles):
+    """Only the first two of three named papers were compared before."""
+    answer = pipeline.answer("Compare CvT, ConViT and CrossViT")
+    check_contract(answer, titles)
+    assert [c.title.split(":")[0] for c in answer.citations] == ["CvT", "ConViT", "CrossViT"]
+    assert all(f"[{n}]" in answer.text for n in (1, 2, 3))
+
+
 @pytest.mark.parametrize("message", ["thanks!", "Thank you so much", "hi", "ok, thanks"])
 def test_small_talk_gets_no_search_and_no_citations(pipeline, message):
     answer = pipeline.answer(message)

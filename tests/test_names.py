@@ -182,6 +182,8 @@ def test_a_position_picks_from_the_last_answer_that_listed_that_many():
     assert analyse("What does the first one report?", history, names).restrict == ("cvt",)
     assert analyse("Which of those use ImageNet?", history, names).restrict == ("cvt",)  # no position: the last answer
     assert analyse("And the fifth?", history, names).restrict == ("cvt",)
+    three = analyse("Compare the first, the second and the third", history, names)
+    assert three.restrict == ("cvt", "convit", "osnet") and three.kind == "compare"
 
 
 def test_unrestricted_follow_up_searches_both_questions():
