@@ -67,7 +67,8 @@ MAX_COMPARED named papers: "Compare CvT, ConViT and CrossViT" uses three), and
     # decides relevance, so fewer may come back, never papers it judged irrelevant.
     most = min(s.max_papers, query.limit or s.max_papers)
     if query.restrict is not None:
-        return select(ranked, s.relative_cutoff, 1, most)
+        # "What did they find?" asks about every earlier paper; "Which of those ..." chooses.
+        return ranked[:most] if query.each else select(ranked, s.relative_cutoff, 1, most)
     used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 

@@ -67,6 +67,7 @@ _SCAFFOLD = re.compile(
         (?:which|what)\s+(?:of\s+the\s+)?(?:{_COUNT})?{_DOC}
       | (?:and\s+)?(?:which|what)\s+of\s+(?:those|these|them|the\s+above)(?:\s+{_DOC})?
       | (?:are|is)\s+there\s+(?:any\s+)?{_DOC}
+      | how\s+many\s+{_DOC}(?:\s+(?:are|is|do|does))?
       | (?:do|does)\s+any\s+{_DOC}
       | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|suggest|search\s+for|look\s+for)
         (?:\s+me)?\s+(?:all\s+|any\s+|some\s+|the\s+)?(?:{_COUNT})?{_DOC}
@@ -100,7 +101,7 @@ def search_text(question: str) -> str:
 # Plural "papers", "methods", ...: a singular one after "what" is a particular paper ("What does
 # the paper '...' propose?", "What model does CvT use?"), a fact question; "which paper" asks
 # which ones.
-_LIST = re.compile(r"^\s*(which|what|list|name|find|show|give)\b.{0,40}"
+_LIST = re.compile(r"^\s*(which|what|how many|list|name|find|show|give)\b.{0,40}"
                    r"\b(papers|works|studies|articles|approaches|methods|models)\b"
                    r"|^\s*which\s+(paper|work|study|article|approach|method|model)\b"
                    r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
@@ -172,6 +173,13 @@ _ELLIPSIS = re.compile(
     rf"|(?:do|does|did|can|could|will|would)\s+any\s+(?:(?:also|still)\s+)?{_VERB}"
     rf"|any\s+(?:that|which|who)|which\s+(?:is|are)\s+(?:better|best|faster|fastest|more|most|less|least))\b",
     re.I)
+# A follow-up that asks about each earlier paper ("What did they find?", "How do they evaluate
+# their models?") rather than choosing among them ("Which of those ...", "Any that ...", "Only
+# the ones ...", "What about those for ...").
+_EACH = re.compile(r"\b(?:they|them|their|these|those|each(?:\s+of\s+them)?|all\s+of\s+them|both)\b", re.I)
+_CHOOSING = re.compile(
+    r"^\W*(?:and\s+)?(?:which|any|(?:do|does|did|are|is|were)\s+any|only|how\s+many|what\s+about|how\s+about|"
+    r"the\s+ones|ones)\b", re.I)
 # A request for more of the previous answer: "tell me more", "go on", "more details please".
 _MORE = re.compile(
     r"^\W*(?:(?:(?:please|can\s+you|could\s+you)\s+)?(?:tell|show|give)\s+me\s+more"
@@ -313,6 +321,7 @@ class Query:
     titled: tuple[str, ...] = ()
     limit: int | None = None  # the number of papers asked for ("Give me 3 papers ..."), when said
     shown: str = ""  # for "tell me more": the previous answer's text, whose sentences are not repeated
+    each: bool = False  # a follow-up about each earlier paper ("What did they find?"): all of them answer
 
 
 def analyse(question: str, history: list[Message] | None, names: NameIndex,
@@ -339,9 +348,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         kind = question_kind(question, named=2)
     if follow_up and restrict:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
-        shown = turn.answer if _MORE.match(question) else ""
+        more = bool(_MORE.match(question))
+        each = more or (not positions and bool(_EACH.search(question)) and not _CHOOSING.match(question))
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
-                     limit=requested_count(question), shown=shown)
+                     limit=requested_count(question), shown=turn.answer if more else "", each=each)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
     if kind == "list" and _ONE_PAPER.match(question) and names.find(question, strong_only=True):
         kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer

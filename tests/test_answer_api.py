@@ -157,6 +157,14 @@ def test_ordinal_follow_up_targets_that_paper(pipeline, titles):
     assert [c.paper_id for c in follow.citations] == [first.citations[1].paper_id]
 
 
+def test_a_question_about_them_answers_from_every_earlier_paper(pipeline, titles):
+    """"What did they find?" was answered from the one earlier paper that best matched "find"."""
+    first, history = first_turn(pipeline)
+    each = pipeline.answer("What did they find?", history=history)
+    check_contract(each, titles)
+    assert {c.paper_id for c in each.citations} == {c.paper_id for c in first.citations}
+
+
 def test_tell_me_more_quotes_sentences_not_shown_yet(pipeline, titles):
     """"tell me more" stays with the previous answer's paper and quotes its other sentences;
     before, it was searched as a new question and answered from "Show, Attend and Tell"."""

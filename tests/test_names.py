@@ -168,6 +168,25 @@ def test_a_question_without_its_own_subject_is_a_follow_up():
         assert not analyse(question, history, names).follow_up, question
 
 
+def test_a_follow_up_about_each_earlier_paper_is_told_from_one_that_chooses():
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "Which papers add convolutions to ViTs?"},
+               {"role": "assistant", "content": "1. **CvT** [1]: a\n2. **ConViT** [2]: b"}]
+    for question in ("What did they find?", "How do they evaluate their models?", "What datasets do they both use?",
+                     "tell me more"):
+        q = analyse(question, history, names)
+        assert q.follow_up and q.each, question
+    for question in ("Which of those use ImageNet?", "What about those for medical images?", "Only those from 2021",
+                     "Any that are self-supervised?", "What does the second one report?", "How does it compare?"):
+        q = analyse(question, history, names)
+        assert q.follow_up and not q.each, question
+
+
+def test_how_many_papers_is_a_list_question():
+    assert question_kind("How many papers are about GANs?") == "list"
+    assert analyse("How many papers are about GANs?", None, NameIndex(PAPERS)).searched == "about GANs?"
+
+
 def test_a_position_picks_from_the_last_answer_that_listed_that_many():
     """After a list and then "summarise the first one" (one paper), "and the third?" is the
     list's third paper; with no list that long, the last answer's papers are kept."""
