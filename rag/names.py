@@ -105,6 +105,7 @@ class Mention:
     end: int
     paper_ids: tuple[str, ...]
     strong: bool  # a title or short name (True), or only a method name (False)
+    coined: bool = False  # a method name its papers coin ("dubbed X"), not only cite
 
 
 def resolve(mentions: Iterable[Mention]) -> list[Mention]:
@@ -131,11 +132,15 @@ def name_keys(title: str) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k]
 
 
-def method_tokens(paper: Paper) -> list[str]:
+def method_tokens(paper: Paper, coined_only: bool = False) -> list[str]:
     """The method-name-like tokens a paper carries in its title or defines in its abstract,
-    case-folded: `method_tokens(<"CvT: ...", "... dubbed CvT">)` -> `["cvt"]`."""
-    defined = {a or b for a, b in _DEFINED.findall(paper.abstract)}
-    tokens = set(_NAME_TOKEN.findall(paper.title)) | {t for t in defined if _NAME_TOKEN.fullmatch(t)}
+    case-folded: `method_tokens(<"CvT: ...", "... dubbed CvT">)` -> `["cvt"]`. `coined_only`:
+    only those the abstract introduces with a verb ("dubbed ConvNeXt"); a name in parentheses
+    is as often another paper's ("... than ResNet (ConvNeXt)"), and a title's can be a
+    dataset's ("Toward Errorless Training ImageNet-1k")."""
+    defined = {a if coined_only else a or b for a, b in _DEFINED.findall(paper.abstract)}
+    titled = set() if coined_only else set(_NAME_TOKEN.findall(paper.title))
+    tokens = titled | {t for t in defined if t and _NAME_TOKEN.fullmatch(t)}
     return sorted({t.casefold() for t in tokens})
 
 
@@ -151,6 +156,7 @@ class NameIndex:
         self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
         self.strong: dict[str, list[str]] = {}  # full titles and short names
         where: dict[str, list[str]] = {}
+        coined: dict[str, list[str]] = {}
         heads: dict[str, list[str]] = {}
         for pid, paper in papers.items():
             title = paper.title.casefold()
@@ -162,8 +168,15 @@ class NameIndex:
                 heads.setdefault(head.casefold(), []).append(pid)
             for token in method_tokens(paper):
                 where.setdefault(token, []).append(pid)
+            for token in method_tokens(paper, coined_only=True):
+                coined.setdefault(token, []).append(pid)
         self.methods = {t: pids for t, pids in where.items()
                         if (method_count(t) if method_count else len(pids)) <= MAX_PAPERS_PER_NAME}
+        # A name one paper coins and another only cites names the first: "Does ConvNeXt use
+        # attention?" asks about "A ConvNet for the 2020s" ("dubbed ConvNeXt"), not about a
+        # paper that lists ConvNeXt among its backbones.
+        self.coined = {t: [pid for pid in pids if pid in coined[t]] for t, pids in self.methods.items()
+                       if any(pid in coined.get(t, ()) for pid in pids)}
         # A head before a colon was chosen by the authors as a name. One cut from a title without
         # a colon ("Prototypical Networks") is a name only where the corpus uses the phrase
         # rarely; "Convolutional Neural Networks" heads titles too, and names a topic.
@@ -196,10 +209,11 @@ class NameIndex:
                 pos = find_word(low, name, pos + 1)
         if not strong_only:
             for token in set(_NAME_TOKEN.findall(question)):
-                pids = self.methods.get(token.casefold())
-                pos = find_word(low, token.casefold()) if pids else -1
+                key = token.casefold()
+                pids = self.coined.get(key) or self.methods.get(key)
+                pos = find_word(low, key) if pids else -1
                 if pos >= 0:
-                    found.append(Mention(pos, pos + len(token), tuple(pids), False))
+                    found.append(Mention(pos, pos + len(token), tuple(pids), False, key in self.coined))
         return resolve(found)
 
     def find(self, question: str, strong_only: bool = False) -> list[str]:

@@ -200,6 +200,7 @@ def small_talk(question: str) -> bool:
 
 
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_FIRST_N = re.compile(r"\bthe (first|last) (two|three|four|five|[2-9])\b", re.I)
 _ORDINAL = re.compile(r"\bthe (first|second|third|fourth|fifth|last)( one| paper)?\b", re.I)
 _REF_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
 # How an answer's text names the papers it cites: "**Title** [n]" (lists, comparisons) and
@@ -218,9 +219,13 @@ def ordinals(question: str) -> list[int]:
     """The earlier answer's papers a question picks by position, in its order: none unless it
     says "the first", "the second one", ... ; then every position word it holds.
     `ordinals("What dataset does the second one use?")` -> [2];
-    `ordinals("How does the first compare with the last?")` -> [1, -1]; "the first and second" -> [1, 2]."""
+    `ordinals("How does the first compare with the last?")` -> [1, -1]; "the first and second" -> [1, 2];
+    "compare the first two" -> [1, 2]; "the last two" -> [-2, -1]."""
     if not _ORDINAL.search(question):
         return []
+    if run := _FIRST_N.search(question):  # "the first two", "the last three"
+        n = _NUMBERS.get(run.group(2).lower()) or int(run.group(2))
+        return list(range(1, n + 1)) if run.group(1).lower() == "first" else list(range(-n, 0))
     words = re.findall(r"\b(first|second|third|fourth|fifth|last)\b", question.lower())
     return list(dict.fromkeys(-1 if w == "last" else ORDINALS[w] for w in words))
 
@@ -295,7 +300,7 @@ def listing_turn(history: list[Message] | None, positions: list[int]) -> Turn:
     `positions` as `ordinals` gives them ("the last" needs a list of two or more); the newest
     exchange when none cited enough."""
     turns = list(previous_turns(history))
-    needed = max([n for n in positions if n > 0] + [2 if -1 in positions else 1])
+    needed = max([n if n > 0 else max(2, -n) for n in positions] + [1])
     listing = [t for t in turns if len(t.cited_ids or t.cited_titles) >= needed]
     return (listing or turns or [Turn()])[0]
 
@@ -308,8 +313,8 @@ class Query:
     restricted to earlier papers, the previous question and this one together; `searched` is
     `text` without the asking-for-papers scaffolding. `restrict` (paper ids) limits a
     follow-up to the papers the previous answer cited; `named` are the papers the question
-    names (any name), `titled` those it names by title or short name (fact and compare
-    questions)."""
+    names (any name), `titled` those it names by title, short name or a method name its paper
+    coins (fact and compare questions)."""
 
     asked: str
     text: str
@@ -337,7 +342,7 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         restrict = list(turn.cited_ids)
         for title in turn.cited_titles:
             restrict += [pid for pid in names.by_title(title) if pid not in restrict]
-        picked = [restrict[n - 1 if n > 0 else -1] for n in positions if abs(n) <= len(restrict)]
+        picked = [restrict[n - 1 if n > 0 else n] for n in positions if abs(n) <= len(restrict)]
         restrict = list(dict.fromkeys(picked)) or restrict
     mentions = names.mentions(question)
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
@@ -353,8 +358,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
                      limit=requested_count(question), shown=turn.answer if more else "", each=each)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
-    if kind == "list" and _ONE_PAPER.match(question) and names.find(question, strong_only=True):
+    if kind == "list" and _ONE_PAPER.match(question) and any(m.strong or m.coined for m in mentions):
         kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer
-    titled = tuple(names.find(question, strong_only=True)) if kind in ("fact", "compare") else ()
+    # Named by title, short name, or a method name its paper coins: that paper is asked about.
+    titled = tuple(dict.fromkeys(pid for m in mentions if m.strong or m.coined for pid in m.paper_ids)) \
+        if kind in ("fact", "compare") else ()
     return Query(question, text, search_text(text), kind, follow_up, None, named, titled,
                  limit=requested_count(question))

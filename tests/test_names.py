@@ -168,6 +168,18 @@ def test_a_question_without_its_own_subject_is_a_follow_up():
         assert not analyse(question, history, names).follow_up, question
 
 
+def test_a_method_name_its_paper_coins_names_that_paper_not_one_citing_it():
+    """"Does ConvNeXt use attention?": the paper that says "dubbed ConvNeXt" is asked about, not
+    one that names ConvNeXt in parentheses among its backbones; a title's token is no coinage."""
+    papers = {"convnext": Paper("convnext", "A ConvNet for the 2020s", "Pure ConvNet models dubbed ConvNeXt."),
+              "spark": Paper("spark", "Designing BERT for Convolutional Networks", "Backbones: ResNet and (ConvNeXt)."),
+              "in1k": Paper("in1k", "Toward Errorless Training ImageNet-1k", "We train on ImageNet-1k.")}
+    names = NameIndex(papers)
+    q = analyse("Does ConvNeXt use attention?", None, names)
+    assert q.kind == "fact" and q.titled == ("convnext",)
+    assert analyse("What top-1 accuracy on ImageNet-1k does it reach?", None, names).titled == ()
+
+
 def test_a_follow_up_about_each_earlier_paper_is_told_from_one_that_chooses():
     names = NameIndex(PAPERS)
     history = [{"role": "user", "content": "Which papers add convolutions to ViTs?"},
@@ -203,6 +215,9 @@ def test_a_position_picks_from_the_last_answer_that_listed_that_many():
     assert analyse("And the fifth?", history, names).restrict == ("cvt",)
     three = analyse("Compare the first, the second and the third", history, names)
     assert three.restrict == ("cvt", "convit", "osnet") and three.kind == "compare"
+    two = analyse("compare the first two", history, names)
+    assert two.restrict == ("cvt", "convit") and two.kind == "compare"
+    assert analyse("How do the last two differ?", history, names).restrict == ("convit", "osnet")
 
 
 def test_unrestricted_follow_up_searches_both_questions():
