@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from rag import prompts
 from rag.citations import unmarked, validate
+from rag.conversation import Message
 from rag.models import Answer, Source
-from rag.questions import Message
 from rag.settings import Settings
 from rag.text import inert_links
 

@@ -15,13 +15,13 @@ from dataclasses import replace
 
 from rag import evidence, questions
 from rag.abstain import AbstainModel, features, should_abstain
+from rag.conversation import Message
 from rag.embedding import Embedder, model_slug
 from rag.errors import StoreError
 from rag.evidence import Evidence
 from rag.extractive import SENTENCE_BATCH, Extractive, abstention
 from rag.models import Answer, Filters, Source
 from rag.names import CorpusNames
-from rag.questions import Message
 from rag.retrieval import Index, Ranking, SearchParams
 from rag.settings import Settings
 from rag.store import Store, open_client

@@ -1,7 +1,7 @@
 """Plain-text and Markdown renderings of an `Answer`, shared by the CLI, the UI and the eval.
 
 `Answer.text` is already Markdown with its corpus text inert; these add the notes and the
-reference block (`[n] Title` lines), which `questions.previous_turn` can read back from
+reference block (`[n] Title` lines), which `conversation.previous_turn` can read back from
 history when an assistant turn carries no `citations` field.
 """
 

@@ -175,3 +175,8 @@ _WORD = re.compile(r"\w+")
 def words(text: str) -> list[str]:
     """Case-folded word tokens, how names are matched: `words("ConViT: Soft") -> ["convit", "soft"]`."""
     return _WORD.findall(text.casefold())
+
+
+# Numbers written as words, as questions use them ("give me three papers", "the first two").
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20}

@@ -1,10 +1,12 @@
-"""Name detection (rag/names.py) and question analysis (rag/questions.py): pure, no index."""
+"""Name detection (rag/names.py), question analysis (rag/questions.py) and conversation
+(rag/conversation.py): pure, no index."""
 
 from __future__ import annotations
 
+from rag.conversation import cited_titles, previous_turn
 from rag.models import Paper
 from rag.names import Mention, NameIndex, display_name, find_word, resolve, short_name, title_head
-from rag.questions import Query, analyse, cited_titles, previous_turn, question_kind
+from rag.questions import Query, analyse, question_kind
 
 PAPERS = {
     "convit": Paper("convit", "ConViT: Improving Vision Transformers with Soft Convolutional Inductive Biases",
