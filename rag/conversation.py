@@ -9,7 +9,8 @@ those questions apart; `rag.questions.analyse` turns what it finds into a `Query
   cited: from a `citations` field on the assistant message when there is one, else from the
   answer's own text (reference lines or bold names);
 - `listing_turn` finds the earlier list that "the third" points at, `ordinals` the positions;
-- `points_back`, `asks_for_more` and `asks_about_each` read the question itself.
+- `points_back`, `asks_for_more`, `asks_about_each` and `names_earlier_topic` read the
+  question itself.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from rag.text import NUMBER_WORDS, unescape_md
 Message = dict  # {"role": "user" | "assistant", "content": str, "citations"?: [{"paper_id": ...}]}
 
 # "it" points back ("how does it compare to MoCo?") unless it is the empty subject of "is it
-# possible to ...", "it is known that ...".
+# possible to ...", "it is known that ..."; so does "this" ("papers on this", "this method"),
+# except "this corpus".
 _EMPTY_IT = r"(?:possible|true|known|necessary|hard|difficult|easy|feasible|common|important|worth|unclear|clear)"
 _ANAPHORA = re.compile(
-    rf"\bit(?!(?:'s|\s+is|\s+was)?\s+{_EMPTY_IT}\b)\b|"
+    rf"\bit(?!(?:'s|\s+is|\s+was)?\s+{_EMPTY_IT}\b)\b|\bthis\b(?!\s+(?:corpus|collection)\b)|"
     r"\b(those|these|them|they|their|its|this one|that one|"
     r"the (first|second|third|fourth|fifth|last|former|latter|above)( one| paper)?|"
     r"of the above|the same|previous|mentioned|which of|the ones|which ones?(?!-))\b"
@@ -53,6 +55,14 @@ _EACH = re.compile(r"\b(?:they|them|their|these|those|each(?:\s+of\s+them)?|all\
 _CHOOSING = re.compile(
     r"^\W*(?:and\s+)?(?:which|any|(?:do|does|did|are|is|were)\s+any|only|how\s+many|what\s+about|how\s+about|"
     r"the\s+ones|ones)\b", re.I)
+# A new request for papers whose "it" is the earlier question's topic: "Which papers use it?"
+# after "What is masked image modeling?" asks for masked-image-modeling papers, not for the
+# one paper that answer cited. A plural pointer ("those", "them") means the earlier papers.
+_NEW_REQUEST = re.compile(
+    r"^\W*(?:which|what|are\s+there|is\s+there|do\s+any|does\s+any|list|find|show\s+me|give\s+me|how\s+many)"
+    r"\s+(?:any\s+)?(?:other\s+|more\s+)?(?:papers|works|studies|articles)\b", re.I)
+_SINGULAR_IT = re.compile(r"\b(?:it|its|this|that)\b", re.I)
+_PLURAL_POINTER = re.compile(r"\b(?:those|these|them|they|their|of\s+the\s+above|the\s+ones|the\s+same)\b", re.I)
 # A request for more of the previous answer: "tell me more", "go on", "more details please".
 _MORE = re.compile(
     r"^\W*(?:(?:(?:please|can\s+you|could\s+you)\s+)?(?:tell|show|give)\s+me\s+more"
@@ -176,3 +186,11 @@ def asks_about_each(question: str) -> bool:
     """A follow-up about every earlier paper ("What did they find?") rather than one that
     chooses among them ("Which of those ...", "Any that ...", "What about those for ...")."""
     return bool(_EACH.search(question)) and not _CHOOSING.match(question)
+
+
+def names_earlier_topic(question: str) -> bool:
+    """A new request for papers that points back with "it": at the earlier question's topic,
+    searched again with this question, not restricted to the earlier answer's papers.
+    `names_earlier_topic("Which papers use it?")` -> True; "Which of those use it?" -> False."""
+    return (bool(_NEW_REQUEST.match(question)) and bool(_SINGULAR_IT.search(question))
+            and not _PLURAL_POINTER.search(question) and not ordinals(question))

@@ -202,7 +202,7 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     if follow_up and len(restrict) >= 2 and positions and kind == "fact":
         # "How does the first compare with the second?": earlier papers picked by position.
         kind = question_kind(question, named=2)
-    if follow_up and restrict:
+    if follow_up and restrict and not conversation.names_earlier_topic(question):
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         more = conversation.asks_for_more(question)
         each = more or (not positions and conversation.asks_about_each(question))

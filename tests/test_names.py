@@ -222,6 +222,19 @@ def test_a_position_picks_from_the_last_answer_that_listed_that_many():
     assert analyse("How do the last two differ?", history, names).restrict == ("convit", "osnet")
 
 
+def test_which_papers_use_it_asks_about_the_earlier_topic():
+    """After "What is masked image modeling?" (answered from one paper), "Which papers use it?"
+    asks for masked-image-modeling papers: searched with the earlier question, not restricted."""
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "What is masked image modeling?"},
+               {"role": "assistant", "content": "x", "citations": ["cvt"]}]
+    for question in ("Which papers use it?", "Are there other papers on this?", "Show me papers that build on it"):
+        q = analyse(question, history, names)
+        assert q.follow_up and q.restrict is None and "masked image modeling" in q.text, question
+    for question in ("Which of those use it?", "Which papers of those use it?", "Does it use ImageNet?"):
+        assert analyse(question, history, names).restrict == ("cvt",), question
+
+
 def test_unrestricted_follow_up_searches_both_questions():
     names = NameIndex(PAPERS)
     history = [{"role": "user", "content": "Which papers study speech?"},
