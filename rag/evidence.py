@@ -52,9 +52,9 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     """The papers to answer `query` from, best first; `paper(id)` looks a paper up.
 
     With a ranking scored [1.0, 0.9, 0.2] and `s.relative_cutoff` 0.3, a list question uses
-    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank (up to
-MAX_COMPARED named papers: "Compare CvT, ConViT and CrossViT" uses three), and
-    so does "How does the first compare with the second?" after an answer that listed them.
+    the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank (up
+    to MAX_COMPARED named papers: "Compare CvT, ConViT and CrossViT" uses three), and so does
+    "How does the first compare with the second?" after an answer that listed them.
     """
     ranked = ranking.sources
     if query.kind == "compare":  # the papers named, or picked by position in the earlier answer

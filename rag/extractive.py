@@ -163,27 +163,28 @@ class Extractive:
         scorer = SentenceScorer(question, self.idf)
         if kind == "compare" and len(used) >= 2:
             return self._compare(question, used)  # the papers compared: evidence.choose caps them
-        if shown:
-            return Extractive(lambda pid: self._unshown(pid, shown), self.idf, self.embed)(question, used, kind)
+
+        def sentences_of(paper_id: str) -> list[str]:
+            sentences = self.sentences_of(paper_id)
+            return [s for s in sentences if quoted(s) not in shown] or sentences
+
         if kind == "list":
-            return self._list(question, used, scorer)
-        return self._fact(question, used, scorer)
+            return self._list(question, used, scorer, sentences_of)
+        return self._fact(question, used, scorer, sentences_of)
 
-    def _unshown(self, paper_id: str, shown: str) -> list[str]:
-        sentences = self.sentences_of(paper_id)
-        return [s for s in sentences if quoted(s) not in shown] or sentences
-
-    def _list(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
+    def _list(self, question: str, used: list[Source], scorer: SentenceScorer,
+              sentences_of: Callable[[str], list[str]]) -> Answer:
         lines, cites = [f"Papers in the corpus that match ({len(used)}):", ""], []
         for n, src in enumerate(used, start=1):
-            (quote,) = best_sentences(self.sentences_of(src.paper_id), scorer, 1)
+            (quote,) = best_sentences(sentences_of(src.paper_id), scorer, 1)
             lines.append(f"{n}. **{escape_md(src.title)}** [{n}]: {quoted(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=unmarked(quote)))
         return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
 
-    def _fact(self, question: str, used: list[Source], scorer: SentenceScorer) -> Answer:
+    def _fact(self, question: str, used: list[Source], scorer: SentenceScorer,
+              sentences_of: Callable[[str], list[str]]) -> Answer:
         top = used[0]
-        quotes = best_sentences(self.sentences_of(top.paper_id), scorer, 3)
+        quotes = best_sentences(sentences_of(top.paper_id), scorer, 3)
         # The sentence that states the value comes first, its context after.
         quotes.sort(key=lambda s: -scorer(s, 0))
         text = " ".join(f"{quoted(q)} [1]" for q in quotes) + f"\n\n(From **{escape_md(top.title)}** [1].)"
@@ -256,6 +257,14 @@ def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndar
     chosen = by_terms[:n - 1] if closest in by_terms[:n - 1] else [*by_terms[:n - 1], closest]
     chosen += [i for i in by_terms[n - 1:] if i not in chosen][:n - len(chosen)]
     return [sents[i] for i in sorted(chosen)]
+
+
+def small_talk(question: str) -> Answer:
+    """A message that asks nothing about papers ("thanks!"): say what the assistant answers;
+    nothing searched, nothing cited."""
+    text = ("Ask me about the papers in the corpus, for example \"Which papers bridge CNNs and ViTs?\" "
+            "or \"What does CvT propose?\"; every answer cites the abstracts it quotes.")
+    return Answer(question=question, text=text, abstained=True, notes=["not a question about the papers"])
 
 
 def abstention(question: str, nearest: list[Source]) -> Answer:

@@ -19,7 +19,7 @@ from rag.conversation import Message
 from rag.embedding import Embedder, model_slug
 from rag.errors import StoreError
 from rag.evidence import Evidence
-from rag.extractive import SENTENCE_BATCH, Extractive, abstention
+from rag.extractive import SENTENCE_BATCH, Extractive, abstention, small_talk
 from rag.models import Answer, Filters, Source
 from rag.names import CorpusNames
 from rag.retrieval import Index, Ranking, SearchParams
@@ -128,10 +128,9 @@ class Pipeline:
                          notes=[f"no paper matches the filter: {filters.describe()}"])
             return
         if questions.small_talk(question):
-            text = ("Ask me about the papers in the corpus, for example \"Which papers bridge CNNs and ViTs?\" "
-                    "or \"What does CvT propose?\"; every answer cites the abstracts it quotes.")
-            yield text
-            yield Answer(question=question, text=text, abstained=True, notes=["not a question about the papers"])
+            reply = small_talk(question)
+            yield reply.text
+            yield reply
             return
         ev = self.gather(question, history, s, follow_up, filters)
         if ev.abstain:
