@@ -9,8 +9,8 @@ those questions apart; `rag.questions.analyse` turns what it finds into a `Query
   cited: from a `citations` field on the assistant message when there is one, else from the
   answer's own text (reference lines or bold names);
 - `listing_turn` finds the earlier list that "the third" points at, `ordinals` the positions;
-- `points_back`, `asks_for_more`, `asks_about_each` and `names_earlier_topic` read the
-  question itself.
+- `points_back`, `asks_for_more`, `asks_about_each`, `names_earlier_topic` and `only_names`
+  read the question itself.
 """
 
 from __future__ import annotations
@@ -194,3 +194,14 @@ def names_earlier_topic(question: str) -> bool:
     `names_earlier_topic("Which papers use it?")` -> True; "Which of those use it?" -> False."""
     return (bool(_NEW_REQUEST.match(question)) and bool(_SINGULAR_IT.search(question))
             and not _PLURAL_POINTER.search(question) and not ordinals(question))
+
+
+_SWAP = re.compile(r"^\W*(?:and|what\s+about|how\s+about)\s+(?:the\s+)?", re.I)
+
+
+def only_names(question: str, start: int, end: int) -> bool:
+    """Whether the name at `question[start:end]` is all a pointing-back question says: "And
+    ConViT?" after "What does CvT propose?" asks the same of another paper, which is then no
+    follow-up restricted to CvT. `only_names("And ConViT?", 4, 10)` -> True."""
+    lead = _SWAP.match(question)
+    return bool(lead) and lead.end() == start and not question[end:].strip(" ?!.")

@@ -67,8 +67,11 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
     # decides relevance, so fewer may come back, never papers it judged irrelevant.
     most = min(s.max_papers, query.limit or s.max_papers)
     if query.restrict is not None:
-        # "What did they find?" asks about every earlier paper; "Which of those ..." chooses.
-        return ranked[:most] if query.each else select(ranked, s.relative_cutoff, 1, most)
+        # "What did they find?" asks about every earlier paper, in the earlier answer's order
+        # (so "the first three" keeps its numbering); "Which of those ..." chooses.
+        if query.each:
+            return [_unranked(pid, ranked, paper) for pid in query.restrict[:most]]
+        return select(ranked, s.relative_cutoff, 1, most)
     used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 

@@ -68,6 +68,10 @@ _SCAFFOLD = re.compile(
       | (?:the\s+)?(?:{_COUNT})?{_DOC}
     )(?:\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection))?
      (?:\s+(?:that|which|who|where))?\b""", re.I | re.X)
+# A greeting before the question ("hello, which papers study GANs?") names no topic: searched,
+# "hello" is a word no abstract holds, and the abstention model read it as an uncovered topic.
+_GREETING = re.compile(r"^\W*(?:hi|hello|hey|good\s+(?:morning|afternoon|evening)|thanks|thank\s+you)\b[\s,!.;:-]*",
+                       re.I)
 _IN_CORPUS = re.compile(r"\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection)\b", re.I)
 
 
@@ -86,9 +90,11 @@ def search_text(question: str) -> str:
     """What to search for: the question without the asking-for-papers scaffolding.
 
     `search_text("Which papers in the corpus use graph networks?")` -> "use graph networks?";
-    a question that is only scaffolding ("Which papers?") is returned unchanged.
+    "Hello, which papers study GANs?" -> "study GANs?"; a question that is only scaffolding
+    ("Which papers?") is returned unchanged.
     """
-    rest = _IN_CORPUS.sub("", _SCAFFOLD.sub("", question, count=1)).strip(" ,:;-")
+    asked = _GREETING.sub("", question, count=1)
+    rest = _IN_CORPUS.sub("", _SCAFFOLD.sub("", asked, count=1)).strip(" ,:;-")
     return rest if any(c.isalnum() for c in rest) else question
 
 
@@ -184,6 +190,7 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
             follow_up: bool | None = None) -> Query:
     """The typed `Query` for a checked question; `follow_up` forces or forbids follow-up
     handling (None: decided from the question and history)."""
+    question = _GREETING.sub("", question, count=1) or question  # "Hello, which papers ..." asks "which papers ..."
     positions = conversation.ordinals(question)
     turn = conversation.listing_turn(history, positions) if positions else conversation.previous_turn(history)
     if follow_up is None:
@@ -202,10 +209,13 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     if follow_up and len(restrict) >= 2 and positions and kind == "fact":
         # "How does the first compare with the second?": earlier papers picked by position.
         kind = question_kind(question, named=2)
-    if follow_up and restrict and not conversation.names_earlier_topic(question):
+    swapped = any((m.strong or m.coined) and not set(m.paper_ids) & set(restrict)
+                  for m in mentions if conversation.only_names(question, m.start, m.end))
+    if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         more = conversation.asks_for_more(question)
-        each = more or (not positions and conversation.asks_about_each(question))
+        # Papers picked by position ("the first three") or asked about as "they" are each answered.
+        each = more or len(positions) > 1 or (not positions and conversation.asks_about_each(question))
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
                      limit=requested_count(question), shown=turn.answer if more else "", each=each)
     text = f"{turn.question} {question}" if follow_up and turn.question else question

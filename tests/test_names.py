@@ -235,6 +235,28 @@ def test_which_papers_use_it_asks_about_the_earlier_topic():
         assert analyse(question, history, names).restrict == ("cvt",), question
 
 
+def test_and_another_named_paper_asks_the_same_of_it():
+    """"And ConViT?" after "What does CvT propose?" was restricted to CvT and answered about CvT."""
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "What does CvT propose?"},
+               {"role": "assistant", "content": "x", "citations": ["cvt"]}]
+    q = analyse("And ConViT?", history, names)
+    assert q.restrict is None and q.titled == ("convit",) and q.kind == "fact"
+    assert analyse("What about ConViT?", history, names).titled == ("convit",)
+    assert analyse("And the datasets?", history, names).restrict == ("cvt",)  # no name: still about CvT
+    assert analyse("And does it beat ConViT?", history, names).restrict == ("cvt",)  # more than a name
+
+
+def test_picked_positions_are_each_answered_and_a_greeting_is_no_topic():
+    names = NameIndex(PAPERS)
+    history = [{"role": "user", "content": "Which papers add convolutions?"},
+               {"role": "assistant", "content": "x", "citations": ["osnet", "cvt", "convit"]}]
+    q = analyse("Show me only the first two", history, names)
+    assert q.restrict == ("osnet", "cvt") and q.each
+    hello = analyse("Hello, which papers study GANs?", None, names)
+    assert hello.kind == "list" and hello.searched == "study GANs?"
+
+
 def test_unrestricted_follow_up_searches_both_questions():
     names = NameIndex(PAPERS)
     history = [{"role": "user", "content": "Which papers study speech?"},
