@@ -35,12 +35,19 @@ NARROWING = ("Which of those use {}?", "Which use {}?", "Do any mention {}?", "A
              "Only the ones with {}", "And which of them report {}?")
 
 
-def name_probe(pipe, n: int = NAMES, seed: int = 0) -> dict[str, float]:
-    """R-precision (share of the name's papers among the first as many), recall@20 and the
-    share declined, over `n` names asked as "Which papers use <name>?"."""
+def _probe_names(pipe) -> tuple[dict[str, str], list[str]]:
+    """Each paper's title + abstract by id, and the names (an inner capital) that 3-12 of them
+    contain, sorted: what the names and follow-up probes draw from."""
     texts = {pid: f"{p.title} {p.abstract}" for pid, p in pipe.index.papers.items()}
     counts = Counter(w for text in texts.values() for w in set(NAME.findall(text)))
     names = sorted(w for w, c in counts.items() if NAME_PAPERS[0] <= c <= NAME_PAPERS[1] and len(w) >= 3)
+    return texts, names
+
+
+def name_probe(pipe, n: int = NAMES, seed: int = 0) -> dict[str, float]:
+    """R-precision (share of the name's papers among the first as many), recall@20 and the
+    share declined, over `n` names asked as "Which papers use <name>?"."""
+    texts, names = _probe_names(pipe)
     r_prec, r20, declined = [], [], []
     for name in sorted(random.Random(seed).sample(names, min(n, len(names)))):
         having = {pid for pid, text in texts.items() if re.search(rf"\b{re.escape(name)}\b", text)}
@@ -69,9 +76,7 @@ def follow_up_probe(pipe, n: int = FOLLOW_UPS, seed: int = 2) -> dict[str, float
     question: citation precision and recall against the earlier answer's papers that contain the
     second name, and the share that kept to the earlier papers; for "And the second?" after a
     one-paper summary, the share that cite exactly the first answer's second paper."""
-    texts = {pid: f"{p.title} {p.abstract}" for pid, p in pipe.index.papers.items()}
-    counts = Counter(w for text in texts.values() for w in set(NAME.findall(text)))
-    names = sorted(w for w, c in counts.items() if NAME_PAPERS[0] <= c <= NAME_PAPERS[1] and len(w) >= 3)
+    texts, names = _probe_names(pipe)
     rng = random.Random(seed)
     precision, recall, kept, second = [], [], [], []
     for name in rng.sample(names, len(names)):

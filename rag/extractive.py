@@ -164,10 +164,11 @@ class Extractive:
         if kind == "compare" and len(used) >= 2:
             return self._compare(question, used)  # the papers compared: evidence.choose caps them
 
-        def sentences_of(paper_id: str) -> list[str]:
+        def unshown(paper_id: str) -> list[str]:
             sentences = self.sentences_of(paper_id)
             return [s for s in sentences if quoted(s) not in shown] or sentences
 
+        sentences_of = unshown if shown else self.sentences_of  # no escaping work for a plain answer
         if kind == "list":
             return self._list(question, used, scorer, sentences_of)
         return self._fact(question, used, scorer, sentences_of)

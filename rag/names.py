@@ -138,10 +138,19 @@ def method_tokens(paper: Paper, coined_only: bool = False) -> list[str]:
     only those the abstract introduces with a verb ("dubbed ConvNeXt"); a name in parentheses
     is as often another paper's ("... than ResNet (ConvNeXt)"), and a title's can be a
     dataset's ("Toward Errorless Training ImageNet-1k")."""
-    defined = {a if coined_only else a or b for a, b in _DEFINED.findall(paper.abstract)}
-    titled = set() if coined_only else set(_NAME_TOKEN.findall(paper.title))
-    tokens = titled | {t for t in defined if t and _NAME_TOKEN.fullmatch(t)}
-    return sorted({t.casefold() for t in tokens})
+    every, coined = _method_tokens(paper)
+    return coined if coined_only else every
+
+
+def _method_tokens(paper: Paper) -> tuple[list[str], list[str]]:
+    """`method_tokens(paper)` and `method_tokens(paper, coined_only=True)` from one scan."""
+    defined = _DEFINED.findall(paper.abstract)
+
+    def folded(tokens) -> list[str]:
+        return sorted({t.casefold() for t in tokens if t and _NAME_TOKEN.fullmatch(t)})
+
+    every = folded({a or b for a, b in defined}) + [t.casefold() for t in _NAME_TOKEN.findall(paper.title)]
+    return sorted(set(every)), folded({a for a, _ in defined})
 
 
 class NameIndex:
@@ -166,9 +175,10 @@ class NameIndex:
                 self.strong.setdefault(head.casefold(), []).append(pid)
             elif head := title_head(paper.title):
                 heads.setdefault(head.casefold(), []).append(pid)
-            for token in method_tokens(paper):
+            every, coins = _method_tokens(paper)
+            for token in every:
                 where.setdefault(token, []).append(pid)
-            for token in method_tokens(paper, coined_only=True):
+            for token in coins:
                 coined.setdefault(token, []).append(pid)
         self.methods = {t: pids for t, pids in where.items()
                         if (method_count(t) if method_count else len(pids)) <= MAX_PAPERS_PER_NAME}

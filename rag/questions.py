@@ -70,8 +70,9 @@ _SCAFFOLD = re.compile(
      (?:\s+(?:that|which|who|where))?\b""", re.I | re.X)
 # A greeting before the question ("hello, which papers study GANs?") names no topic: searched,
 # "hello" is a word no abstract holds, and the abstention model read it as an uncovered topic.
-_GREETING = re.compile(r"^\W*(?:hi|hello|hey|good\s+(?:morning|afternoon|evening)|thanks|thank\s+you)\b[\s,!.;:-]*",
-                       re.I)
+_HELLO = r"(?:hi|hello|hey|good\s+(?:morning|afternoon|evening))"
+_THANKS = r"(?:thanks?|thank\s+you)"
+_GREETING = re.compile(rf"^\W*(?:{_HELLO}|{_THANKS})\b[\s,!.;:-]*", re.I)
 _IN_CORPUS = re.compile(r"\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection)\b", re.I)
 
 
@@ -151,9 +152,9 @@ def question_kind(question: str, named: int = 0, between: list[str] | None = Non
 
 # A message that asks nothing about papers: thanks, greetings, acknowledgements.
 _SMALL_TALK = re.compile(
-    r"^\W*(?:(?:thanks?|thank\s+you|thx|ty|cheers)(?:\s+(?:so\s+much|a\s+lot|very\s+much))?|hi|hello|hey|"
-    r"ok(?:ay)?|great|cool|nice|perfect|got\s+it|bye|goodbye|good\s+(?:morning|afternoon|evening))"
-    r"(?:[\s,!.]+(?:thanks?|thank\s+you|bye))?\W*$", re.I)
+    rf"^\W*(?:(?:{_THANKS}|thx|ty|cheers)(?:\s+(?:so\s+much|a\s+lot|very\s+much))?|{_HELLO}|"
+    r"ok(?:ay)?|great|cool|nice|perfect|got\s+it|bye|goodbye)"
+    rf"(?:[\s,!.]+(?:{_THANKS}|bye))?\W*$", re.I)
 
 
 def small_talk(question: str) -> bool:
@@ -209,8 +210,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
     if follow_up and len(restrict) >= 2 and positions and kind == "fact":
         # "How does the first compare with the second?": earlier papers picked by position.
         kind = question_kind(question, named=2)
-    swapped = any((m.strong or m.coined) and not set(m.paper_ids) & set(restrict)
-                  for m in mentions if conversation.only_names(question, m.start, m.end))
+    # Names that identify their paper: a title, a short name, or a method name its paper coins.
+    identifying = [m for m in mentions if m.strong or m.coined]
+    swapped = any(not set(m.paper_ids) & set(restrict)
+                  for m in identifying if conversation.only_names(question, m.start, m.end))
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         more = conversation.asks_for_more(question)
@@ -219,10 +222,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
                      limit=requested_count(question), shown=turn.answer if more else "", each=each)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
-    if kind == "list" and _ONE_PAPER.match(question) and any(m.strong or m.coined for m in mentions):
+    if kind == "list" and _ONE_PAPER.match(question) and identifying:
         kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer
-    # Named by title, short name, or a method name its paper coins: that paper is asked about.
-    titled = tuple(dict.fromkeys(pid for m in mentions if m.strong or m.coined for pid in m.paper_ids)) \
+    # A paper so named is the one asked about.
+    titled = tuple(dict.fromkeys(pid for m in identifying for pid in m.paper_ids)) \
         if kind in ("fact", "compare") else ()
     return Query(question, text, search_text(text), kind, follow_up, None, named, titled,
                  limit=requested_count(question))
