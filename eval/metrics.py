@@ -12,6 +12,7 @@ What is scored (None where a metric does not apply to a question; aggregates ski
 - correctness: fact, a reference pattern matches the answer; compare, both papers cited and
   both key terms present;
 - abstention: unanswerable questions declined; false abstention on answerable ones;
+- yes/no: a question with an `expect` ("yes"/"no") answered that way (`says`);
 - support: share of the answer's cited sentences that their cited abstracts support;
 - latency: p50/p95 of the answer wall time.
 
@@ -37,7 +38,7 @@ RANK_DEPTH = 20  # papers of the ranking that are scored (recall@20 is the deepe
 AGGREGATION = {
     "recall@5": "mean", "recall@10": "mean", "recall@20": "mean", "mrr": "mean", "ndcg@10": "mean",
     "cite_precision": "mean", "cite_recall": "mean", "cite_f1": "mean", "invalid_citations": "sum",
-    "correct": "mean", "abstention": "mean", "false_abstention": "mean", "support": "mean",
+    "correct": "mean", "abstention": "mean", "false_abstention": "mean", "support": "mean", "yes_no": "mean",
 }
 
 
@@ -181,6 +182,21 @@ def compare_correct(text: str, cited: Iterable[str], gold: list[str], terms: lis
     return set(gold) <= set(cited) and all(matches(t, text) for t in terms)
 
 
+def says(expect: str, answer: Answer) -> bool:
+    """A yes/no question ("Is there any paper that ...?") answered the expected way: "yes" is an
+    answer that opens with "Yes" and cites papers, "no" one that opens with "No" and declines.
+
+    >>> says("yes", Answer("q", "Yes: 2 paper(s) ...", citations=[object()]))
+    True
+    >>> says("no", Answer("q", "The corpus does not cover this question.", abstained=True))
+    False
+    """
+    opens = answer.text.lstrip().lower()
+    if expect == "yes":
+        return opens.startswith("yes") and bool(answer.citations)
+    return opens.startswith("no") and declined(answer)
+
+
 def declined(answer: Answer) -> bool:
     """The assistant declined: it abstained and cited nothing."""
     return answer.abstained and not answer.citations
@@ -256,6 +272,7 @@ def score(item: dict, answer: Answer, ranking: list[str], papers: Mapping[str, P
         "abstention": None if answerable else float(declined(answer)),
         "false_abstention": float(declined(answer)) if answerable else None,
         "support": support_share(answer, papers, support_threshold),
+        "yes_no": float(says(item["expect"], answer)) if item.get("expect") else None,
     }
 
 
@@ -307,5 +324,8 @@ def _round(x: float | None) -> float | None:
 def summarize(records: list[dict]) -> dict[str, dict[str, float | int | None]]:
     """{question type: aggregate row} for the types present, plus "overall" over all of them."""
     out = {t: aggregate([r for r in records if r["type"] == t]) for t in TYPES if any(r["type"] == t for r in records)}
+    # Sets written by kind of request (eval/realistic_*.jsonl) are also summarised per kind.
+    for kind in sorted({r["kind"] for r in records if r.get("kind")}):
+        out[f"kind:{kind}"] = aggregate([r for r in records if r.get("kind") == kind])
     out["overall"] = aggregate(records)
     return out

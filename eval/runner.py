@@ -22,7 +22,6 @@ from pathlib import Path
 from eval import metrics
 from eval.cli_args import DEFAULT_RESULTS
 from rag.errors import ConfigError, QuestionError
-from rag.questions import check_question
 from rag.render import to_markdown
 from rag.settings import Settings
 
@@ -73,12 +72,14 @@ def ask(pipe, item: dict, s: Settings) -> dict:
         history = [{"role": "user", "content": item["first"]},
                    {"role": "assistant", "content": to_markdown(first)}]
     start = time.perf_counter()
-    answer = pipe.answer(item["question"], history, settings=s)
+    trace: list = []
+    answer = pipe.answer(item["question"], history, settings=s, trace=trace)
     latency = time.perf_counter() - start
-    question = check_question(item["question"], s.max_question_chars)  # as answer() saw it
-    ranking = metrics.dedupe(src.title for src in pipe.gather(question, history, s).ranked)[:metrics.RANK_DEPTH]
+    # The ranking the answer was built from (none for small talk, which searches nothing).
+    ranking = metrics.dedupe(src.title for src in (trace[0].ranked if trace else []))[:metrics.RANK_DEPTH]
     record = {
-        "id": item["id"], "type": item["type"], **answer.to_dict(),
+        "id": item["id"], "type": item["type"], **({"kind": item["kind"]} if "kind" in item else {}),
+        **answer.to_dict(),
         "ranking": ranking,
         "invalid": metrics.invalid_citations(answer, pipe.index.papers.keys()),
         "scores": metrics.score(item, answer, ranking, pipe.index.papers, s.support_threshold),

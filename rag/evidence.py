@@ -16,11 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.models import Paper, Source
+from rag.question_model import Kind
 from rag.questions import Query
 from rag.retrieval import Ranking, select
 from rag.settings import Settings
 
 MAX_COMPARED = 5  # papers side by side in one comparison ("Compare CvT, ConViT and CrossViT")
+# Candidates a superlative question compares numbers across: the cut-off keeps the papers
+# closest to the question's words, but the best number may be in a paper a little further down.
+SUPERLATIVE_POOL = 15
 
 
 @dataclass
@@ -28,7 +32,7 @@ class Evidence:
     """What retrieval found for a question: the papers to use, and whether to abstain."""
 
     query: Query
-    kind: str  # the answer's shape: the question's kind, or "list" for a multi-paper follow-up
+    kind: Kind  # the answer's shape: the question's kind, or a list for a multi-paper follow-up
     ranked: list[Source]
     first: list[Source]  # first-pass ranking, before feedback: the evidence for abstaining
     used: list[Source]
@@ -72,6 +76,8 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
         if query.each:
             return [_unranked(pid, ranked, paper) for pid in query.restrict[:most]]
         return select(ranked, s.relative_cutoff, 1, most)
+    if query.kind == Kind.SUPERLATIVE and not query.single:
+        return ranked[:max(most, SUPERLATIVE_POOL)]
     used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 
@@ -90,11 +96,14 @@ def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper
     For "What top-1 accuracy does SimMIM report?" with SimMIM ranked third -> SimMIM, then the
     first and second.
     """
-    if not query.titled or query.restrict is not None or query.kind != "fact":
+    if not query.single or query.restrict is not None:
         return ranked
     return _led_by(query.titled[0], ranked, ranked, paper)
 
 
-def shape(query: Query, used: list[Source]) -> str:
-    """The answer's shape: a restricted follow-up that keeps several papers is a list."""
-    return "list" if query.restrict is not None and len(used) > 1 and query.kind == "fact" else query.kind
+def shape(query: Query, used: list[Source]) -> Kind:
+    """The answer's shape: a restricted follow-up that keeps several papers is a list, unless
+    it asks something a list does not answer (a comparison, a yes/no, a superlative)."""
+    one_paper_kinds = (Kind.FACT, Kind.HOW, Kind.ORIGIN)
+    return Kind.LIST if query.restrict is not None and len(used) > 1 and query.kind in one_paper_kinds \
+        else query.kind

@@ -5,10 +5,17 @@ a title or a fixed connective such as "Papers in the corpus that match:"), so no
 text is unsupported by its citation, by construction. The text is Markdown in which corpus
 text is inert (`quoted`): a bracketed number shows as "(7)", so it cannot pass for a marker,
 and Markdown/HTML in an abstract renders as its literal characters. Sentences that give the
-reader orders ("ignore previous instructions ...") are never quoted as findings. The shape follows the question:
-- list ("which papers ..."): one line per paper with the sentence that shows why it fits;
-- compare (two named papers, "compare", "differ", "versus"): each paper side by side;
-- otherwise (a value or an explanation): the sentence that states it, first.
+reader orders ("ignore previous instructions ...") are never quoted as findings.
+The shape follows the question's kind (`rag.question_model.Kind`) and the evidence:
+- a topic (list, overview, limits, exists): a lead line with the count ("Yes: ..." for a
+  yes/no question), then one line per paper with the sentence that shows why it fits, or for
+  limits the sentence that states a limitation;
+- compare (named papers): each paper side by side;
+- superlative: the numbers the candidate papers report for the asked metric, compared
+  (rag/numbers.py), the best one first;
+- origin: the paper that introduces the asked name, found among the candidates;
+- otherwise (a fact, how something works, or a topic question about one identified paper):
+  the sentences of that paper that state it, the best first.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
+from rag import numbers
 from rag.citations import unmarked
 from rag.models import Answer, Citation, Paper, Source
 from rag.names import NameIndex, display_name
+from rag.question_model import Kind
 from rag.text import escape_md, query_terms, terms
 
 _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
@@ -49,6 +59,30 @@ _AVAILABILITY = re.compile(
     r"\b(is|are|will be|has been|have been)\s+(made\s+)?(publicly\s+|freely\s+|openly\s+)?(available|released)\b"
     r"\s*(at|from|on|online|via|here|upon|to the (public|community)|for (research|academic|non-commercial)|[.,;:]|$)",
     re.I)
+# Class: sentences that state a limitation, a weakness or an open problem, which a "what are the
+# weaknesses of X" answer quotes instead of the paper's opening claim.
+_LIMITATION = re.compile(
+    r"\b(however|but|limitations?|limited|limits?|drawbacks?|weakness(?:es)?|shortcomings?|fails?|failures?|"
+    r"suffers?|struggles?|challeng\w*|difficult\w*|costly|expensive|lacks?|lacking|insufficient|poor(?:ly)?|"
+    r"bottlenecks?|issues?|problems?|vulnerab\w*|sensitive|degrades?|remains?|unclear|hinders?|prone)\b", re.I)
+# Class: sentences that state how a method works (what it does and by what means), which a "how
+# does X work?" answer quotes before the sentences that report results.
+_MECHANISM = re.compile(
+    r"\b(by|via|through|using|instead of|rather than|consists?|composed|relies|based on|leverag\w+|employ\w*|"
+    r"mechanism|modules?|layers?|blocks?|encod\w+|decod\w+|attention|maps?|learns?|computes?|predicts?|"
+    r"replac\w+|combin\w+|first|then|each|where)\b", re.I)
+_RESULT = re.compile(r"\b(experiments?|results?|outperform\w*|achiev\w*|benchmarks?|state-of-the-art|"
+                     r"surpass\w*|ranks?|margin|demonstrat\w*)\b", re.I)
+CUE_BONUS = 0.3  # a sentence of the kind asked for beats one that only shares more of the question's words
+# What a sentence answering each kind states: a limitation; how a method works, not its results.
+CUES = {Kind.LIMITS: {"cue": _LIMITATION}, Kind.HOW: {"cue": _MECHANISM, "avoid": _RESULT}}
+# The line that opens a topic answer, by kind; {n} is the number of papers.
+LEADS = {
+    Kind.LIST: "Papers in the corpus that match ({n}):",
+    Kind.OVERVIEW: "{n} paper(s) in the corpus address this; what each says:",
+    Kind.LIMITS: "{n} paper(s) in the corpus state limitations or open problems here:",
+    Kind.EXISTS: "Yes: {n} paper(s) in the corpus do:",
+}
 SENTENCE_CACHE = 32768  # sentence vectors a compare answerer keeps (about 100 MB at 768 dimensions)
 TOPIC_WEIGHT = 0.5  # share of its IDF a word of the compared papers' titles counts (SentenceScorer)
 # Encode batch for a compare answer's sentences (the pipeline hands `embed` this batch size):
@@ -56,6 +90,10 @@ TOPIC_WEIGHT = 0.5  # share of its IDF a word of the compared papers' titles cou
 # abstract's sentences run from 10 to over 100 word pieces, so small batches pad little
 # (mpnet, one thread: a new pair about 20% faster than in one batch; the same vectors).
 SENTENCE_BATCH = 8
+ORIGIN_POOL = 5  # candidates an origin question considers for the paper that introduces the name
+SUPERLATIVE_SHOWN = 5  # papers listed with their values under a superlative answer
+# Where an abstract defines a name it introduces: "dubbed ConvNeXt", "termed CDD-RED".
+_DEFINES = re.compile(r"\b(dubbed|named|called|termed|coined|namely)\b", re.I)
 ASPECT_SENTENCES = 3  # per paper, quoted for the asked aspect besides what it does and its evaluation
 _CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
@@ -71,12 +109,15 @@ class SentenceScorer:
     features from different pyramid levels?") would otherwise be answered with the
     sentences that introduce the topic, not the one that states the asked mechanism."""
 
-    def __init__(self, question: str, idf: Callable[[str], float], topic: Iterable[str] = ()):
+    def __init__(self, question: str, idf: Callable[[str], float], topic: Iterable[str] = (),
+                 cue: re.Pattern | None = None, avoid: re.Pattern | None = None):
         self.q_terms = set(query_terms(question))
         topic = set(topic)
         self.weights = {t: idf(t) * (TOPIC_WEIGHT if t in topic else 1.0) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0
         self.wants_number = bool(_QUANTITY.search(question))
+        self.cue = cue  # sentences of the kind asked for (a limitation) score CUE_BONUS more
+        self.avoid = avoid  # sentences of a kind not asked for (results, for "how") score CUE_BONUS less
 
     def __call__(self, sentence: str, position: int) -> float:
         if addresses_reader(sentence):
@@ -87,6 +128,10 @@ class SentenceScorer:
             score += 0.25
         if _CONTRIBUTION.search(sentence):
             score += 0.05
+        if self.cue is not None and self.cue.search(sentence):
+            score += CUE_BONUS
+        if self.avoid is not None and self.avoid.search(sentence):
+            score -= CUE_BONUS
         return score - 0.01 * position  # ties go to the earlier sentence
 
 
@@ -157,25 +202,40 @@ class Extractive:
         self._vectors: OrderedDict[bytes, np.ndarray] = OrderedDict()  # sentence digest -> unit vector
         self._lock = threading.Lock()  # the UI answers from several threads
 
-    def __call__(self, question: str, used: list[Source], kind: str, shown: str = "") -> Answer:
+    def __call__(self, question: str, used: list[Source], kind: str, shown: str = "", single: bool = False,
+                 asked: str | None = None) -> Answer:
         """The answer from the papers `used`; sentences that the text `shown` (an earlier
-        answer, for "tell me more") already quotes are left out while a paper has others."""
-        scorer = SentenceScorer(question, self.idf)
-        if kind == "compare" and len(used) >= 2:
-            return self._compare(question, used)  # the papers compared: evidence.choose caps them
+        answer, for "tell me more") already quotes are left out while a paper has others.
+        `question` is what sentences are scored against (the question's topic), `asked` the
+        question as the user wrote it (the Answer's `question`; default `question`);
+        `single`: the question identifies one paper, `used[0]`, and is about it alone."""
+        kind = Kind(kind)
+        if single and kind != Kind.FACT and used:
+            # The paper's names say which paper, not what is asked of it: "How does LoFTR work?"
+            # is answered by the sentences that state the mechanism, not every one naming LoFTR.
+            question = _without_names(question, [used[0].paper])
+        scorer = SentenceScorer(question, self.idf, **CUES.get(kind, {}))
+        if kind == Kind.COMPARE and len(used) >= 2:
+            return _as_asked(self._compare(question, used), asked)  # the papers compared: evidence.choose caps them
 
         def unshown(paper_id: str) -> list[str]:
             sentences = self.sentences_of(paper_id)
             return [s for s in sentences if quoted(s) not in shown] or sentences
 
         sentences_of = unshown if shown else self.sentences_of  # no escaping work for a plain answer
-        if kind == "list":
-            return self._list(question, used, scorer, sentences_of)
-        return self._fact(question, used, scorer, sentences_of)
+        if kind == Kind.SUPERLATIVE and not single:
+            answer = self._superlative(asked or question, used, scorer, sentences_of)
+        elif kind in LEADS and not single:
+            answer = self._list(question, used, scorer, sentences_of, LEADS[kind])
+        else:
+            if kind == Kind.ORIGIN and not single:
+                used = self._originator(question, used, sentences_of)
+            answer = self._fact(question, used, scorer, sentences_of)
+        return _as_asked(answer, asked)
 
     def _list(self, question: str, used: list[Source], scorer: SentenceScorer,
-              sentences_of: Callable[[str], list[str]]) -> Answer:
-        lines, cites = [f"Papers in the corpus that match ({len(used)}):", ""], []
+              sentences_of: Callable[[str], list[str]], lead: str = LEADS[Kind.LIST]) -> Answer:
+        lines, cites = [lead.format(n=len(used)), ""], []
         for n, src in enumerate(used, start=1):
             (quote,) = best_sentences(sentences_of(src.paper_id), scorer, 1)
             lines.append(f"{n}. **{escape_md(src.title)}** [{n}]: {quoted(quote)}")
@@ -191,6 +251,66 @@ class Extractive:
         text = " ".join(f"{quoted(q)} [1]" for q in quotes) + f"\n\n(From **{escape_md(top.title)}** [1].)"
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(map(unmarked, quotes)))]
         return Answer(question=question, text=text, citations=cites, sources=used)
+
+    def _originator(self, question: str, used: list[Source], sentences_of: Callable[[str], list[str]]
+                    ) -> list[Source]:
+        """`used` with the paper that introduces what the question names first: of the first
+        ORIGIN_POOL, the one whose contribution sentences ("we propose ...", "dubbed ...") and
+        title hold most of the question's IDF mass; ties keep the ranking's order. A paper that
+        only cites a name mentions it, but does not propose it."""
+        q_terms = set(query_terms(question))
+
+        def introduces(src: Source) -> float:
+            said = [s for s in sentences_of(src.paper_id) if _CONTRIBUTION.search(s) or _DEFINES.search(s)]
+            found = q_terms & set(terms(" ".join([src.title, *said])))
+            return sum(self.idf(t) for t in found)
+
+        pool = used[:ORIGIN_POOL]
+        first = max(pool, key=lambda src: (introduces(src), -pool.index(src)), default=None)
+        return [first, *[s for s in used if s is not first]] if first is not None else used
+
+    def _superlative(self, question: str, used: list[Source], scorer: SentenceScorer,
+                     sentences_of: Callable[[str], list[str]]) -> Answer:
+        """The paper reporting the best value of the asked metric among `used`, then the others
+        that report it, each with its sentence; a plain list when none reports a number."""
+        metric = numbers.metric_in(question)
+        want = numbers.direction(question, metric)
+        # The value must be reported where the question's benchmark is named ("CIFAR-10" in
+        # "lowest error on CIFAR-10"), not for another dataset: the anchors are the question's
+        # names (capitalised or with digits), or else its most specific other word.
+        said = {src.paper_id: [(s, set(terms(s))) for s in sentences_of(src.paper_id)] for src in used}
+        rest = numbers.without_direction(question)
+        metric_terms = set(terms(metric or ""))
+        anchors = {t for name in numbers.names_in(rest) for t in terms(name)} - metric_terms
+        if not anchors:
+            others = [t for t in query_terms(rest) if t not in metric_terms
+                      and any(t in ts for sents in said.values() for _, ts in sents)]
+            anchors = {max(others, key=self.idf)} if others else set()
+        # Of the sentences that report the metric, those naming most of the anchors compete.
+        reporting = {pid: [(s, len(anchors & ts)) for s, ts in sents if numbers.reported(s, metric)]
+                     for pid, sents in said.items()}
+        most = max((n for sents in reporting.values() for _, n in sents), default=0)
+        found: dict[str, numbers.Reported] = {}
+        for src in used:
+            values = [r for s, n in reporting[src.paper_id] if n == most for r in numbers.reported(s, metric)]
+            if values:
+                pick = min if want == "min" else max
+                found[src.paper_id] = pick(values, key=lambda r: r.value)
+        winner = numbers.best(found, want)
+        if winner is None:
+            return self._list(question, used, scorer, sentences_of)
+        order = sorted(found, key=lambda pid: found[pid].value, reverse=want == "max")[:SUPERLATIVE_SHOWN]
+        by_id = {src.paper_id: src for src in used}
+        what = f"the {'lowest' if want == 'min' else 'highest'} {metric or 'value'}"
+        lines = [f"Of the {len(found)} paper(s) that report {metric or 'a number'} for this, "
+                 f"**{escape_md(by_id[winner].title)}** [1] reports {what}: "
+                 f"{quoted(found[winner].sentence)} [1]", "", "Compared:"]
+        cites = []
+        for n, pid in enumerate(order, start=1):
+            src, rep = by_id[pid], found[pid]
+            lines.append(f"{n}. **{escape_md(src.title)}** [{n}]: {escape_md(rep.text)}")
+            cites.append(Citation(n=n, paper_id=pid, title=src.title, quote=unmarked(rep.sentence)))
+        return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
 
     def _compare(self, question: str, papers: list[Source]) -> Answer:
         # The papers' names say which paper a sentence is from, not what the question asks
@@ -260,6 +380,11 @@ def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndar
     return [sents[i] for i in sorted(chosen)]
 
 
+def _as_asked(answer: Answer, asked: str | None) -> Answer:
+    """The answer to the question as the user wrote it (sentences were scored on its topic)."""
+    return answer if asked is None else replace(answer, question=asked)
+
+
 def small_talk(question: str) -> Answer:
     """A message that asks nothing about papers ("thanks!"): say what the assistant answers;
     nothing searched, nothing cited."""
@@ -268,9 +393,12 @@ def small_talk(question: str) -> Answer:
     return Answer(question=question, text=text, abstained=True, notes=["not a question about the papers"])
 
 
-def abstention(question: str, nearest: list[Source]) -> Answer:
-    """The corpus does not cover the question: say so, cite nothing, name the nearest papers."""
-    lines = ["The corpus does not cover this question: no abstract gives enough evidence to answer it."]
+def abstention(question: str, nearest: list[Source], kind: str = Kind.LIST) -> Answer:
+    """The corpus does not cover the question: say so, cite nothing, name the nearest papers.
+    A yes/no question ("Is there any paper that ...?") is answered "No" first."""
+    lines = ["No: no paper in the corpus does this; no abstract gives enough evidence for it."
+             if kind == Kind.EXISTS else
+             "The corpus does not cover this question: no abstract gives enough evidence to answer it."]
     if nearest:
         lines += ["", "Nearest papers (nearest, not answering):"]
         lines += [f"- {escape_md(s.title)}" for s in nearest]

@@ -4,8 +4,9 @@
 (each can be handed in, for tests and benchmarks) and returns a `Pipeline`, whose `retrieve`,
 `answer` and `stream` are what the public `rag.answer` / `rag.retrieve`, the CLI, the UI and
 the eval call. A question visits each step once:
-questions (what is asked) -> names -> retrieval -> evidence (which papers) -> abstain ->
-answerer -> citations. No step's logic lives here.
+understand (spelling, kind, names, conversation: `rag.questions`) -> retrieve -> select
+(`rag.evidence`, `rag.abstain`) -> answer (extractive or LLM) -> citations. The store is
+refreshed once per question, before it is understood. No step's logic lives here.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from rag.evidence import Evidence
 from rag.extractive import SENTENCE_BATCH, Extractive, abstention, small_talk
 from rag.models import Answer, Filters, Source
 from rag.names import CorpusNames
+from rag.question_model import Kind, QuestionModel
 from rag.retrieval import Index, Ranking, SearchParams
 from rag.settings import Settings
+from rag.spelling import Speller
 from rag.store import Store, open_client
 
 
@@ -38,11 +41,15 @@ def search_params(s: Settings) -> SearchParams:
 class Pipeline:
     """Retrieval and answering over one opened index."""
 
-    def __init__(self, settings: Settings, index: Index, abstainer: AbstainModel, llm=None):
+    def __init__(self, settings: Settings, index: Index, abstainer: AbstainModel, llm=None,
+                 question_model: QuestionModel | None = None):
         self.settings = settings
         self.index = index
         self.abstainer = abstainer
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
+        self.question_model = question_model or QuestionModel.packaged()
+        # Words the question model knows from its examples are real question words, never typos.
+        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.vocabulary)
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
         self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),
@@ -63,12 +70,12 @@ class Pipeline:
         """The `k` best papers for `question`, one entry per paper, best first; only papers
         whose metadata passes `filters`."""
         s = settings or self.settings
-        text = questions.search_text(questions.check_question(question, s.max_question_chars))
-        return self.index.search(text, search_params(s), filters=filters).sources[:k]
+        text = self.speller.correct(questions.check_question(question, s.max_question_chars))
+        return self.index.search(self.question_model.topic(text), search_params(s), filters=filters).sources[:k]
 
     def search(self, query: questions.Query, s: Settings, filters: Filters | None = None) -> Ranking:
         params = search_params(s)
-        if query.kind != "list":
+        if not query.kind.topical:
             # Pseudo-relevance feedback is a recall device: it pulls in papers that describe the
             # topic in other words, which a "which papers ..." question wants. A question after
             # one fact wants the one paper it describes, and feedback's query, partly the top
@@ -76,17 +83,46 @@ class Pipeline:
             params = replace(params, feedback_papers=0)
         return self.index.search(query.searched, params, restrict=query.restrict, filters=filters)
 
+    def understand(self, question: str, history: list[Message] | None = None,
+                   follow_up: bool | None = None, settings: Settings | None = None) -> questions.Query:
+        """What a checked question asks: typos corrected against the index's vocabulary, then
+        its kind, names and references to the conversation (`rag.questions.analyse`); with
+        `understanding="llm"` and an endpoint, the LLM's reading of the kind, a standalone
+        wording of a follow-up and a year range (rag/understand_llm.py)."""
+        s = settings or self.settings
+        query = questions.analyse(self.speller.correct(question), history, self.names, follow_up,
+                                  self.question_model)
+        if s.understanding != "llm" or not s.llm_configured:
+            return query
+        from rag.understand_llm import LLMUnderstanding  # the openai client is imported only when used
+
+        reading = LLMUnderstanding(s).read(question, history)
+        if reading is None:
+            return query
+        kind = questions.fit_kind(reading.kind, len(query.named) + len(query.restrict or ()))
+        searched = query.searched if query.restrict is not None else self.question_model.topic(reading.standalone)
+        return replace(query, kind=kind, searched=searched, years=reading.years)
+
     def gather(self, question: str, history: list[Message] | None, s: Settings,
-               follow_up: bool | None = None, filters: Filters | None = None) -> Evidence:
-        """Analyse, retrieve, choose the papers, and decide whether to abstain."""
-        self.index.refresh()  # papers another process ingested since are answerable now
-        query = questions.analyse(question, history, self.names, follow_up)
+               follow_up: bool | None = None, filters: Filters | None = None,
+               query: questions.Query | None = None) -> Evidence:
+        """Understand (unless `query` is given), retrieve, choose the papers, and decide
+        whether to abstain. Refreshes the store first only when it understands the question
+        itself: `stream` refreshes once, before understanding."""
+        if query is None:
+            self.index.refresh()  # papers another process ingested since are answerable now
+            query = self.understand(question, history, follow_up, s)
+        if query.years is not None and (filters is None or filters.year is None):
+            filters = replace(filters or Filters(), year=query.years)  # "papers since 2021", read by the LLM
+        if query.restrict is not None:
+            # A paper the conversation cites may have been removed since: it is no evidence now.
+            query = replace(query, restrict=tuple(pid for pid in query.restrict if pid in self.index.papers))
         ranking = self.search(query, s, filters)
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
         if query.restrict is not None:
             abstain = not used
-        elif query.kind == "compare":
-            abstain = False  # both papers are named: the corpus covers them by construction
+        elif query.kind == Kind.COMPARE or query.single:
+            abstain = False  # the papers are named: the corpus covers them by construction
         else:
             # Coverage is judged on the topic, without the asking-for-papers scaffolding: "which
             # papers try to ... automatically" spends IDF mass on words no topic is about.
@@ -97,22 +133,25 @@ class Pipeline:
 
     def abstain_features(self, question: str, s: Settings | None = None) -> dict[str, float]:
         """The abstention model's features for a question asked on its own (eval.calibrate)."""
-        query = questions.analyse(question, None, self.names, False)
+        query = self.understand(question, None, False)
         return features(query.searched, self.search(query, s or self.settings).first, self.index.idf,
                         self.index.idf.__contains__)
 
     def answer(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,
-               follow_up: bool | None = None, filters: Filters | None = None) -> Answer:
-        """A grounded answer; see `rag.answer` for the contract."""
+               follow_up: bool | None = None, filters: Filters | None = None,
+               trace: list[Evidence] | None = None) -> Answer:
+        """A grounded answer; see `rag.answer` for the contract. `trace`, when given, receives
+        the Evidence the answer was built from (the eval scores that ranking)."""
         final = None
-        for event in self.stream(question, history, settings, follow_up, filters):
+        for event in self.stream(question, history, settings, follow_up, filters, trace):
             if isinstance(event, Answer):
                 final = event
         assert final is not None  # stream always ends with the Answer
         return final
 
     def stream(self, question: str, history: list[Message] | None = None, settings: Settings | None = None,
-               follow_up: bool | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
+               follow_up: bool | None = None, filters: Filters | None = None,
+               trace: list[Evidence] | None = None) -> Iterator[str | Answer]:
         """Text deltas as they are produced, then the final, validated `Answer`.
 
         Deltas are a preview: with the LLM answerer the final Answer may differ from their
@@ -127,18 +166,22 @@ class Pipeline:
             yield Answer(question=question, text=text, abstained=True,
                          notes=[f"no paper matches the filter: {filters.describe()}"])
             return
-        if questions.small_talk(question):
+        query = self.understand(question, history, follow_up, s)
+        if query.kind == Kind.CHITCHAT and not query.named and not query.follow_up:
             reply = small_talk(question)
             yield reply.text
             yield reply
             return
-        ev = self.gather(question, history, s, follow_up, filters)
+        ev = self.gather(question, history, s, follow_up, filters, query=query)
+        if trace is not None:
+            trace.append(ev)
         if ev.abstain:
-            result = abstention(question, ev.ranked[:3])
+            result = abstention(question, ev.ranked[:3], query.kind)
             yield result.text
             yield result
             return
-        fallback = self.extractive(question, ev.used, ev.kind, shown=ev.query.shown)
+        fallback = self.extractive(query.asked, ev.used, ev.kind, shown=query.shown, single=query.single,
+                                   asked=question)
         if s.answerer == "llm":
             llm = self._llm(s)
             if llm is None:
@@ -161,7 +204,8 @@ class Pipeline:
 
 
 def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: Embedder | None = None,
-                   abstainer: AbstainModel | None = None, llm=None) -> Pipeline:
+                   abstainer: AbstainModel | None = None, llm=None,
+                   question_model: QuestionModel | None = None) -> Pipeline:
     """Open the existing index for `settings`. Raises StoreError when there is none yet."""
     if store is None:
         store = Store(open_client(settings, create=False), settings.embed_model, create=False)
@@ -170,7 +214,7 @@ def build_pipeline(settings: Settings, *, store: Store | None = None, embedder: 
                          "is empty; run `rag ingest` first")
     abstainer = abstainer or AbstainModel.for_embedder(model_slug(settings.embed_model))
     embedder = embedder or Embedder.from_settings(settings)  # sets torch's threads: settings.embed_threads
-    return Pipeline(settings, Index(store, embedder), abstainer, llm=llm)
+    return Pipeline(settings, Index(store, embedder), abstainer, llm=llm, question_model=question_model)
 
 
 __all__ = ["Pipeline", "build_pipeline", "search_params"]

@@ -23,6 +23,7 @@ from rag.settings import PROMPTS_DIR
 PROMPTS: dict[str, frozenset[str]] = {
     "system": frozenset(),
     "answer": frozenset({"question", "sources", "count"}),
+    "understand": frozenset({"question", "history", "kinds"}),
 }
 
 

@@ -1,15 +1,18 @@
 """What a question asks: checks, its kind, the papers it names, and what it leans on.
 
-`analyse(question, history, names)` turns a raw question into a typed `Query`: the text as
-asked and as searched, its kind (list / compare / fact), whether it is a follow-up, the
-papers it is restricted to (a follow-up's previous answer), and the papers it names. No
-retrieval happens here; `rag.names` supplies the name lookup.
+`analyse(question, history, names, model)` turns a raw question into a typed `Query`: the
+text as asked and as searched, its `Kind` (from the fitted question model,
+`rag.question_model`), whether it is a follow-up, the papers it is restricted to (a
+follow-up's previous answer), and the papers it names. No retrieval happens here.
 
-- `check_question` refuses input no search can use, with a specific message;
-- `question_kind` tells a list question from a comparison or a fact;
-- `search_text` strips the asking-for-papers scaffolding, `requested_count` reads "give me 3
-  papers", `small_talk` spots a message that asks nothing;
-- `rag.conversation` says what a question takes from the conversation before it.
+What is decided from wording here is only structure:
+- the kind comes from a model fitted on labelled questions, not from phrase rules;
+- a question that *identifies* one paper (its title, a method name that paper coins, a
+  position in the conversation) is about that paper, whatever its kind (`Query.single`);
+- `rag.conversation` reads references back into the conversation ("those", "the second", "it");
+- `requested_count` reads a number of papers asked for ("give me 3 papers ...").
+Search text drops the question's frame words (`QuestionModel.topic`), so "Summarize what the
+collection says about X" searches for X.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from rag import conversation
 from rag.conversation import Message
 from rag.errors import QuestionError
 from rag.names import NameIndex
+from rag.question_model import Kind, Prediction, QuestionModel
 from rag.text import NUMBER_WORDS
 
 
@@ -48,37 +52,16 @@ def check_question(question: object, max_chars: int) -> str:
     return text
 
 
-# How people ask for papers, as opposed to what about: "Which papers ...", "Are there any
-# studies on ...", "List papers that ...", "Which of those ...", "... in the corpus". It names
-# no topic, and in a sentence embedding it pulls every question towards every "we propose"
-# abstract, so search embeds the rest (measured in README, "Answer quality").
-_DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|research)"
-# How many papers a request asks for: "Give me 3 papers on pruning", "the top five works ...".
-_COUNT = rf"(?:top\s+)?(\d{{1,3}}|{'|'.join(NUMBER_WORDS)})\s+(?:(?:more|other|good|relevant|key|main|best)\s+)?"
-_COUNTED = re.compile(rf"\b{_COUNT}{_DOC}\b", re.I)
-_SCAFFOLD = re.compile(
-    rf"""^\s*(?:
-        (?:which|what)\s+(?:of\s+the\s+)?(?:{_COUNT})?{_DOC}
-      | (?:and\s+)?(?:which|what)\s+of\s+(?:those|these|them|the\s+above)(?:\s+{_DOC})?
-      | (?:are|is)\s+there\s+(?:any\s+)?{_DOC}
-      | how\s+many\s+{_DOC}(?:\s+(?:are|is|do|does))?
-      | (?:do|does)\s+any\s+{_DOC}
-      | (?:can\s+you\s+|could\s+you\s+|please\s+)?(?:find|list|show|give|name|recommend|suggest|search\s+for|look\s+for)
-        (?:\s+me)?\s+(?:all\s+|any\s+|some\s+|the\s+)?(?:{_COUNT})?{_DOC}
-      | (?:the\s+)?(?:{_COUNT})?{_DOC}
-    )(?:\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection))?
-     (?:\s+(?:that|which|who|where))?\b""", re.I | re.X)
-# A greeting before the question ("hello, which papers study GANs?") names no topic: searched,
-# "hello" is a word no abstract holds, and the abstention model read it as an uncovered topic.
-_HELLO = r"(?:hi|hello|hey|good\s+(?:morning|afternoon|evening))"
-_THANKS = r"(?:thanks?|thank\s+you)"
-_GREETING = re.compile(rf"^\W*(?:{_HELLO}|{_THANKS})\b[\s,!.;:-]*", re.I)
-_IN_CORPUS = re.compile(r"\s+(?:in|from)\s+(?:the|this|our|my)\s+(?:corpus|collection)\b", re.I)
+# Class: requests that quantify the papers they want ("Give me 3 papers on pruning", "the top
+# five works on GANs", "list 10 studies ..."): a numeral right before a noun for papers.
+_DOC = r"(?:papers?|articles?|works?|studies|publications?|abstracts?|references?|readings?)"
+_COUNTED = re.compile(rf"\b(?:top\s+)?(\d{{1,3}}|{'|'.join(NUMBER_WORDS)})\s+(?:\w+\s+)?{_DOC}\b", re.I)
 
 
 def requested_count(question: str) -> int | None:
     """How many papers the question asks for, when it says: `requested_count("Give me 3 papers
-    on pruning")` -> 3, "the top five works on GANs" -> 5; "Which papers use ResNet-50?" -> None."""
+    on pruning")` -> 3, "the top five works on GANs" -> 5, "recommend two good papers" -> 2;
+    "Which papers use ResNet-50?" -> None."""
     found = _COUNTED.search(question)
     if not found:
         return None
@@ -87,80 +70,10 @@ def requested_count(question: str) -> int | None:
     return count if count > 0 else None
 
 
-def search_text(question: str) -> str:
-    """What to search for: the question without the asking-for-papers scaffolding.
-
-    `search_text("Which papers in the corpus use graph networks?")` -> "use graph networks?";
-    "Hello, which papers study GANs?" -> "study GANs?"; a question that is only scaffolding
-    ("Which papers?") is returned unchanged.
-    """
-    asked = _GREETING.sub("", question, count=1)
-    rest = _IN_CORPUS.sub("", _SCAFFOLD.sub("", asked, count=1)).strip(" ,:;-")
-    return rest if any(c.isalnum() for c in rest) else question
-
-
-# Plural "papers", "methods", ...: a singular one after "what" is a particular paper ("What does
-# the paper '...' propose?", "What model does CvT use?"), a fact question; "which paper" asks
-# which ones.
-_LIST = re.compile(r"^\s*(which|what|how many|list|name|find|show|give)\b.{0,40}"
-                   r"\b(papers|works|studies|articles|approaches|methods|models)\b"
-                   r"|^\s*which\s+(paper|work|study|article|approach|method|model)\b"
-                   r"|^\s*(are there|is there|do any|does any)\b.{0,30}\b(papers?|works?|studies)\b", re.I)
-# One paper asked for ("Which paper introduced ...?"): when the question names a paper by its
-# title or short name, that paper is the answer, not the first of a list.
-_ONE_PAPER = re.compile(r"^\W*which\s+(?:paper|work|study|article|publication)\b", re.I)
-# Words that set two named papers against each other: "how is X different from Y", "is X better
-# than Y", "X compared to Y", "what do X and Y have in common".
-_COMPARE = re.compile(r"\b(compar(?:e|es|ed|ing|ison)|contrast|differ|differs|different|differences?|"
-                      r"distinguish(?:es)?|versus|vs\.?|both|than|outperforms?|similar|similarities|in common)\b",
-                      re.I)
-
-
-_JOINED = re.compile(r"^[\W_]*(?:and|or)[\W_]*$", re.I)  # between two names: "X and Y", "'X' or 'Y'"
-# How a sentence that asks or tells opens; text that opens otherwise, has no "?" and names no
-# paper is typed the way a search box is ("graph neural networks", "self-supervised depth").
-_SENTENCE_START = re.compile(
-    r"^\W*(?:what|which|who|whom|whose|when|where|why|how|is|are|was|were|do|does|did|can|could|should|"
-    r"would|will|has|have|had|tell|explain|describe|summari[sz]e|define|compare|give|list|show|find|name|"
-    r"i|i'm|we|my|our|please|hi|hello|thanks?)\b", re.I)
-
-
-def question_kind(question: str, named: int = 0, between: list[str] | None = None, follow_up: bool = False) -> str:
-    """"list", "compare" or "fact". `named` is how many papers the question names, `between`
-    the text between consecutive names when known: two names joined by "and" ask to compare,
-    an "and" elsewhere ("pre-trained and fine-tuned ... SimMIM") does not. A question that
-    opens with the asking-for-papers scaffolding `search_text` strips is a list.
-
-    `question_kind("Which papers bridge CNNs and ViTs?")` -> "list";
-    `question_kind("How do ConViT and CvT differ?", named=2)` -> "compare";
-    `question_kind("ViT-B pre-trained and fine-tuned: what does SimMIM reach?", 2, [" pre-trained ... what does "])`
-    -> "fact". A bare topic typed as into a search box (not a follow-up) asks for papers:
-    `question_kind("graph neural networks")` -> "list"; `question_kind("ConvNeXt accuracy", named=1)` -> "fact".
-    """
-    if named >= 2:
-        joined = any(_JOINED.match(gap) for gap in between) if between is not None \
-            else bool(re.search(r"\s(?:and|or)\s", question, re.I))
-        if _COMPARE.search(question) or joined:
-            return "compare"
-    if _LIST.search(question) or _SCAFFOLD.match(question):
-        return "list"
-    if not (named or follow_up) and "?" not in question and not question.rstrip().endswith(".") \
-            and not _SENTENCE_START.match(question):
-        return "list"
-    return "fact"
-
-
-# A message that asks nothing about papers: thanks, greetings, acknowledgements.
-_SMALL_TALK = re.compile(
-    rf"^\W*(?:(?:{_THANKS}|thx|ty|cheers)(?:\s+(?:so\s+much|a\s+lot|very\s+much))?|{_HELLO}|"
-    r"ok(?:ay)?|great|cool|nice|perfect|got\s+it|bye|goodbye)"
-    rf"(?:[\s,!.]+(?:{_THANKS}|bye))?\W*$", re.I)
-
-
-def small_talk(question: str) -> bool:
-    """Whether a message asks nothing about papers: `small_talk("Thanks!")` -> True,
-    `small_talk("Thanks to whom is SimCLR faster?")` -> False."""
-    return bool(_SMALL_TALK.match(question))
+# Kinds whose answer is about one paper when the question identifies one ("How does CvT add
+# convolutions?", "Who proposed LoFTR?", "limitations of ConvNeXt"); a list or a yes/no over
+# the corpus keeps its shape ("Which papers build on CvT?").
+_SINGLE_WHEN_NAMED = (Kind.FACT, Kind.HOW, Kind.ORIGIN, Kind.LIMITS, Kind.OVERVIEW)
 
 
 @dataclass(frozen=True)
@@ -169,15 +82,14 @@ class Query:
 
     `text` is what evidence is judged against: the question, or for a follow-up that is not
     restricted to earlier papers, the previous question and this one together; `searched` is
-    `text` without the asking-for-papers scaffolding. `restrict` (paper ids) limits a
-    follow-up to the papers the previous answer cited; `named` are the papers the question
-    names (any name), `titled` those it names by title, short name or a method name its paper
-    coins (fact and compare questions)."""
+    `text` without its frame words. `restrict` (paper ids) limits a follow-up to the papers
+    the previous answer cited; `named` are the papers the question names (any name), `titled`
+    those it identifies by title, short name or a method name its paper coins."""
 
     asked: str
     text: str
     searched: str
-    kind: str
+    kind: Kind
     follow_up: bool = False
     restrict: tuple[str, ...] | None = None
     named: tuple[str, ...] = ()
@@ -185,13 +97,37 @@ class Query:
     limit: int | None = None  # the number of papers asked for ("Give me 3 papers ..."), when said
     shown: str = ""  # for "tell me more": the previous answer's text, whose sentences are not repeated
     each: bool = False  # a follow-up about each earlier paper ("What did they find?"): all of them answer
+    confidence: float = 1.0  # the question model's probability of `kind`
+    years: tuple[int, int] | None = None  # a year range the question states (read by the LLM understanding)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", Kind(self.kind))  # "list" given as text is Kind.LIST
+
+    @property
+    def single(self) -> bool:
+        """The question identifies the one paper it is about."""
+        return bool(self.titled) and self.kind in _SINGLE_WHEN_NAMED
 
 
-def analyse(question: str, history: list[Message] | None, names: NameIndex,
-            follow_up: bool | None = None) -> Query:
+def fit_kind(kind: Kind, named: int) -> Kind:
+    """The kind, with one structural correction: a comparison needs two things to compare, so
+    with fewer than two named papers COMPARE is a concept question ("How do anchor-free
+    detectors differ from anchor-based ones?"), answered as HOW."""
+    return Kind.HOW if kind == Kind.COMPARE and named < 2 else kind
+
+
+def classify(question: str, model: QuestionModel, named: int = 0) -> Prediction:
+    """The model's prediction, its kind corrected by `fit_kind`."""
+    pred = model.predict(question)
+    return Prediction(fit_kind(pred.kind, named), pred.probabilities)
+
+
+def analyse(question: str, history: list[Message] | None, names: NameIndex, follow_up: bool | None = None,
+            model: QuestionModel | None = None) -> Query:
     """The typed `Query` for a checked question; `follow_up` forces or forbids follow-up
-    handling (None: decided from the question and history)."""
-    question = _GREETING.sub("", question, count=1) or question  # "Hello, which papers ..." asks "which papers ..."
+    handling (None: decided from the question and history); `model` is the question model
+    (default: the packaged one)."""
+    model = model or QuestionModel.packaged()
     positions = conversation.ordinals(question)
     turn = conversation.listing_turn(history, positions) if positions else conversation.previous_turn(history)
     if follow_up is None:
@@ -205,27 +141,29 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex,
         restrict = list(dict.fromkeys(picked)) or restrict
     mentions = names.mentions(question)
     named = tuple(dict.fromkeys(pid for m in mentions for pid in m.paper_ids))
-    between = [question[a.end:b.start] for a, b in zip(mentions, mentions[1:])]
-    kind = question_kind(question, named=len(named), between=between, follow_up=follow_up)
-    if follow_up and len(restrict) >= 2 and positions and kind == "fact":
-        # "How does the first compare with the second?": earlier papers picked by position.
-        kind = question_kind(question, named=2)
     # Names that identify their paper: a title, a short name, or a method name its paper coins.
     identifying = [m for m in mentions if m.strong or m.coined]
     swapped = any(not set(m.paper_ids) & set(restrict)
                   for m in identifying if conversation.only_names(question, m.start, m.end))
+    # Papers picked by position count as named: "How does the first compare with the second?".
+    # "And ConViT?" after "What does CvT propose?" asks the earlier question of another paper.
+    pred = classify(turn.question if swapped and turn.question else question, model,
+                    len(named) + (len(positions) if follow_up else 0))
+    kind = pred.kind
+    if follow_up and kind == Kind.CHITCHAT:
+        kind = Kind.FACT  # "and the second?", "tell me more" ask about those papers, however short
+    if kind in (Kind.FACT, Kind.HOW) and len({pid for m in identifying for pid in m.paper_ids}) >= 2:
+        kind = Kind.COMPARE  # the same asked of two identified papers: answered side by side
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         more = conversation.asks_for_more(question)
         # Papers picked by position ("the first three") or asked about as "they" are each answered.
         each = more or len(positions) > 1 or (not positions and conversation.asks_about_each(question))
-        return Query(question, question, search_text(question), kind, True, tuple(restrict), named,
-                     limit=requested_count(question), shown=turn.answer if more else "", each=each)
+        return Query(question, question, model.topic(question), kind, True, tuple(restrict), named,
+                     limit=requested_count(question), shown=turn.answer if more else "", each=each,
+                     confidence=pred.confidence)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
-    if kind == "list" and _ONE_PAPER.match(question) and identifying:
-        kind = "fact"  # "Which paper introduced LoFTR?": the paper named "LoFTR" is the answer
-    # A paper so named is the one asked about.
     titled = tuple(dict.fromkeys(pid for m in identifying for pid in m.paper_ids)) \
-        if kind in ("fact", "compare") else ()
-    return Query(question, text, search_text(text), kind, follow_up, None, named, titled,
-                 limit=requested_count(question))
+        if kind in (*_SINGLE_WHEN_NAMED, Kind.COMPARE) else ()
+    return Query(question, text, model.topic(text), kind, follow_up, None, named, titled,
+                 limit=requested_count(question), confidence=pred.confidence)

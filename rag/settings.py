@@ -262,6 +262,11 @@ class Settings(BaseSettings):
     answerer: Literal["extractive", "llm"] = Field(
         default="extractive", description="'extractive' (offline, no LLM) or 'llm' (OpenAI-compatible endpoint)."
     )
+    understanding: Literal["model", "llm"] = Field(
+        default="model", description="How questions are understood: 'model' (the fitted question-kind model, "
+        "offline) or 'llm' (the configured endpoint rewrites follow-ups, classifies, reads year ranges; "
+        "the model decides when it fails). docs/questions.md."
+    )
     max_question_chars: int = Field(
         default=2000, ge=10, le=100_000, description="Longer questions are refused with a clear error."
     )

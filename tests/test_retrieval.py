@@ -11,7 +11,7 @@ import pytest
 
 from rag.extractive import Extractive
 from rag.models import Paper, Source
-from rag.questions import question_kind, search_text
+from rag.question_model import QuestionModel
 from rag.retrieval import SearchParams, expanded_query, relative_fusion, rrf, select
 from rag.text import Idf, markers, query_terms, sentences, strip_markers, support_score, terms
 
@@ -72,16 +72,16 @@ def test_text_analysis():
     assert idf("a") < idf("b") < idf("zzz") and "b" in idf and "zzz" not in idf
 
 
-def test_search_text_drops_the_asking_scaffolding():
-    assert search_text("Which papers in the corpus use graph networks?") == "use graph networks?"
-    assert search_text("Are there any studies on EEG decoding?") == "on EEG decoding?"
-    assert search_text("List papers that compress images") == "compress images"
-    assert search_text("And which of those use UAVs?") == "use UAVs?"  # a follow-up
-    assert search_text("Which automatic speech recognition models in the corpus report WER?") == (
-        "Which automatic speech recognition models report WER?")
-    # Nothing but scaffolding, or no scaffolding: unchanged.
-    assert search_text("Which papers?") == "Which papers?"
-    assert search_text("How do ConViT and CvT differ?") == "How do ConViT and CvT differ?"
+def test_search_text_drops_the_words_that_ask_for_papers():
+    topic = QuestionModel.packaged().topic
+    for question, kept in [("Which papers in the corpus use graph networks?", "graph networks"),
+                           ("Summarize what the collection says about EEG decoding", "EEG decoding"),
+                           ("I'm new to image compression, what should I read?", "image compression")]:
+        searched = topic(question)
+        assert kept in searched and "papers" not in searched and "collection" not in searched, question
+    # Nothing but frame words, or none: unchanged.
+    assert topic("Papers?") == "Papers?"
+    assert topic("ConViT and CvT") == "ConViT and CvT"
 
 
 def test_sentences_are_not_cut_after_abbreviations():
@@ -113,12 +113,6 @@ def test_compare_quotes_what_the_question_asks_about_each_paper():
     assert "gated attention" in block_a and "81 %" in block_a and "uses Alpha-Net blocks" not in block_a
     assert "convolutional token embeddings" in block_b and "COCO" in block_b
     assert [c.paper_id for c in answer.citations] == ["a", "b"]
-
-
-def test_question_kinds():
-    assert question_kind("Which papers bridge CNNs and ViTs?") == "list"
-    assert question_kind("How do ConViT and CvT differ?", named=2) == "compare"
-    assert question_kind("What accuracy does CvT reach on ImageNet?", named=1) == "fact"
 
 
 def test_modes_and_feedback_on_the_real_index(pipeline):

@@ -1,0 +1,195 @@
+"""Fit the question-kind model (rag/question_model.py) on the labelled questions, with figures.
+
+    python -m eval.train_questions [--write] [--data FILE]
+
+The labelled questions (`rag/data/question_kinds.jsonl`) are split once, by a hash of each
+question's text, into a fitting part (80%) and a test part (20%) that is never fitted on.
+On the fitting part, 5-fold stratified cross-validation picks the regularisation strength;
+the model fitted on the whole fitting part is then scored on the test part. Everything is
+deterministic (a fixed split, lbfgs, no shuffling without a seed), so `--write` run twice
+writes the same file, and a test holds the packaged model to what the data gives.
+
+Frame words are counted here too: words that at least FRAME_SHARE of the questions hold and
+that are FRAME_RATIO times more frequent in questions than in the bundled abstracts, except
+name-like tokens (an inner capital or a digit: "CvT", "YOLOv3"; or capitalised inside a
+question: "Swin"), which name a topic however often the examples use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from rag.question_model import MODEL_FILE, Kind, QuestionModel, features, words
+
+DATA = Path(str(resources.files("rag") / "data" / "question_kinds.jsonl"))
+TEST_SHARE = 20  # percent of the questions held out (by hash), never fitted on
+MIN_DF = 2  # a feature seen in fewer fitting questions carries no weight
+C_GRID = (10.0, 30.0, 100.0)
+FRAME_SHARE = 0.005
+FRAME_RATIO = 15.0
+_NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
+
+
+def load(path: Path = DATA) -> list[dict]:
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        Kind(row["kind"])  # an unknown kind is an error in the data, not a new class
+    return rows
+
+
+def held_out(question: str) -> bool:
+    """The fixed split: a question is in the test part when its hash says so."""
+    return int(hashlib.sha256(question.encode()).hexdigest(), 16) % 100 < TEST_SHARE
+
+
+def _matrix(rows: list[dict], vocab: dict[str, int], idf: np.ndarray):
+    from scipy.sparse import csr_matrix
+
+    data, cols, ptr = [], [], [0]
+    for row in rows:
+        idx = sorted(vocab[f] for f in features(row["question"]) if f in vocab)
+        vals = idf[idx]
+        norm = float(np.sqrt((vals ** 2).sum())) or 1.0
+        data += list(vals / norm)
+        cols += idx
+        ptr.append(len(cols))
+    return csr_matrix((data, cols, ptr), shape=(len(rows), len(vocab)))
+
+
+def _vocabulary(rows: list[dict]) -> tuple[dict[str, int], np.ndarray]:
+    df = Counter(f for row in rows for f in features(row["question"]))
+    names = sorted(f for f, c in df.items() if c >= MIN_DF)
+    n = len(rows)
+    idf = np.array([math.log((1 + n) / (1 + df[f])) + 1.0 for f in names])
+    return {f: i for i, f in enumerate(names)}, idf
+
+
+def _fit(rows: list[dict], c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    vocab, idf = _vocabulary(rows)
+    clf = LogisticRegression(C=c, max_iter=5000)
+    clf.fit(_matrix(rows, vocab, idf), [row["kind"] for row in rows])
+    return clf, vocab, idf
+
+
+def _accuracy(clf, vocab, idf, rows: list[dict]) -> float:
+    predicted = clf.predict(_matrix(rows, vocab, idf))
+    return float(np.mean([p == row["kind"] for p, row in zip(predicted, rows)]))
+
+
+def cross_validate(rows: list[dict], c: float, folds: int = 5) -> float:
+    """Mean accuracy over stratified folds (fold = rank of the question's hash within its kind)."""
+    fold_of = {}
+    for kind in sorted({r["kind"] for r in rows}):
+        same = sorted((r["question"] for r in rows if r["kind"] == kind),
+                      key=lambda q: hashlib.sha256(q.encode()).hexdigest())
+        fold_of.update({q: i % folds for i, q in enumerate(same)})
+    scores = []
+    for k in range(folds):
+        fit = [r for r in rows if fold_of[r["question"]] != k]
+        test = [r for r in rows if fold_of[r["question"]] == k]
+        scores.append(_accuracy(*_fit(fit, c), test))
+    return float(np.mean(scores))
+
+
+def frame_words(questions: list[str], abstracts: list[str]) -> list[str]:
+    """Words that say how a question asks, not what about (see the module docstring)."""
+    q_df = Counter(w for q in questions for w in set(words(q)))
+    q_total = sum(len(words(q)) for q in questions) or 1
+    q_count = Counter(w for q in questions for w in words(q))
+    a_count = Counter(w for a in abstracts for w in words(a))
+    a_total = sum(a_count.values()) or 1
+    # Names: a token with an inner capital or a digit ("CvT", "YOLOv3"), or capitalised
+    # anywhere but at the start of a question ("Swin", "Transformer-XL").
+    name_like = {w.lower() for q in questions for i, w in enumerate(re.findall(r"\S+", q))
+                 if _NAME_LIKE.search(w) or (i > 0 and w[:1].isupper())}
+    name_like = {t for w in name_like for t in words(w)}
+    out = []
+    for w, df in q_df.items():
+        if df < FRAME_SHARE * len(questions) or w in name_like or _typo(w, a_count):
+            continue
+        ratio = (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
+        if ratio >= FRAME_RATIO:
+            out.append(w)
+    return sorted(out)
+
+
+def _typo(word: str, abstract_counts: Counter) -> bool:
+    """A word the abstracts never use that is one edit from one they use often: a typo the
+    examples repeat ("tranformers"), not a frame word."""
+    from rag.spelling import MIN_LENGTH, edits1
+
+    if len(word) < MIN_LENGTH or abstract_counts[word]:
+        return False
+    return any(abstract_counts[e] >= 5 for e in edits1(word))
+
+
+def bundled_abstracts() -> list[str]:
+    from rag.corpus import load_papers
+    from rag.settings import BUNDLED_CORPUS
+
+    papers, _ = load_papers([BUNDLED_CORPUS])
+    return [f"{p.title} {p.abstract}" for p in papers]
+
+
+def train(rows: list[dict]) -> tuple[dict, dict]:
+    """The model as JSON data, and the figures that describe its fit."""
+    fit_rows = [r for r in rows if not held_out(r["question"])]
+    test_rows = [r for r in rows if held_out(r["question"])]
+    cv = {c: cross_validate(fit_rows, c) for c in C_GRID}
+    best = max(C_GRID, key=lambda c: (round(cv[c], 4), -c))  # ties: the stronger regularisation
+    clf, vocab, idf = _fit(fit_rows, best)
+    kinds = [str(k) for k in clf.classes_]
+    names = sorted(vocab, key=vocab.get)
+    weights = {}
+    for f, i in zip(names, range(len(names))):
+        col = clf.coef_[:, i]
+        if np.abs(col).max() >= 1e-3:
+            weights[f] = [round(float(w), 4) for w in col]
+    model = {
+        "kinds": kinds,
+        "idf": {f: round(float(idf[vocab[f]]), 4) for f in names if f in weights},
+        "weights": weights,
+        "bias": [round(float(b), 4) for b in clf.intercept_],
+        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts()),
+    }
+    loaded = QuestionModel(model["kinds"], model["idf"], model["weights"], model["bias"], model["frame"])
+    test_acc = float(np.mean([loaded.predict(r["question"]).kind == r["kind"] for r in test_rows])) \
+        if test_rows else None
+    per_kind = {k: round(float(np.mean([loaded.predict(r["question"]).kind == k
+                                        for r in test_rows if r["kind"] == k])), 3)
+                for k in kinds if any(r["kind"] == k for r in test_rows)}
+    figures = {"questions": len(rows), "fitted": len(fit_rows), "held_out": len(test_rows), "C": best,
+               "cv_accuracy": {str(c): round(v, 4) for c, v in cv.items()},
+               "held_out_accuracy": None if test_acc is None else round(test_acc, 4),
+               "held_out_accuracy_by_kind": per_kind, "features": len(weights), "frame_words": len(model["frame"])}
+    model["figures"] = figures
+    return model, figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="labelled questions (JSON lines: question, kind)")
+    parser.add_argument("--write", action="store_true", help=f"write the model to rag/{MODEL_FILE}")
+    args = parser.parse_args(argv)
+    model, figures = train(load(args.data))
+    print(json.dumps(figures, indent=1))
+    if args.write:
+        out = Path(str(resources.files("rag") / MODEL_FILE))
+        out.write_text(json.dumps(model, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

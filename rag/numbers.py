@@ -1,0 +1,113 @@
+"""Numbers reported in abstracts, read with their metric, for "which paper reports the best X" questions.
+
+A superlative question ("Which paper reports the lowest error on CIFAR-10?") is answered by
+comparing numbers, not by the paper that best matches the words. `reported(sentence, metric)`
+reads the values a sentence gives for a metric (the number nearest a mention of it, within a
+short window), `direction(question, metric)` says whether the question wants the largest or
+the smallest, and `best` picks the winner among papers. Pure functions over text: the
+extractive answerer (rag/extractive.py) feeds them the candidate papers' sentences.
+
+Metrics are a closed class (accuracy, error, mAP, FPS, parameters, ...), so they are listed
+here with whether lower is better; a question naming none is compared on the number nearest
+its other words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# metric word (regex) -> True when a lower value is better
+METRICS: dict[str, bool] = {
+    r"error(?:\s+rates?)?|err": True, r"loss": True,
+    r"latency|ms|milliseconds?|seconds?|runtime|inference\s+time": True,
+    r"param(?:eter)?s?|flops|gflops|macs|memory|model\s+size": True, r"fid|wer|cer|eer|mae|rmse|perplexity": True,
+    r"accuracy|acc|top-?1|top-?5": False, r"m?ap(?:50|75)?|average\s+precision|box\s+ap|mask\s+ap": False,
+    r"m?iou|dice|f1|f-score|f-measure|auc|psnr|ssim|bleu|rouge|recall|precision|ndcg|mrr": False,
+    r"fps|frames?\s+per\s+second|throughput|speed-?up": False,
+}
+_METRIC = re.compile(r"\b(" + "|".join(f"(?:{m})" for m in METRICS) + r")\b", re.I)
+_LOW = re.compile(r"\b(lowest|least|fewest|smallest|minimal|minimum|cheapest|lightest|shortest)\b", re.I)
+_HIGH = re.compile(r"\b(highest|most|largest|maximum|greatest|biggest|top|strongest)\b", re.I)
+_BEST = re.compile(rf"{_LOW.pattern}|{_HIGH.pattern}|\b(best|worst|better|fastest|slowest|report(?:s|ed)?)\b", re.I)
+# A number as a value: not glued to a name ("ResNet-50", "CIFAR-10", "YOLOv3"), not a year.
+_VALUE = re.compile(r"(?<![\w.-])(\d+(?:\.\d+)?)\s*(%|percent|ms|fps|[MBG]\b|x\b|×)?", re.I)
+WINDOW = 60  # characters between a metric's mention and its value
+
+
+def without_direction(question: str) -> str:
+    """The question without its superlative words, which say which way to compare, not where
+    the number is: `without_direction("the lowest error on CIFAR-10")` -> "the  error on CIFAR-10"."""
+    return _BEST.sub(" ", question)
+
+
+def names_in(question: str) -> list[str]:
+    """Benchmark- and model-like names: capitalised past the first word, or holding a digit.
+    `names_in("best ImageNet top-1 for a plain ResNet-50")` -> ["ImageNet", "top-1", "ResNet-50"]."""
+    tokens = re.findall(r"[\w-]+", question)
+    return [t for i, t in enumerate(tokens) if (i > 0 and t[:1].isupper()) or re.search(r"\d", t)]
+
+
+def metric_in(text: str) -> str | None:
+    """The first metric the text names, lower-cased: `metric_in("lowest error on CIFAR-10")` -> "error"."""
+    found = _METRIC.search(text)
+    return found.group(1).lower() if found else None
+
+
+def lower_is_better(metric: str | None) -> bool:
+    if metric is None:
+        return False
+    return next((low for pattern, low in METRICS.items() if re.fullmatch(pattern, metric, re.I)), False)
+
+
+def direction(question: str, metric: str | None) -> str:
+    """"min" or "max": what the question wants of the metric's values.
+
+    `direction("Which paper reports the lowest error?", "error")` -> "min";
+    `direction("best top-1 accuracy on ImageNet", "top-1")` -> "max";
+    `direction("Which model is the best on CIFAR-10 error?", "error")` -> "min" (best error is the lowest).
+    """
+    if _LOW.search(question):
+        return "min"
+    if _HIGH.search(question):
+        return "max"
+    return "min" if lower_is_better(metric) else "max"
+
+
+@dataclass(frozen=True)
+class Reported:
+    value: float
+    text: str  # the number as written, with its unit
+    sentence: str
+
+
+def reported(sentence: str, metric: str | None) -> list[Reported]:
+    """The values a sentence reports for `metric` (any number when `metric` is None).
+
+    >>> [r.value for r in reported("Our model reaches 2.1% error on CIFAR-10 and 15.6% on CIFAR-100.", "error")]
+    [2.1]
+    >>> [r.value for r in reported("ResNet-50 trained in 2019 gets 76.1% top-1 accuracy.", "accuracy")]
+    [76.1]
+    """
+    mentions = [m.start() for m in re.finditer(rf"\b{re.escape(metric)}", sentence, re.I)] if metric else []
+    if metric and not mentions:
+        return []
+    out = []
+    for m in _VALUE.finditer(sentence):
+        number = float(m.group(1))
+        if m.group(2) is None and (1900 <= number <= 2100 and "." not in m.group(1)):
+            continue  # a year
+        distance = min((abs(m.start() - p) for p in mentions), default=0)
+        if distance <= WINDOW:
+            out.append((distance, Reported(number, m.group(0).strip(), sentence)))
+    if mentions:  # the value nearest the metric's mention is the one reported for it
+        out = sorted(out, key=lambda pair: pair[0])[:1]
+    return [r for _, r in out]
+
+
+def best(values: dict[str, Reported], want: str) -> str | None:
+    """The key of the best value (`want` "min" or "max"); ties go to the first key."""
+    if not values:
+        return None
+    pick = min if want == "min" else max
+    return pick(values, key=lambda k: values[k].value)

@@ -1,0 +1,77 @@
+"""Typos in questions, corrected against the index's own vocabulary.
+
+A question typed in a hurry ("tranformer segmantation") holds words no abstract contains.
+Searched as typed they match nothing, and the abstention model reads words no abstract holds
+as a topic the corpus does not cover. So a word is corrected when the index has no chunk
+holding its stem but has chunks holding the stem of a word one edit away (a letter deleted,
+inserted, replaced, or two swapped: Norvig's edits1); the candidate most chunks hold wins.
+
+Left as typed: words the index knows, stop words, short words (under MIN_LENGTH letters:
+too many neighbours), name-like tokens ("LoFTR", "YOLOv3": a name is not a typo), and the
+words the caller says are real words of questions (the question model's vocabulary).
+One doc-frequency lookup per candidate stem, cached: a few hundred lookups per unknown word,
+none for a question without one.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Collection
+from functools import lru_cache
+
+from rag.text import terms
+
+MIN_LENGTH = 4
+_WORD = re.compile(r"\b[A-Za-z][a-z]+\b")  # all lower case but perhaps the first letter: not a name
+
+
+def edits1(word: str) -> set[str]:
+    """Every string one edit from `word`.
+
+    >>> "transformer" in edits1("tranformer"), "segmentation" in edits1("segmantation")
+    (True, True)
+    """
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    letters = string.ascii_lowercase
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in letters}
+    inserts = {a + c + b for a, b in splits for c in letters}
+    return deletes | swaps | replaces | inserts
+
+
+class Speller:
+    """`Speller(doc_freq).correct("tranformer models")` -> "transformer models", where
+    `doc_freq(stem)` is how many chunks of the index hold a term."""
+
+    def __init__(self, doc_freq: Callable[[str], int], keep: Collection[str] = ()):
+        self._df = lru_cache(maxsize=65536)(doc_freq)
+        self.keep = frozenset(keep)
+
+    def known(self, word: str) -> bool:
+        stems = terms(word)
+        return not stems or self._df(stems[0]) > 0  # a stop word has no stem: nothing to correct
+
+    def suggest(self, word: str) -> str | None:
+        """The correction of one lower-case word, or None when it needs none or has none."""
+        if len(word) < MIN_LENGTH or word in self.keep or self.known(word):
+            return None
+        best, best_df = None, 0
+        for candidate in sorted(edits1(word)):
+            stems = terms(candidate)
+            df = self._df(stems[0]) if len(stems) == 1 else 0
+            if df > best_df:
+                best, best_df = candidate, df
+        return best
+
+    def correct(self, text: str) -> str:
+        """`text` with each correctable word replaced, capitalisation of its first letter kept."""
+        def fix(match: re.Match) -> str:
+            word = match.group(0)
+            better = self.suggest(word.lower())
+            if better is None:
+                return word
+            return better.capitalize() if word[0].isupper() else better
+
+        return _WORD.sub(fix, text)

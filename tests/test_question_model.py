@@ -1,0 +1,107 @@
+"""The question-kind model (rag/question_model.py), typo correction (rag/spelling.py) and numbers
+read from abstracts (rag/numbers.py): behaviour over classes of questions, several wordings each.
+
+The wordings below were written for these tests: none is in the training data (checked), so
+they test what the model learned, not what it memorised.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from rag.numbers import direction, metric_in, reported
+from rag.question_model import Kind, QuestionModel, features
+from rag.spelling import Speller
+
+TRAINING = Path(str(resources.files("rag") / "data" / "question_kinds.jsonl"))
+
+# Several wordings per class of question, none from the training data.
+WORDINGS = {
+    Kind.OVERVIEW: ["Summarise what this collection has on few-shot segmentation.",
+                    "overview of contrastive pretraining please",
+                    "I just started working on pose estimation, which papers should I read first?",
+                    "What is the big picture of research on image deblurring here?"],
+    Kind.EXISTS: ["Is there any paper here that uses spiking neural networks for detection?",
+                  "has anybody tried diffusion models for medical image denoising",
+                  "Do you have anything about satellite image super-resolution?",
+                  "Is there a study that applies transformers to weather forecasting?"],
+    Kind.HOW: ["How does deformable attention work?",
+               "Can you explain how knowledge distillation transfers dark knowledge?",
+               "what's the intuition behind batch normalization",
+               "In what way do one-stage detectors differ from two-stage detectors?"],
+    Kind.ORIGIN: ["Which paper first introduced the squeeze-and-excitation block?",
+                  "who came up with the term 'inductive bias' for vision transformers?",
+                  "Where was the ShuffleNet architecture originally proposed?"],
+    Kind.SUPERLATIVE: ["Which paper has the lowest FID on CelebA?",
+                       "what's the best mAP anyone reports on COCO",
+                       "Which method achieves the highest top-1 accuracy on ImageNet in this collection?"],
+    Kind.LIMITS: ["What are the drawbacks of NeRF according to these papers?",
+                  "main weaknesses of self-supervised pretraining?",
+                  "What open problems do the papers mention for video captioning?"],
+    Kind.CHITCHAT: ["many thanks, that was useful!", "good evening to you", "what kinds of things can you help me with?"],
+}
+
+
+def _training_questions() -> set[str]:
+    return {json.loads(line)["question"].lower() for line in TRAINING.read_text().splitlines() if line.strip()}
+
+
+def test_test_wordings_are_not_training_examples():
+    seen = _training_questions()
+    assert not [q for qs in WORDINGS.values() for q in qs if q.lower() in seen]
+
+
+@pytest.mark.parametrize("kind", list(WORDINGS))
+def test_each_class_of_question_is_recognised_in_several_wordings(kind):
+    model = QuestionModel.packaged()
+    wrong = [(q, model.predict(q).kind) for q in WORDINGS[kind] if model.predict(q).kind != kind]
+    # A class, not one wording: all but at most one wording of each class must be read right.
+    assert len(wrong) <= 1, wrong
+
+
+def test_held_out_accuracy_of_the_packaged_model():
+    figures = json.loads((TRAINING.parent / "question_model.json").read_text())["figures"]
+    assert figures["held_out"] >= 150  # the split that is never fitted is a real sample
+    assert figures["held_out_accuracy"] >= 0.85
+
+
+def test_frame_words_leave_the_topic_for_search():
+    model = QuestionModel.packaged()
+    for question, topic in [
+        ("Summarize what the collection says about diffusion models", "diffusion models"),
+        ("Give me an overview of knowledge distillation", "knowledge distillation"),
+        ("Has anyone used spiking neural networks?", "spiking neural networks"),
+    ]:
+        searched = model.topic(question)
+        assert topic in searched and len(searched) < len(question), (question, searched)
+    assert model.topic("Summarize") == "Summarize"  # nothing but frame words: kept as asked
+
+
+def test_features_are_typo_tolerant():
+    """Character trigrams inside words: a typo keeps most of a word's features."""
+    right, typo = set(features("segmentation")), set(features("segmantation"))
+    assert len(right & typo) / len(right | typo) > 0.4
+
+
+def test_speller_corrects_against_the_index_vocabulary():
+    df = {"transform": 40, "segment": 30, "imag": 90, "loftr": 2, "detect": 50}
+    speller = Speller(lambda stem: df.get(stem, 0), keep={"summarize"})
+    assert speller.correct("tranformer segmantation of images") == "transformer segmentation of images"
+    assert speller.correct("Tranformers") == "Transformers"
+    assert speller.correct("LoFTR loftr") == "LoFTR loftr"  # known, or a name: left alone
+    assert speller.correct("summarize quantum") == "summarize quantum"  # a question word; no candidate
+    assert speller.correct("detecton") == "detection"
+
+
+def test_numbers_are_read_with_their_metric():
+    sentence = "On CIFAR-10 our ResNet-110 reaches 6.4% error, and 27.2% error on CIFAR-100, in 2016."
+    assert [r.value for r in reported(sentence, "error")] == [6.4]
+    assert metric_in("Which paper reports the lowest error on CIFAR-10?") == "error"
+    assert direction("Which paper reports the lowest error on CIFAR-10?", "error") == "min"
+    assert direction("best top-1 accuracy on ImageNet", "top-1") == "max"
+    assert direction("best error rate on SVHN", "error") == "min"
+    assert reported("No numbers about error here.", "error") == []
