@@ -36,6 +36,7 @@ MIN_DF = 2  # a feature seen in fewer fitting questions carries no weight
 C_GRID = (10.0, 30.0, 100.0)
 FRAME_SHARE = 0.005
 FRAME_RATIO = 15.0
+CHAT_MIN = 2  # small-talk examples that use a word no abstract has: a greeting, not a topic
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 
 
@@ -102,9 +103,13 @@ def cross_validate(rows: list[dict], c: float, folds: int = 5) -> float:
     return float(np.mean(scores))
 
 
-def frame_words(questions: list[str], abstracts: list[str]) -> list[str]:
-    """Words that say how a question asks, not what about (see the module docstring)."""
+def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | None = None) -> list[str]:
+    """Words that say how a question asks, not what about (see the module docstring); with
+    `kinds` (each question's label), also the words that at least CHAT_MIN small-talk
+    examples use and no abstract does ("hello", "hey"): a greeting before a question names
+    no topic."""
     q_df = Counter(w for q in questions for w in set(words(q)))
+    chat_df = Counter(w for q, k in zip(questions, kinds or ()) if k == Kind.CHITCHAT for w in set(words(q)))
     q_total = sum(len(words(q)) for q in questions) or 1
     q_count = Counter(w for q in questions for w in words(q))
     a_count = Counter(w for a in abstracts for w in words(a))
@@ -116,7 +121,12 @@ def frame_words(questions: list[str], abstracts: list[str]) -> list[str]:
     name_like = {t for w in name_like for t in words(w)}
     out = []
     for w, df in q_df.items():
-        if df < FRAME_SHARE * len(questions) or w in name_like or _typo(w, a_count):
+        if w in name_like or _typo(w, a_count):
+            continue
+        if a_count[w] == 0 and chat_df[w] >= CHAT_MIN:
+            out.append(w)
+            continue
+        if df < FRAME_SHARE * len(questions):
             continue
         ratio = (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
         if ratio >= FRAME_RATIO:
@@ -161,7 +171,7 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
         "idf": {f: round(float(idf[vocab[f]]), 4) for f in names if f in weights},
         "weights": weights,
         "bias": [round(float(b), 4) for b in clf.intercept_],
-        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts()),
+        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts(), [r["kind"] for r in fit_rows]),
     }
     loaded = QuestionModel(model["kinds"], model["idf"], model["weights"], model["bias"], model["frame"])
     test_acc = float(np.mean([loaded.predict(r["question"]).kind == r["kind"] for r in test_rows])) \

@@ -48,8 +48,8 @@ class Pipeline:
         self.abstainer = abstainer
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
         self.question_model = question_model or QuestionModel.packaged()
-        # Words the question model knows from its examples are real question words, never typos.
-        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.vocabulary)
+        # Frame words ("pls", "u") are how people ask, never typos of the corpus's words.
+        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.frame)
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
         self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),
@@ -121,7 +121,7 @@ class Pipeline:
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
         if query.restrict is not None:
             abstain = not used
-        elif query.kind == Kind.COMPARE or query.single:
+        elif query.kind == Kind.COMPARE:
             abstain = False  # the papers are named: the corpus covers them by construction
         else:
             # Coverage is judged on the topic, without the asking-for-papers scaffolding: "which

@@ -108,7 +108,6 @@ class QuestionModel:
         self.weights = weights
         self.bias = bias
         self.frame = frozenset(frame)
-        self.vocabulary = frozenset(f[2:] for f in idf if f.startswith("w:"))  # words the examples use
 
     @classmethod
     def load(cls, path: Path) -> QuestionModel:

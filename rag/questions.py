@@ -70,6 +70,9 @@ def requested_count(question: str) -> int | None:
     return count if count > 0 else None
 
 
+# Below this probability of its best kind, a question that names no paper is taken as a topic:
+# every question that is not clearly something else asks for the papers on its topic.
+MIN_CONFIDENCE = 0.5
 # Kinds whose answer is about one paper when the question identifies one ("How does CvT add
 # convolutions?", "Who proposed LoFTR?", "limitations of ConvNeXt"); a list or a yes/no over
 # the corpus keeps its shape ("Which papers build on CvT?").
@@ -152,6 +155,8 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
     kind = pred.kind
     if follow_up and kind == Kind.CHITCHAT:
         kind = Kind.FACT  # "and the second?", "tell me more" ask about those papers, however short
+    elif pred.confidence < MIN_CONFIDENCE and not identifying and not follow_up:
+        kind = Kind.LIST  # no kind stands out and no paper is named: a topic ("tranformer feature matching")
     if kind in (Kind.FACT, Kind.HOW) and len({pid for m in identifying for pid in m.paper_ids}) >= 2:
         kind = Kind.COMPARE  # the same asked of two identified papers: answered side by side
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:

@@ -6,9 +6,15 @@ as a topic the corpus does not cover. So a word is corrected when the index has 
 holding its stem but has chunks holding the stem of a word one edit away (a letter deleted,
 inserted, replaced, or two swapped: Norvig's edits1); the candidate most chunks hold wins.
 
-Left as typed: words the index knows, stop words, short words (under MIN_LENGTH letters:
-too many neighbours), name-like tokens ("LoFTR", "YOLOv3": a name is not a typo), and the
-words the caller says are real words of questions (the question model's vocabulary).
+A short word that is neither ("obj", "imgs") is read as an abbreviation of the English word that
+starts with the same two letters, holds its letters in order, and most chunks hold.
+
+Left as typed: words the index knows, English words (pyspellchecker's dictionary: "stock" in
+"stock price forecasting" is a topic the corpus lacks, which the abstention model must see,
+not a typo of "stack"), stop words, short words (under MIN_LENGTH letters: too many
+neighbours), name-like tokens ("LoFTR", "YOLOv3": a name is not a typo), and the words the
+caller says are how questions ask (the question model's frame words: "pls"). Of candidates
+whose stems are as frequent, an English word wins ("summarise" -> "summarize").
 One doc-frequency lookup per candidate stem, cached: a few hundred lookups per unknown word,
 none for a question without one.
 """
@@ -18,11 +24,13 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Collection
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from rag.text import terms
 
 MIN_LENGTH = 4
+MIN_ABBREVIATION = 3  # "obj", "seg": shorter words are too ambiguous to expand
+MAX_ABBREVIATION = 5
 _WORD = re.compile(r"\b[A-Za-z][a-z]+\b")  # all lower case but perhaps the first letter: not a name
 
 
@@ -41,13 +49,28 @@ def edits1(word: str) -> set[str]:
     return deletes | swaps | replaces | inserts
 
 
+@cache
+def _dictionary() -> frozenset[str]:
+    """pyspellchecker's English words (loaded once, about a second)."""
+    from spellchecker import SpellChecker
+
+    return frozenset(SpellChecker(language="en").word_frequency.keys())
+
+
+def english() -> Callable[[str], bool]:
+    """Whether a lower-case word is in pyspellchecker's English dictionary."""
+    return _dictionary().__contains__
+
+
 class Speller:
     """`Speller(doc_freq).correct("tranformer models")` -> "transformer models", where
     `doc_freq(stem)` is how many chunks of the index hold a term."""
 
-    def __init__(self, doc_freq: Callable[[str], int], keep: Collection[str] = ()):
+    def __init__(self, doc_freq: Callable[[str], int], keep: Collection[str] = (),
+                 is_word: Callable[[str], bool] | None = None):
         self._df = lru_cache(maxsize=65536)(doc_freq)
         self.keep = frozenset(keep)
+        self.is_word = is_word or english()
 
     def known(self, word: str) -> bool:
         stems = terms(word)
@@ -55,15 +78,37 @@ class Speller:
 
     def suggest(self, word: str) -> str | None:
         """The correction of one lower-case word, or None when it needs none or has none."""
-        if len(word) < MIN_LENGTH or word in self.keep or self.known(word):
+        if len(word) < MIN_ABBREVIATION or word in self.keep or self.known(word) or self.is_word(word):
+            return None
+        if len(word) < MIN_LENGTH:
+            return self._expand(word)
+        best, best_key = None, (0, False)
+        for candidate in sorted(edits1(word)):
+            stems = terms(candidate)
+            df = self._df(stems[0]) if len(stems) == 1 else 0
+            key = (df, df > 0 and self.is_word(candidate))
+            if key > best_key:
+                best, best_key = candidate, key
+        if best is None or not best_key[1]:  # no English word one edit away: perhaps an abbreviation
+            return self._expand(word) or best
+        return best
+
+    def _expand(self, word: str) -> str | None:
+        """An abbreviation's English word: one that starts with the same two letters and holds
+        the abbreviation's letters in order ("obj" -> "object", "imgs" -> "images"), the one most
+        chunks hold. Acronyms typed in capitals never get here (they are names)."""
+        if len(word) > MAX_ABBREVIATION:
             return None
         best, best_df = None, 0
-        for candidate in sorted(edits1(word)):
+        for candidate in english_words(word[:2]):
+            if len(candidate) <= len(word) or not _subsequence(word, candidate):
+                continue
             stems = terms(candidate)
             df = self._df(stems[0]) if len(stems) == 1 else 0
             if df > best_df:
                 best, best_df = candidate, df
         return best
+
 
     def correct(self, text: str) -> str:
         """`text` with each correctable word replaced, capitalisation of its first letter kept."""
@@ -75,3 +120,15 @@ class Speller:
             return better.capitalize() if word[0].isupper() else better
 
         return _WORD.sub(fix, text)
+
+
+def _subsequence(short: str, long: str) -> bool:
+    """`_subsequence("imgs", "images")` -> True; `_subsequence("dpo", "depth")` -> False."""
+    rest = iter(long)
+    return all(c in rest for c in short)
+
+
+@cache
+def english_words(prefix: str) -> tuple[str, ...]:
+    """The dictionary's words that start with `prefix` (two letters), sorted."""
+    return tuple(sorted(w for w in _dictionary() if w.startswith(prefix) and w.isalpha()))

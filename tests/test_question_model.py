@@ -42,7 +42,8 @@ WORDINGS = {
     Kind.LIMITS: ["What are the drawbacks of NeRF according to these papers?",
                   "main weaknesses of self-supervised pretraining?",
                   "What open problems do the papers mention for video captioning?"],
-    Kind.CHITCHAT: ["many thanks, that was useful!", "good evening to you", "what kinds of things can you help me with?"],
+    Kind.CHITCHAT: ["many thanks, that was useful!", "good evening to you",
+                    "what kinds of things can you help me with?"],
 }
 
 
@@ -89,12 +90,27 @@ def test_features_are_typo_tolerant():
 
 def test_speller_corrects_against_the_index_vocabulary():
     df = {"transform": 40, "segment": 30, "imag": 90, "loftr": 2, "detect": 50}
-    speller = Speller(lambda stem: df.get(stem, 0), keep={"summarize"})
+    speller = Speller(lambda stem: df.get(stem, 0), keep={"summarize"}, is_word={"stock", "images"}.__contains__)
     assert speller.correct("tranformer segmantation of images") == "transformer segmentation of images"
     assert speller.correct("Tranformers") == "Transformers"
     assert speller.correct("LoFTR loftr") == "LoFTR loftr"  # known, or a name: left alone
     assert speller.correct("summarize quantum") == "summarize quantum"  # a question word; no candidate
     assert speller.correct("detecton") == "detection"
+    assert speller.correct("stock prices") == "stock prices"  # an English word the index lacks: no typo
+
+
+def test_speller_expands_abbreviations_to_words_the_index_holds():
+    df = {"object": 60, "imag": 90, "segment": 30, "deploy": 3}
+    speller = Speller(lambda stem: df.get(stem, 0))  # the real English dictionary
+    assert speller.correct("obj segmentaion in imgs") == "object segmentation in images"
+    assert speller.correct("dpo for chat models") == "dpo for chat models"  # no word starts "dp...o" here
+
+
+def test_speller_leaves_english_words_to_the_abstention_model():
+    from rag.spelling import english
+
+    is_word = english()
+    assert is_word("stock") and is_word("forecasting") and not is_word("tranformer")
 
 
 def test_numbers_are_read_with_their_metric():
