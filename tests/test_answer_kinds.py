@@ -1,0 +1,102 @@
+"""Each kind of question gets the answer its users expect, over the real bundled index, whatever
+the wording: several wordings per class (none from the eval sets or the training examples).
+
+These check the shape of the answer and the evidence behind it, not exact texts: an overview
+cites several papers on the topic, a yes/no question opens with "Yes" or "No", a how-it-works
+question about a named method quotes that method's paper, a typo does not change the answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.extractive import _LIMITATION
+
+LOFTR = "LoFTR: Detector-Free Local Feature Matching with Transformers"
+GRAD_CAM = "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization"
+
+
+def _about(pipeline, citation, pattern: str) -> bool:
+    paper = pipeline.index.paper(citation.paper_id)
+    return re.search(pattern, f"{paper.title} {paper.abstract}", re.I) is not None
+
+
+@pytest.mark.parametrize("question", [
+    "Give me an overview of diffusion models for image generation",
+    "summarise the papers on diffusion-based image synthesis",
+    "I'm starting out with diffusion models, what should I read?",
+])
+def test_an_overview_cites_every_paper_on_the_topic(pipeline, question):
+    answer = pipeline.answer(question)
+    assert not answer.abstained and len(answer.citations) >= 3, answer.text
+    assert all(_about(pipeline, c, r"diffusion") for c in answer.citations), answer.text
+    assert re.match(r"\d+ paper", answer.text)  # the lead line counts them
+
+
+@pytest.mark.parametrize("question", [
+    "Is there any paper on feature matching with transformers?",
+    "has anyone used transformers for local feature matching?",
+    "do you have anything on detector-free feature matching?",
+])
+def test_a_yes_no_question_about_a_covered_topic_says_yes_with_the_papers(pipeline, question):
+    answer = pipeline.answer(question)
+    assert answer.text.startswith("Yes"), answer.text
+    assert LOFTR in [c.title for c in answer.citations]
+
+
+@pytest.mark.parametrize("question", [
+    "Is there any paper about protein structure prediction?",
+    "has anyone studied stock price forecasting?",
+])
+def test_a_yes_no_question_about_an_absent_topic_says_no_and_cites_nothing(pipeline, question):
+    answer = pipeline.answer(question)
+    assert answer.abstained and not answer.citations and answer.text.startswith("No"), answer.text
+
+
+@pytest.mark.parametrize("question", ["How does LoFTR work?", "explain LoFTR", "what's the idea behind LoFTR?"])
+def test_how_a_named_method_works_is_told_from_its_paper_by_its_mechanism(pipeline, question):
+    answer = pipeline.answer(question)
+    assert [c.title for c in answer.citations] == [LOFTR]
+    # The mechanism (coarse-to-fine matching with self and cross attention), not the results.
+    assert "coarse level" in answer.text or "cross attention" in answer.text, answer.text
+
+
+@pytest.mark.parametrize("question", ["Which paper introduced Grad-CAM?", "Who proposed Grad-CAM?",
+                                      "where does Grad-CAM come from?"])
+def test_origin_questions_name_the_introducing_paper(pipeline, question):
+    assert pipeline.answer(question).citations[0].title == GRAD_CAM
+
+
+def test_typos_and_abbreviations_get_the_answer_of_the_right_spelling(pipeline):
+    right = pipeline.answer("transformer based local feature matching")
+    for typed in ("tranformer based local feature matching", "transformer based local featur matching"):
+        answer = pipeline.answer(typed)
+        assert not answer.abstained and [c.paper_id for c in answer.citations] == \
+            [c.paper_id for c in right.citations], typed
+    assert not pipeline.answer("video obj segmentaion w memory networks").abstained
+
+
+@pytest.mark.parametrize("question", ["Which paper reports the lowest error on CIFAR-10?",
+                                      "lowest CIFAR-10 error rate in the collection?"])
+def test_a_superlative_compares_the_reported_numbers(pipeline, question):
+    answer = pipeline.answer(question)
+    assert "reports the lowest error" in answer.text, answer.text
+    values = [float(re.search(r"(\d+(?:\.\d+)?)\s*%", c.quote).group(1)) for c in answer.citations]
+    assert len(values) >= 2 and values[0] == min(values)  # the best first, the others it was compared with
+    assert all("CIFAR-10" in c.quote for c in answer.citations)
+
+
+@pytest.mark.parametrize("question", ["What are the weaknesses of vision transformers according to the papers?",
+                                      "limitations of ViTs on small datasets?"])
+def test_limits_quote_the_sentences_that_state_a_limitation(pipeline, question):
+    answer = pipeline.answer(question)
+    assert len(answer.citations) >= 2
+    stating = [c for c in answer.citations if _LIMITATION.search(c.quote)]
+    assert len(stating) >= 0.8 * len(answer.citations), answer.text
+
+
+def test_a_greeting_before_a_question_is_no_topic(pipeline):
+    answer = pipeline.answer("Hello, which papers study GANs?")
+    assert not answer.abstained and len(answer.citations) >= 2
