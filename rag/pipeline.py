@@ -118,6 +118,11 @@ class Pipeline:
             # A paper the conversation cites may have been removed since: it is no evidence now.
             query = replace(query, restrict=tuple(pid for pid in query.restrict if pid in self.index.papers))
         ranking = self.search(query, s, filters)
+        if query.uncertain and query.restrict is None and not query.single and query.kind != Kind.COMPARE \
+                and evidence.concentrated(ranking.first):
+            # An unsure kind, and one paper far above the rest: the question describes that paper.
+            # Answered from the first pass, as a fact question is searched (no feedback).
+            query, ranking = replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
         if query.restrict is not None:
             abstain = not used

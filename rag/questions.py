@@ -70,8 +70,9 @@ def requested_count(question: str) -> int | None:
     return count if count > 0 else None
 
 
-# Below this probability of its best kind, a question that names no paper is taken as a topic:
-# every question that is not clearly something else asks for the papers on its topic.
+# Below this probability of its kind the model is unsure: a message read as small talk is then
+# searched as a topic (a reply with no search would lose a question), and the evidence decides
+# whether the answer is about one paper (`rag.evidence.concentrated`).
 MIN_CONFIDENCE = 0.5
 # Kinds whose answer is about one paper when the question identifies one ("How does CvT add
 # convolutions?", "Who proposed LoFTR?", "limitations of ConvNeXt"); a list or a yes/no over
@@ -105,6 +106,11 @@ class Query:
 
     def __post_init__(self):
         object.__setattr__(self, "kind", Kind(self.kind))  # "list" given as text is Kind.LIST
+
+    @property
+    def uncertain(self) -> bool:
+        """The question model gave no kind a clear probability: the evidence decides the shape."""
+        return self.confidence < MIN_CONFIDENCE
 
     @property
     def single(self) -> bool:
@@ -155,8 +161,8 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
     kind = pred.kind
     if follow_up and kind == Kind.CHITCHAT:
         kind = Kind.FACT  # "and the second?", "tell me more" ask about those papers, however short
-    elif pred.confidence < MIN_CONFIDENCE and not identifying and not follow_up:
-        kind = Kind.LIST  # no kind stands out and no paper is named: a topic ("tranformer feature matching")
+    elif kind == Kind.CHITCHAT and (pred.confidence < MIN_CONFIDENCE or named):
+        kind = Kind.LIST  # small talk only when the model is sure: a doubtful one searches its words
     if kind in (Kind.FACT, Kind.HOW) and len({pid for m in identifying for pid in m.paper_ids}) >= 2:
         kind = Kind.COMPARE  # the same asked of two identified papers: answered side by side
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:

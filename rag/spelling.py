@@ -78,8 +78,11 @@ class Speller:
 
     def suggest(self, word: str) -> str | None:
         """The correction of one lower-case word, or None when it needs none or has none."""
-        if len(word) < MIN_ABBREVIATION or word in self.keep or self.known(word) or self.is_word(word):
+        if len(word) < MIN_ABBREVIATION or word in self.keep or self.is_word(word):
             return None
+        if self.known(word):  # "featur": the index knows its stem; the English word with that stem reads better
+            stem = terms(word)
+            return next((c for c in sorted(edits1(word)) if self.is_word(c) and terms(c) == stem), None)
         if len(word) < MIN_LENGTH:
             return self._expand(word)
         best, best_key = None, (0, False)
