@@ -87,6 +87,12 @@ def points_back(question: str, turn: Turn) -> bool:
                                         or _MORE.match(question))
 
 
+def without_pointers(question: str) -> str:
+    """The question without the words that point back at the conversation, which name no topic
+    of their own: `without_pointers("Which of those use ImageNet?")` -> "  use ImageNet?"."""
+    return _ANAPHORA.sub(" ", question)
+
+
 def ordinals(question: str) -> list[int]:
     """The earlier answer's papers a question picks by position, in its order: none unless it
     says "the first", "the second one", ... ; then every position word it holds.

@@ -170,7 +170,9 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
         more = conversation.asks_for_more(question)
         # Papers picked by position ("the first three") or asked about as "they" are each answered.
         each = more or len(positions) > 1 or (not positions and conversation.asks_about_each(question))
-        return Query(question, question, model.topic(question), kind, True, tuple(restrict), named,
+        rest = conversation.without_pointers(question)  # "which of those" names no topic
+        searched = model.topic(rest if any(c.isalnum() for c in rest) else question)
+        return Query(question, question, searched, kind, True, tuple(restrict), named,
                      limit=requested_count(question), shown=turn.answer if more else "", each=each,
                      confidence=pred.confidence)
     text = f"{turn.question} {question}" if follow_up and turn.question else question
