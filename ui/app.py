@@ -141,9 +141,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
     tools (`ui.tools`). Serve it with `app.launch(**launch_options(settings, mcp=mcp))`, as
     `launch` does."""
     if pipeline is None:
-        from rag import pipeline_for
+        from rag import default_assistant
 
-        pipeline = pipeline_for(settings)
+        pipeline = default_assistant(settings).pipeline
     writable = exposure_warning(settings) is None  # strangers may not change the index
 
     def respond(question: str, session: Session, answerer: str, max_papers: float, follow_mode: str,
@@ -392,9 +392,9 @@ def serve(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     """Open the pipeline, start the server while the model loads in the background, and
     print the URL once both are done: a printed URL means "ready". Returns the running app."""
     if pipeline is None:
-        from rag import pipeline_for
+        from rag import default_assistant
 
-        pipeline = pipeline_for(settings)
+        pipeline = default_assistant(settings).pipeline
     options = launch_options(settings, mcp=mcp)
     app = build_app(settings, pipeline, mcp=mcp)
     warning = exposure_warning(settings)
