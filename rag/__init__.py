@@ -21,12 +21,14 @@ from functools import lru_cache
 
 from cachetools import LRUCache
 
-from rag.assistant import Assistant, Stats, open, opened_by
+from rag.assistant import Assistant, Stats, opened_by
+from rag.assistant import open as open  # rag.open (an explicit re-export)
 from rag.errors import ConfigError, QuestionError, RagError, StoreError
 from rag.models import Answer, Chunk, Citation, Filters, Paper, Source
 from rag.settings import Settings
 
-__all__ = ["answer", "retrieve", "stream", "open", "Assistant", "Stats", "Answer", "Citation", "Chunk", "Filters",
+# `rag.open` is left out of `*`: `from rag import *` must not shadow the builtin open.
+__all__ = ["answer", "retrieve", "stream", "Assistant", "Stats", "Answer", "Citation", "Chunk", "Filters",
            "Paper", "Source", "Settings", "RagError", "QuestionError", "StoreError", "ConfigError",
            "default_assistant"]
 

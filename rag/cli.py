@@ -192,12 +192,16 @@ def cmd_ask(args) -> int:
         print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if args.bib:
-        print(final.bibtex(), end="")
+        from rag.export import to_bibtex
+
+        print(to_bibtex(final), end="")
         if not final.citations:
             print("rag: no papers cited, so no BibTeX entries", file=sys.stderr)
         return 0
     if args.markdown:
-        print(final.to_markdown(), end="")
+        from rag.render import to_markdown
+
+        print(to_markdown(final, document=True), end="")
         return 0
     if not args.stream:
         print(final.text)

@@ -22,7 +22,6 @@ for comparison) this keeps the *size* of score gaps, which is what a cut-off nee
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -41,7 +40,7 @@ from rag.lexical_store import open_lexical, sync_from_log
 from rag.models import Filters, Paper, Source
 from rag.store import Store, paper_from_record
 from rag.store_health import store_error
-from rag.text import query_terms, sentences, terms
+from rag.text import Idf, query_terms, sentences, terms
 
 PAPER_CACHE = 4096  # paper records kept in memory per index
 SEARCH_THREADS = 8  # worker threads for the steps of searches that run beside others (`_concurrently`)
@@ -67,23 +66,6 @@ class Ranking:
 
     sources: list[Source]
     first: list[Source]
-
-
-class CorpusIdf:
-    """Smoothed inverse document frequency over the indexed chunks, from the lexical index's
-    statistics: `idf(t) = ln(1 + N / (1 + df(t)))`; a term no chunk has gets ln(1 + N), the
-    same formula as `rag.text.Idf`. `t in idf` tells whether any chunk contains `t`."""
-
-    def __init__(self, lexical: LexicalIndex):
-        self.lexical = lexical
-        self.n = lexical.num_docs
-
-    def __call__(self, term: str) -> float:
-        df = self.lexical.doc_freq(term)
-        return math.log(1 + self.n / (1 + df)) if df else math.log(1 + self.n)
-
-    def __contains__(self, term: str) -> bool:
-        return self.lexical.doc_freq(term) > 0
 
 
 class Papers(Mapping):
@@ -174,7 +156,7 @@ class Index:
         self._cache: LRUCache[str, Paper] = LRUCache(PAPER_CACHE)
         self._sentences: LRUCache[str, list[str]] = LRUCache(PAPER_CACHE)
         self._count: int | None = None
-        self.idf = CorpusIdf(lexical)
+        self.idf = Idf(lexical.doc_freq, lexical.num_docs)  # over the indexed chunks
         self.version += 1
 
     def refresh(self, force: bool = False) -> bool:

@@ -37,6 +37,7 @@ from fastapi.middleware import Middleware  # noqa: E402
 
 from rag import sources as library_sources  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.export import to_bibtex  # noqa: E402
 from rag.models import Answer  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -96,13 +97,6 @@ class Session:
         return sum(m["role"] == "assistant" for m in self.history) + 1
 
 
-def answer_record(answer: Answer) -> dict:
-    """What the `/ask` endpoint returns: `Answer.to_dict()` (the one serialisation), plus
-    `markdown` (text, notes and references; corpus text inert, bare URLs too) and `message`,
-    the assistant turn to append to `history` so that a follow-up resolves from its citations."""
-    return {**answer.to_dict(), "markdown": render.inert_urls(to_markdown(answer)), "message": answer.as_message()}
-
-
 def _error_text(err: Exception) -> str:
     if isinstance(err, RagError):
         return str(err)
@@ -128,11 +122,11 @@ def export_files(answer: Answer, papers, root: Path | None = None) -> tuple[str,
             shutil.rmtree(stale, ignore_errors=True)
         where = Path(tempfile.mkdtemp(dir=root))
     md = where / "answer.md"
-    md.write_text(answer.to_markdown(papers), encoding="utf-8")
+    md.write_text(to_markdown(answer, papers, document=True), encoding="utf-8")
     if not answer.citations:
         return str(md), None
     bib = where / "cited-papers.bib"
-    bib.write_text(answer.bibtex(papers), encoding="utf-8")
+    bib.write_text(to_bibtex(answer, papers), encoding="utf-8")
     return str(md), str(bib)
 
 
@@ -198,7 +192,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         except Exception as err:
             # The message is the whole story for the client; a bug's traceback is already logged.
             raise gr.Error(_error_text(err), print_exception=False) from None
-        return answer_record(answer)
+        # The one JSON form of an answer, plus its chat turn as Markdown (corpus text inert, bare URLs too).
+        return {**answer.to_dict(), "markdown": render.inert_urls(to_markdown(answer))}
 
     def clear() -> tuple:
         hidden = gr.update(visible=False, value=None)
