@@ -60,7 +60,7 @@ def _settings(settings: Settings | None, options: dict) -> Settings:
 
 def default_assistant(settings: Settings) -> Assistant:
     """The process's shared Assistant for what `settings` opens (store, embedding model,
-    device, threads: `rag.assistant.OPENED_BY`), built on first use. Two stores, or one store
+    device, threads: every field but `rag.assistant.PER_CALL`), built on first use. Two stores, or one store
     with two devices, get two Assistants; per-call options (`max_papers`, ...) share one."""
     key = opened_by(settings)
     with _lock:

@@ -31,16 +31,26 @@ from rag.errors import StoreError
 from rag.models import Answer, Filters, Source
 from rag.settings import Settings
 
-# The Settings fields that decide what an Assistant opens (store, embedder, abstention
-# model). Two Settings that agree on these can share one opened Assistant; every other
-# field is a per-call option. `rag.default_assistant` keys its instances by these.
-OPENED_BY = ("data_dir", "chroma_host", "chroma_port", "embed_model", "embed_device", "embed_threads",
-             "embed_batch_size", "embed_processes", "model_cache_dir", "embed_allow_download")
+# The Settings fields the pipeline reads from each call's Settings (retrieval, answering, the
+# LLM endpoint, which `Pipeline._llm` rebuilds its client for), or never at query time
+# (ingest and UI options). Every other field decides what an Assistant opens (store, embedder,
+# abstention model), so two Settings that agree on those can share one opened Assistant:
+# `rag.default_assistant` keys its instances by them. A field added to Settings is in the key
+# until it is listed here: an unneeded second Assistant costs a model load, a missing key
+# field silently answers with the first call's resources.
+PER_CALL = frozenset({
+    "retrieval_mode", "candidate_chunks", "fusion", "rrf_k", "fusion_weight", "dense_full_match",
+    "feedback_papers", "feedback_weight", "feedback_terms", "max_papers", "min_papers", "relative_cutoff",
+    "abstain_threshold", "answerer", "max_question_chars", "support_threshold",
+    "llm_base_url", "llm_model", "llm_api_key", "llm_timeout", "llm_max_retries", "llm_max_tokens", "llm_stream",
+    "corpus_paths", "chunk_size", "chunk_overlap",  # ingest: `Assistant.ingest` reads its own settings
+    "ui_host", "ui_port", "ui_username", "ui_password", "ui_max_request_bytes", "ui_max_upload_bytes",
+})
 
 
 def opened_by(settings: Settings) -> tuple:
-    """The values of `OPENED_BY` in `settings`: what identifies the resources it opens."""
-    return tuple((name, str(getattr(settings, name))) for name in OPENED_BY)
+    """The values of every field not in `PER_CALL`: what identifies the resources `settings` opens."""
+    return tuple((name, repr(getattr(settings, name))) for name in type(settings).model_fields if name not in PER_CALL)
 
 
 @dataclass(frozen=True)
@@ -189,4 +199,4 @@ def open(settings: Settings | None = None, **overrides) -> Assistant:  # noqa: A
     return Assistant(settings, **overrides).open()
 
 
-__all__ = ["Assistant", "Stats", "open", "opened_by", "OPENED_BY"]
+__all__ = ["Assistant", "Stats", "open", "opened_by", "PER_CALL"]

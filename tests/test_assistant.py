@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import rag
-from rag.assistant import Assistant, opened_by
+from rag.assistant import PER_CALL, Assistant, opened_by
 from rag.errors import StoreError
 from rag.settings import Settings
 
@@ -53,6 +53,7 @@ def test_threads_share_one_assistant(bundled_settings, pipeline):
 
 
 def test_default_assistant_key_is_everything_it_opens(bundled_settings):
+    assert PER_CALL <= set(Settings.model_fields)  # no misspelt field silently left in the key
     first = rag.default_assistant(bundled_settings)
     assert rag.default_assistant(bundled_settings.with_overrides({"max_papers": 2, "answerer": "llm"})) is first
     # What the first call opened must not stick for a call that would open something else.
