@@ -41,7 +41,7 @@ from rag.settings import Settings
 PER_CALL = frozenset({
     "retrieval_mode", "candidate_chunks", "fusion", "rrf_k", "fusion_weight", "dense_full_match",
     "feedback_papers", "feedback_weight", "feedback_terms", "max_papers", "min_papers", "relative_cutoff",
-    "abstain_threshold", "answerer", "max_question_chars", "support_threshold",
+    "abstain_threshold", "answerer", "understanding", "max_question_chars", "support_threshold",
     "llm_base_url", "llm_model", "llm_api_key", "llm_timeout", "llm_max_retries", "llm_max_tokens", "llm_stream",
     "corpus_paths", "chunk_size", "chunk_overlap",  # ingest: `Assistant.ingest` reads its own settings
     "ui_host", "ui_port", "ui_username", "ui_password", "ui_max_request_bytes", "ui_max_upload_bytes",
