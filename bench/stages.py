@@ -156,7 +156,7 @@ def stage_warm(index: str, corpus: str, questions: str, model: str, passes: int 
     return {"questions": len(qs), "passes": passes, "open_seconds": round(open_seconds, 3),
             "new_retrieve_ms": summary(new_retrieve, 2), "new_answer_ms": summary(new_answer, 2),
             "retrieve_ms": summary(retrieve_ms, 2), "answer_ms": summary(answer_ms, 2),
-            "query_embed_ms": _query_embed_ms(rag.pipeline_for(s).index.embedder, qs),
+            "query_embed_ms": _query_embed_ms(rag.default_assistant(s).pipeline.index.embedder, qs),
             "abstained_share": round(abstained / len(answer_ms), 3), "peak_rss_mb": peak_rss_mb()}
 
 

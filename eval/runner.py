@@ -112,7 +112,7 @@ def run(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from eval import report
-    from rag import pipeline_for
+    from rag.assistant import Assistant
 
     questions = load_questions(args.questions)
     if args.only:
@@ -127,12 +127,12 @@ def run(args, settings: Settings) -> int:
     if args.compare and not settings.llm_configured:
         console.print("llm configuration skipped: no endpoint configured (RAG_LLM_BASE_URL or OPENAI_API_KEY)")
 
-    pipe = pipeline_for(settings)
     results: dict[str, list[dict]] = {}
-    with tqdm(total=len(questions) * len(configs), desc="eval", unit="question", file=sys.stderr) as bar:
+    with (Assistant(settings) as assistant,
+          tqdm(total=len(questions) * len(configs), desc="eval", unit="question", file=sys.stderr) as bar):
         for name, s in configs.items():
             bar.set_postfix_str(name)
-            results[name] = evaluate(pipe, questions, s, done=bar.update)
+            results[name] = evaluate(assistant.pipeline, questions, s, done=bar.update)
     summaries = {name: metrics.summarize(records) for name, records in results.items()}
     meta = {
         "created": datetime.now().isoformat(timespec="seconds"), "questions": str(args.questions),

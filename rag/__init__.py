@@ -6,8 +6,10 @@
     papers = retrieve("vision transformers with convolutions", k=10)
 
 Options (`answerer=`, `max_papers=`, `llm_base_url=`, any Settings field) are keyword
-arguments; everything else comes from `Settings()` (RAG_* environment variables). The first
-call in a process opens the index; later calls with the same store reuse it.
+arguments; everything else comes from `Settings()` (RAG_* environment variables). These
+functions are conveniences over one shared `Assistant` per store and model
+(`default_assistant`); a program that wants to own and close what it opens uses
+`with rag.open() as a:` (rag.assistant).
 """
 
 from __future__ import annotations
@@ -15,30 +17,39 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from functools import lru_cache
 
+from cachetools import LRUCache
+
+from rag.assistant import Assistant, Stats, opened_by
+from rag.assistant import open as open  # rag.open (an explicit re-export)
 from rag.errors import ConfigError, QuestionError, RagError, StoreError
 from rag.models import Answer, Chunk, Citation, Filters, Paper, Source
 from rag.settings import Settings
 
-__all__ = ["answer", "retrieve", "stream", "Answer", "Citation", "Chunk", "Filters", "Paper", "Source", "Settings",
-           "RagError", "QuestionError", "StoreError", "ConfigError", "pipeline_for"]
+# `rag.open` is left out of `*`: `from rag import *` must not shadow the builtin open.
+__all__ = ["answer", "retrieve", "stream", "Assistant", "Stats", "Answer", "Citation", "Chunk", "Filters",
+           "Paper", "Source", "Settings", "RagError", "QuestionError", "StoreError", "ConfigError",
+           "default_assistant"]
 
+# Assistants behind the module functions, one per distinct `opened_by(settings)`; the least
+# recently used beyond this many is dropped (not closed: a call in another thread may still
+# be using it; its threads and store go with it when no call holds it).
+DEFAULT_ASSISTANTS = 4
 _lock = threading.Lock()
-_pipelines: dict[tuple, object] = {}
+_assistants: LRUCache[tuple, Assistant] = LRUCache(DEFAULT_ASSISTANTS)
 
 
-_env_settings: dict[tuple, Settings] = {}
+@lru_cache(maxsize=8)
+def _settings_for(environment: tuple) -> Settings:
+    """`Settings()` for one RAG_* environment (`environment` is that environment, the cache
+    key): reading it costs milliseconds, a noticeable share of a warm answer."""
+    return Settings()
 
 
 def _from_environment() -> Settings:
-    """`Settings()` for the current RAG_* environment, built once per distinct environment:
-    reading it costs milliseconds, a noticeable share of a warm answer."""
     key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RAG_") or k == "OPENAI_API_KEY"))
-    with _lock:
-        s = _env_settings.get(key)
-        if s is None:
-            s = _env_settings[key] = Settings()
-    return s
+    return _settings_for(key)
 
 
 def _settings(settings: Settings | None, options: dict) -> Settings:
@@ -47,18 +58,16 @@ def _settings(settings: Settings | None, options: dict) -> Settings:
     return base.with_overrides(options) if options else base
 
 
-def pipeline_for(settings: Settings):
-    """The process's pipeline for this store (data dir or server, embedding model), opened
-    on first use. An explicit cache, keyed by what identifies an index, rather than a
-    hidden global: two stores in one process get two pipelines."""
-    from rag.pipeline import build_pipeline
-
-    key = (str(settings.data_dir), settings.chroma_host, settings.chroma_port, settings.embed_model)
+def default_assistant(settings: Settings) -> Assistant:
+    """The process's shared Assistant for what `settings` opens (store, embedding model,
+    device, threads: every field but `rag.assistant.PER_CALL`), built on first use. Two stores, or one store
+    with two devices, get two Assistants; per-call options (`max_papers`, ...) share one."""
+    key = opened_by(settings)
     with _lock:
-        pipe = _pipelines.get(key)
-        if pipe is None:
-            pipe = _pipelines[key] = build_pipeline(settings)
-    return pipe
+        found = _assistants.get(key)
+        if found is None or found.closed:
+            found = _assistants[key] = Assistant(settings)
+    return found
 
 
 def _filters(filters: Filters | None, year, source, author, category) -> Filters | None:
@@ -92,7 +101,7 @@ def answer(question: str, history: list[dict] | None = None, *, settings: Settin
     """
     s = _settings(settings, options)
     f = _filters(filters, year, source, author, category)
-    return pipeline_for(s).answer(question, history, settings=s, follow_up=follow_up, filters=f)
+    return default_assistant(s).pipeline.answer(question, history, settings=s, follow_up=follow_up, filters=f)
 
 
 def stream(question: str, history: list[dict] | None = None, *, settings: Settings | None = None,
@@ -101,7 +110,7 @@ def stream(question: str, history: list[dict] | None = None, *, settings: Settin
     """Like `answer`, but yields text deltas as they come and the final Answer last."""
     s = _settings(settings, options)
     f = _filters(filters, year, source, author, category)
-    return pipeline_for(s).stream(question, history, settings=s, follow_up=follow_up, filters=f)
+    return default_assistant(s).pipeline.stream(question, history, settings=s, follow_up=follow_up, filters=f)
 
 
 def retrieve(question: str, k: int = 10, *, settings: Settings | None = None, filters: Filters | None = None,
@@ -110,4 +119,4 @@ def retrieve(question: str, k: int = 10, *, settings: Settings | None = None, fi
     """The `k` best papers for `question`, one entry per paper, best first; `filters` as for `answer`."""
     s = _settings(settings, options)
     f = _filters(filters, year, source, author, category)
-    return pipeline_for(s).retrieve(question, k=k, settings=s, filters=f)
+    return default_assistant(s).pipeline.retrieve(question, k=k, settings=s, filters=f)

@@ -53,6 +53,7 @@ def cmd_ingest(args) -> int:
             raise ConfigError(f"no such file or directory: {p}")
     if args.batch_papers is not None and args.batch_papers < 1:
         raise ConfigError(f"--batch-papers must be at least 1, not {args.batch_papers}")
+    from rag.assistant import Assistant
     from rag.ingest import BATCH_PAPERS  # llama-index and numpy: after the cheap checks
     from rag.store import check_writable, open_client
     from rag.store_health import store_error
@@ -60,10 +61,16 @@ def cmd_ingest(args) -> int:
 
     batch = args.batch_papers or BATCH_PAPERS
     check_writable(s)  # read-only or full: say so before anything is touched
-    client = open_client(s) if s.uses_server else None  # the server holds the lock
     try:
-        with writer_lock(s, client):
-            papers, chunks = _ingest(args, s, paths, batch)
+        if args.rebuild or args.rebuild_lexical:
+            client = open_client(s) if s.uses_server else None  # the server holds the lock
+            with writer_lock(s, client):
+                papers, chunks = _rebuild(args, s, paths, batch)
+        else:
+            with Assistant(s) as assistant:
+                print(assistant.ingest(paths, progress=not args.quiet, batch_papers=batch).summary())
+                stats = assistant.stats()
+            papers, chunks = stats.papers, stats.chunks
     except Exception as err:
         if not _store_failure(err):
             raise
@@ -85,27 +92,23 @@ def _store_failure(err: Exception) -> bool:
             or (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "no space left" in str(err).lower())
 
 
-def _ingest(args, s, paths, batch: int) -> tuple[int, int]:
-    """Ingest (or rebuild) under the writer lock; prints the report, returns (papers, chunks)."""
+def _rebuild(args, s, paths, batch: int) -> tuple[int, int]:
+    """`--rebuild` or `--rebuild-lexical` under the writer lock; prints the report, returns (papers, chunks)."""
     from rag.ingest import ingest
     from rag.rebuild import live_store, rebuilding
     from rag.store import Store, open_client
 
-    if getattr(args, "rebuild_lexical", False):
+    if args.rebuild_lexical:
         from rag.ingest import rebuild_lexical
 
         store = Store(open_client(s), s.embed_model, create=False)
         print(f"lexical index rebuilt from the vector store: {rebuild_lexical(store, progress=not args.quiet)} papers")
         return store.counts()
-    if args.rebuild:
-        live = live_store(s, s.embed_model)
-        with rebuilding(s, s.embed_model) as store:
-            report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch, reuse=live)
-        print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
-              file=sys.stderr)
-    else:
-        store = Store(open_client(s), s.embed_model)
-        report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch)
+    live = live_store(s, s.embed_model)
+    with rebuilding(s, s.embed_model) as store:
+        report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch, reuse=live)
+    print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
+          file=sys.stderr)
     print(report.summary())
     return Store(open_client(s), s.embed_model, create=False).counts()
 
@@ -117,27 +120,26 @@ def _where(s) -> str:
 
 
 def cmd_stats(args) -> int:
+    from rag.assistant import Assistant
     from rag.embedding import TokenCounter
     from rag.errors import StoreError
-    from rag.store import Store, get_all, open_client
+    from rag.store import get_all
     from rag.store_health import store_error
 
     s = _settings()
+    assistant = Assistant(s)  # reads the store only: no embedder is loaded
     try:
-        store = Store(open_client(s, create=False), s.embed_model, create=False)
-        papers, chunks = store.counts()
+        info = assistant.stats().to_dict()
     except StoreError:
         raise
     except Exception as err:  # Chroma failing mid-read: name the cause (disk full, damaged, ...)
         raise store_error(err, _where(s), None if s.uses_server else s.data_dir / "chroma") from None
-    info = {"papers": papers, "chunks": chunks, "embedding_model": s.embed_model,
-            "collections": [store.papers_name, store.chunks_name],
-            "store": _where(s) + (" (read-only: read from a private copy)" if store.read_only_copy else ""),
-            "sources": store.sources()}
     if args.tokens:
+        from rag.store import Store, open_client
+
         counter = TokenCounter(s.embed_model, s.model_cache_dir)
-        docs = get_all(store.chunks, ["documents"])["documents"]
-        sizes = [counter.count(d) + 2 for d in docs]
+        chunks = Store(open_client(s, create=False), s.embed_model, create=False).chunks
+        sizes = [counter.count(d) + 2 for d in get_all(chunks, ["documents"])["documents"]]
         info["largest_chunk_tokens"] = max(sizes, default=0)
         info["chunks_over_window"] = sum(n > counter.window for n in sizes)
     if args.json:
@@ -167,7 +169,7 @@ def _filters(args):
 
 
 def cmd_ask(args) -> int:
-    from rag import stream
+    from rag.assistant import Assistant
     from rag.models import Answer
     from rag.questions import check_question
     from rag.render import references
@@ -178,23 +180,28 @@ def cmd_ask(args) -> int:
     limits = _filters(args)
     quiet = args.json or args.bib or args.markdown  # a document on stdout: no preview
     final, preview = None, []
-    for event in stream(args.question, settings=s, filters=limits):
-        if isinstance(event, Answer):
-            final = event
-        elif args.stream and not quiet:
-            preview.append(event)
-            print(event, end="", flush=True)
+    with Assistant(s) as assistant:
+        for event in assistant.stream(args.question, filters=limits):
+            if isinstance(event, Answer):
+                final = event
+            elif args.stream and not quiet:
+                preview.append(event)
+                print(event, end="", flush=True)
     assert final is not None
     if args.json:
         print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False))
         return 0
     if args.bib:
-        print(final.bibtex(), end="")
+        from rag.export import to_bibtex
+
+        print(to_bibtex(final), end="")
         if not final.citations:
             print("rag: no papers cited, so no BibTeX entries", file=sys.stderr)
         return 0
     if args.markdown:
-        print(final.to_markdown(), end="")
+        from rag.render import to_markdown
+
+        print(to_markdown(final, document=True), end="")
         return 0
     if not args.stream:
         print(final.text)
@@ -220,9 +227,9 @@ def cmd_ui(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from rag.sources import remove
+    from rag.assistant import Assistant
 
-    removed = remove(_settings(), args.source)  # under the writer lock
+    removed = Assistant(_settings()).remove(args.source)  # under the writer lock
     print(f"removed {args.source}: {removed} papers")
     return 0
 

@@ -20,27 +20,18 @@ import re
 import sys
 import threading
 import weakref
-from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+from cachetools import LRUCache
 
 from rag.errors import ConfigError
 from rag.models_registry import MODELS, spec_for, window_of
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
+from rag.settings import Settings, default_model_cache
 
 QUERY_CACHE = 1024
 MAX_SEQ_TOKENS = MODELS["all-minilm-l6-v2"].window  # the default model's window (bench, old callers)
-
-
-def default_model_cache() -> Path:
-    """Where assembled models live: $XDG_CACHE_HOME/paper-rag/models (~/.cache/paper-rag/models)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "paper-rag" / "models"
 
 
 def model_path(name: str, cache_dir: Path | None = None, allow_download: bool = False) -> Path | str:
@@ -162,7 +153,7 @@ class Embedder:
         self.quantize = quantize
         self.path = model_path(model_name, cache_dir, allow_download)
         self.allow_download = allow_download
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries: LRUCache[str, np.ndarray] = LRUCache(QUERY_CACHE)  # under _lock
         self._lock = threading.Lock()
         self._pool = None
         self._stop_pool = None
@@ -236,13 +227,10 @@ class Embedder:
         question (a retry, an eval comparing configurations) is never embedded twice."""
         with self._lock:
             hit = self._queries.get(text)
-            if hit is not None:
-                self._queries.move_to_end(text)
-                return hit
+        if hit is not None:
+            return hit
         vec = self.embed([text])[0]
         vec.setflags(write=False)
         with self._lock:
             self._queries[text] = vec
-            while len(self._queries) > QUERY_CACHE:
-                self._queries.popitem(last=False)
         return vec

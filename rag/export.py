@@ -1,8 +1,7 @@
-"""An answer taken out of the assistant: as Markdown with a numbered reference list, and its
-cited papers as BibTeX, what a user pastes into a paper or a reference manager.
+"""An answer's cited papers as BibTeX, what a user pastes into a reference manager (the
+Markdown document with numbered references is `rag.render.to_markdown(answer, document=True)`).
 
-`to_markdown(answer)` is the answer text (markers `[n]` as the answer has them) followed by
-one reference per citation: authors, year, title, venue, link. `to_bibtex(answer)` writes
+`to_bibtex(answer)` writes
 one entry per cited paper with bibtexparser 2.x's writer: the fields title, author, year,
 doi, url, journal (or booktitle, for a conference), abstract; text fields LaTeX-encoded
 (pylatexenc), so `Schölkopf` is `Sch{\\"o}lkopf` and `95%` is `95\\%`; DOI and URL as they
@@ -19,14 +18,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import bibtexparser
 from bibtexparser.model import Entry, Field
 from pylatexenc.latexencode import unicode_to_latex
 
-if TYPE_CHECKING:  # types only: rag.models' Answer methods call into this module
-    from rag.models import Answer, Citation, Paper
+from rag.models import Answer, Citation, Paper
+from rag.text import author_names
 
 # Words a key never takes from a title; the first other word of three letters or more is used.
 _STOP = {"a", "an", "the", "on", "of", "for", "and", "in", "to", "with", "via", "from", "is", "are", "do",
@@ -49,14 +47,6 @@ def cited_papers(answer: Answer, papers: Mapping[str, Paper] | None = None) -> l
     return out
 
 
-def author_list(authors: str | None) -> list[str]:
-    """The names of an indexed `authors` string ("A B, C D" or "A B and C D"):
-    `author_list("Ada Lovelace, Alan M. Turing")` -> `["Ada Lovelace", "Alan M. Turing"]`."""
-    if not authors:
-        return []
-    return [a.strip() for a in re.split(r",|\band\b", authors) if a.strip()]
-
-
 def _ascii_word(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
 
@@ -64,7 +54,7 @@ def _ascii_word(text: str) -> str:
 def entry_key(paper: Paper) -> str:
     """`entry_key(Paper("x", "An Image is Worth 16x16 Words", "", authors="Alexey Dosovitskiy, Lucas Beyer",
     year=2021))` -> `"dosovitskiy2021image"`; "anon" without authors, no year without one."""
-    names = author_list(paper.authors)
+    names = author_names(paper.authors)
     last = _ascii_word(names[0].split()[-1]) if names else ""
     word = next((w for w in (_ascii_word(t) for t in paper.title.split()) if len(w) >= 3 and w not in _STOP), "")
     return f"{last or 'anon'}{paper.year or ''}{word}"
@@ -79,7 +69,7 @@ def bibtex_entry(paper: Paper, key: str) -> Entry:
     venue = paper.venue or ""
     conference = bool(venue) and bool(_CONFERENCE.search(venue))
     fields = [("title", _latex(paper.title)),
-              ("author", " and ".join(_latex(a) for a in author_list(paper.authors))),
+              ("author", " and ".join(_latex(a) for a in author_names(paper.authors))),
               ("year", str(paper.year) if paper.year else ""),
               ("booktitle" if conference else "journal", _latex(venue)),
               ("doi", paper.doi or ""), ("url", paper.url or ""),
@@ -101,37 +91,3 @@ def to_bibtex(answer: Answer, papers: Mapping[str, Paper] | None = None) -> str:
             used[base] = 0
         library.add(bibtex_entry(paper, key))
     return bibtexparser.write_string(library) if library.entries else ""
-
-
-def reference(n: int, paper: Paper) -> str:
-    """One numbered reference line: `[1] A. Author, B. Author (2021). Title. Venue. https://...`."""
-    names = author_list(paper.authors)
-    who = ", ".join(names[:6]) + (" et al." if len(names) > 6 else "")
-    parts = [f"[{n}]"]
-    if who:
-        parts.append(who + (f" ({paper.year})." if paper.year else "."))
-    elif paper.year:
-        parts.append(f"({paper.year}).")
-    parts.append(f"*{_md(paper.title.rstrip('.'))}*.")
-    if paper.venue:
-        parts.append(_md(paper.venue) + ".")
-    if paper.url:
-        parts.append(f"<{paper.url}>")
-    return " ".join(parts)
-
-
-def _md(text: str) -> str:
-    """Corpus text inert in Markdown (no emphasis, links or HTML from a title)."""
-    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", text)
-
-
-def to_markdown(answer: Answer, papers: Mapping[str, Paper] | None = None) -> str:
-    """The answer as a Markdown document: the question as a heading, the answer text, its
-    notes, then "References" numbered as the answer's markers are."""
-    parts = [f"## {_md(' '.join(answer.question.split()))}", answer.text]
-    parts += [f"_Note: {_md(note)}_" for note in answer.notes]
-    by_id = dict((p.paper_id, p) for _, p in cited_papers(answer, papers))
-    refs = [reference(c.n, by_id[c.paper_id]) for c in sorted(answer.citations, key=lambda c: c.n)]
-    if refs:
-        parts.append("### References\n\n" + "\n\n".join(refs))
-    return "\n\n".join(parts) + "\n"

@@ -37,6 +37,7 @@ import numpy as np
 from rag.chunking import Chunker
 from rag.corpus import PaperStream, Skipped, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
+from rag.formats.count import count_records
 from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
@@ -90,32 +91,8 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
-def count_records(files: list[Path]) -> int | None:
-    """The number of records in `files`, counted cheaply before ingesting so the progress bar
-    has a real total and ETA: non-blank lines of JSON Lines, lines after the header of CSV
-    (a quoted field spanning lines makes that an overestimate), the parsed records of other
-    formats (small files in practice). None when a file cannot be counted this way."""
-    from rag.corpus import _READERS
-
-    total = 0
-    for path in files:
-        suffix = path.suffix.lower()
-        try:
-            if suffix in (".jsonl", ".csv"):
-                with path.open("rb") as fh:
-                    lines = sum(1 for line in fh if line.strip())
-                total += lines - 1 if suffix == ".csv" and lines else lines
-            elif suffix in _READERS:
-                total += sum(1 for _ in _READERS[suffix](path, []))
-            else:
-                return None
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None  # the ingest itself reports the file
-    return total
-
-
 class _Progress:
-    """A tqdm bar over the input's records, its total counted first (`count_records`)."""
+    """A tqdm bar over the input's records, its total counted first (`rag.formats.count`, `.gz` included)."""
 
     def __init__(self, enabled: bool, files: list[Path]):
         self.bar = None

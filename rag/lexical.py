@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import threading
 import time
@@ -43,7 +42,7 @@ import tantivy
 
 from rag.errors import StoreError
 from rag.models import Filters, Paper
-from rag.text import words
+from rag.text import author_names, words
 
 REBUILD_LEXICAL = "run `rag ingest --rebuild-lexical` to rebuild it from the vector store"
 WRITER_HEAP = 128 * 1024 * 1024
@@ -61,7 +60,7 @@ def author_keys(authors: str | Iterable[str] | None) -> list[str]:
     """
     if not authors:
         return []
-    names = re.split(r"\s*(?:,|;|\band\b)\s*", authors) if isinstance(authors, str) else list(authors)
+    names = author_names(authors) if isinstance(authors, str) else list(authors)
     keys: list[str] = []
     for name in names:
         full = " ".join(name.casefold().split())

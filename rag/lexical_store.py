@@ -29,7 +29,7 @@ from pathlib import Path
 
 from rag.errors import StoreError
 from rag.lexical import REBUILD_LEXICAL, LexicalIndex, chunk_docs, name_record
-from rag.store import Store, paper_from_record
+from rag.store import Store, lexical_cache_dir, paper_from_record
 
 AUTO_REBUILD_CHUNKS = 50_000  # at open, a missing index of up to this many chunks is rebuilt
 PAGE = 1000  # papers per page when rebuilding or syncing
@@ -42,7 +42,7 @@ def lexical_dir(store: Store) -> Path:
     path = store._path()
     if path is not None:
         return path / "lexical" / name
-    root = getattr(store.client, "rag_cache_dir", None)
+    root = lexical_cache_dir(store.client)
     if root is None:  # a client not made by open_client: a per-user cache
         root = Path(tempfile.gettempdir()) / f"rag-lexical-cache-{os.getuid()}" / _server_name(store.client)
     return Path(root) / name

@@ -63,6 +63,10 @@ class Citation:
         return Paper(self.paper_id, self.title, "")
 
 
+# Paper metadata that `Answer.to_dict` gives each source, beside its id, title and scores.
+_PAPER_FIELDS = ("authors", "year", "venue", "url", "doi", "source")
+
+
 @dataclass
 class Answer:
     """What `answer()` returns. When `abstained`, `citations` is empty and `sources` holds the
@@ -79,30 +83,19 @@ class Answer:
     removed_markers: list[int] = field(default_factory=list)  # markers that pointed nowhere
 
     def to_dict(self) -> dict:
-        """The one JSON-ready form of an answer, used by `rag ask --json`, the UI's `/ask` API
-        and the eval's results.json. `citations` carry paper ids, so a client can send the
-        answer back as an assistant turn (`{"role": "assistant", "content": text,
-        "citations": [...]}`) and a follow-up question is restricted to these papers."""
+        """The one JSON-ready form of an answer, used by `rag ask --json`, the UI's `/ask` API,
+        the MCP `answer` tool and the eval's results.json. `sources` carry each paper's
+        metadata (authors, year, venue, url, doi, source); `citations` carry paper ids, and
+        `message` is the answer as an assistant turn to send back in `history`, so a
+        follow-up question is restricted to these papers."""
         return {
             "question": self.question, "text": self.text, "abstained": self.abstained, "answerer": self.answerer,
             "citations": [asdict(c) for c in self.citations],
-            "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score, "dense": s.dense, "bm25": s.bm25}
-                        for s in self.sources],
+            "sources": [{"paper_id": s.paper_id, "title": s.title, "score": s.score, "dense": s.dense, "bm25": s.bm25,
+                         **{k: getattr(s.paper, k) for k in _PAPER_FIELDS}} for s in self.sources],
             "notes": list(self.notes), "unsupported": list(self.unsupported),
-            "removed_markers": list(self.removed_markers),
+            "removed_markers": list(self.removed_markers), "message": self.as_message(),
         }
-
-    def to_markdown(self, papers=None) -> str:
-        """The answer as Markdown with a numbered reference list (`rag.export.to_markdown`)."""
-        from rag.export import to_markdown
-
-        return to_markdown(self, papers)
-
-    def bibtex(self, papers=None) -> str:
-        """The cited papers as BibTeX entries (`rag.export.to_bibtex`); "" without citations."""
-        from rag.export import to_bibtex
-
-        return to_bibtex(self, papers)
 
     def as_message(self) -> dict:
         """This answer as an assistant turn of `history`, its citations carried as data."""

@@ -22,16 +22,15 @@ for comparison) this keeps the *size* of score gaps, which is what a cut-off nee
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from cachetools import LRUCache
 from chromadb.errors import ChromaError, NotFoundError
 
 from rag.embedding import Embedder
@@ -41,7 +40,7 @@ from rag.lexical_store import open_lexical, sync_from_log
 from rag.models import Filters, Paper, Source
 from rag.store import Store, paper_from_record
 from rag.store_health import store_error
-from rag.text import query_terms, sentences, terms
+from rag.text import Idf, query_terms, sentences, terms
 
 PAPER_CACHE = 4096  # paper records kept in memory per index
 SEARCH_THREADS = 8  # worker threads for the steps of searches that run beside others (`_concurrently`)
@@ -67,23 +66,6 @@ class Ranking:
 
     sources: list[Source]
     first: list[Source]
-
-
-class CorpusIdf:
-    """Smoothed inverse document frequency over the indexed chunks, from the lexical index's
-    statistics: `idf(t) = ln(1 + N / (1 + df(t)))`; a term no chunk has gets ln(1 + N), the
-    same formula as `rag.text.Idf`. `t in idf` tells whether any chunk contains `t`."""
-
-    def __init__(self, lexical: LexicalIndex):
-        self.lexical = lexical
-        self.n = lexical.num_docs
-
-    def __call__(self, term: str) -> float:
-        df = self.lexical.doc_freq(term)
-        return math.log(1 + self.n / (1 + df)) if df else math.log(1 + self.n)
-
-    def __contains__(self, term: str) -> bool:
-        return self.lexical.doc_freq(term) > 0
 
 
 class Papers(Mapping):
@@ -146,6 +128,7 @@ class Index:
         self.refresh_interval = refresh_interval  # seconds between store checks in search()
         self.version = 0
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._checked = 0.0
         self.papers = Papers(self)
         # Runs steps of a search beside each other (`_concurrently`); threads start as needed.
@@ -168,10 +151,12 @@ class Index:
             raise store_error(err, store.location, store._path()) from err
         self.store, self._seen, self.lexical_index = store, seen, lexical
         # Dropped on every load: a replaced abstract's old sentences can never be quoted after it.
-        self._cache: OrderedDict[str, Paper] = OrderedDict()
-        self._sentences: dict[str, list[str]] = {}
+        # Shared by the threads answering at once (the UI's queue): read and written under
+        # `_cache_lock`; the store reads of a miss run outside it.
+        self._cache: LRUCache[str, Paper] = LRUCache(PAPER_CACHE)
+        self._sentences: LRUCache[str, list[str]] = LRUCache(PAPER_CACHE)
         self._count: int | None = None
-        self.idf = CorpusIdf(lexical)
+        self.idf = Idf(lexical.doc_freq, lexical.num_docs)  # over the indexed chunks
         self.version += 1
 
     def refresh(self, force: bool = False) -> bool:
@@ -199,6 +184,14 @@ class Index:
             self._checked = now
             self.refresh()
 
+    def close(self) -> None:
+        """Stop the search threads and release this index's store client (Chroma counts its
+        users of one store and stops it with the last). Idempotent."""
+        self._worker.shutdown(wait=True)
+        close = getattr(self.store.client, "close", None)
+        if close is not None:
+            close()
+
     def __len__(self) -> int:
         """Papers in the store (counted once per load)."""
         if self._count is None:
@@ -214,14 +207,15 @@ class Index:
         """The stored records of those of `paper_ids` that are committed papers, one store
         read for the ones not cached. A chunk whose paper has no record (an ingest that died
         before its commit marker) is a phantom: it simply finds no paper here."""
-        cache = self._cache
-        out = {pid: cache[pid] for pid in paper_ids if pid in cache}
+        cache, lock = self._cache, self._cache_lock
+        with lock:
+            out = {pid: paper for pid in paper_ids if (paper := cache.get(pid)) is not None}
         missing = [pid for pid in dict.fromkeys(paper_ids) if pid not in out]
         if missing:
-            for pid, fields in self.store.records(missing):
-                out[pid] = cache[pid] = paper_from_record(pid, fields)
-            while len(cache) > PAPER_CACHE:
-                cache.popitem(last=False)
+            found = {pid: paper_from_record(pid, fields) for pid, fields in self.store.records(missing)}
+            with lock:
+                cache.update(found)
+            out.update(found)
         return out
 
     def paper(self, paper_id: str) -> Paper | None:
@@ -229,11 +223,13 @@ class Index:
 
     def sentences(self, paper_id: str) -> list[str]:
         """The abstract's sentences, split once per load and cached."""
-        cached = self._sentences.get(paper_id)
+        cache, lock = self._sentences, self._cache_lock
+        with lock:
+            cached = cache.get(paper_id)
         if cached is None:
-            if len(self._sentences) > PAPER_CACHE:
-                self._sentences.clear()
-            cached = self._sentences[paper_id] = sentences(self.papers[paper_id].abstract)
+            cached = sentences(self.papers[paper_id].abstract)
+            with lock:
+                cache[paper_id] = cached
         return cached
 
     def matches(self, filters: Filters | None) -> bool:

@@ -41,10 +41,10 @@ BUNDLED_CORPUS = PACKAGE_DATA / "corpus"
 PROMPTS_DIR = Path(str(resources.files("prompts")))  # the top-level prompts/ package
 
 
-def _default_cache_dir() -> Path:
-    from rag.embedding import default_model_cache
-
-    return default_model_cache()
+def default_model_cache() -> Path:
+    """Where assembled models live: $XDG_CACHE_HOME/paper-rag/models (~/.cache/paper-rag/models)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "paper-rag" / "models"
 
 
 def _default_data_dir() -> Path:
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
         "(HF_HUB_OFFLINE must also be off). Off: only packaged models and local directories.",
     )
     model_cache_dir: Path = Field(
-        default_factory=lambda: _default_cache_dir(),
+        default_factory=default_model_cache,
         json_schema_extra={"shown_default": "`~/.cache/paper-rag/models`"},
         description="Where models shipped in parts (all-mpnet-base-v2) are assembled, once "
         "(default $XDG_CACHE_HOME/paper-rag/models).",

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+import weakref
 from collections.abc import Collection
 from pathlib import Path
 
@@ -54,6 +55,17 @@ PAPER_LAYOUT = 2  # the paper-record layout new papers collections get (module d
 HNSW_CONSTRUCTION_EF = 128
 
 
+
+
+# The lexical cache directory of each server client `open_client` made (`lexical_cache_dir`):
+# kept beside the client, weakly, rather than as an attribute patched onto Chroma's object.
+_LEXICAL_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def lexical_cache_dir(client) -> Path | None:
+    """Where this host keeps its copy of a Chroma server's lexical indexes, for a client made
+    by `open_client`; None for any other client."""
+    return _LEXICAL_CACHE.get(client)
 
 
 def _chroma_settings():
@@ -122,7 +134,7 @@ def open_client(settings: Settings, create: bool = True):
         except Exception as err:  # connection refused, wrong protocol, ...
             raise StoreError(f"cannot reach the Chroma server at {store_location(settings)}: {err}") from None
         # This host's copy of the lexical index of a server's stores (rag.lexical_store).
-        client.rag_cache_dir = settings.data_dir / "lexical-cache" / f"{settings.chroma_host}-{settings.chroma_port}"
+        _LEXICAL_CACHE[client] = settings.data_dir / "lexical-cache" / f"{settings.chroma_host}-{settings.chroma_port}"
         return client
     path = Path(store_location(settings))
     if path.exists() and not path.is_dir():
@@ -141,10 +153,16 @@ def open_client(settings: Settings, create: bool = True):
     except OSError as err:
         raise StoreError(f"cannot create the store directory {path} ({err.strerror or err}); "
                          "set RAG_DATA_DIR to a writable directory") from None
-    opened = path
-    if store_health.unwritable(path) is not None:
-        opened = store_health.private_copy(path)
-    return _persistent(opened, where=path)
+    if store_health.unwritable(path) is None:
+        return _persistent(path)
+    copy = store_health.private_copy(path)
+    try:
+        client = _persistent(copy, where=path)
+    except BaseException:
+        store_health.discard_copy(copy)
+        raise
+    weakref.finalize(client, store_health.discard_copy, copy)  # the copy lives as long as its client
+    return client
 
 
 def _persistent(path: Path, where: Path | None = None):
@@ -163,7 +181,12 @@ def _forget_system(path: Path) -> None:
     """Make the next PersistentClient(path) of this process a fresh one. Chroma keeps one
     system per path per process and hands it out again; that system's vector index never sees
     what another process wrote after it was loaded (measured: 39 of 79 chunks found), and after
-    a failed start it is unusable ('RustBindingsAPI' object has no attribute 'bindings')."""
+    a failed start it is unusable ('RustBindingsAPI' object has no attribute 'bindings').
+
+    The one place this project touches Chroma's internals. Chroma (1.5) has no public way to
+    drop one path's cached system: `Client.close()` stops it only when the last client of that
+    path closes (here, searches in other threads still hold the old client), and the public
+    `SharedSystemClient.clear_system_cache()` forgets every path's system at once."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
     SharedSystemClient._identifier_to_system.pop(str(path), None)

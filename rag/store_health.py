@@ -8,12 +8,12 @@ read-only, disk full, locked, or damaged, each with its own remedy.
 
 An intact index that is merely read-only (a read-only mount, a file owned by someone else)
 is still answered from: Chroma writes to its database even to open it, so readers open a
-private copy (`private_copy`), removed when the process exits.
+private copy (`private_copy`), which its owner removes (`discard_copy`: `rag.store.open_client`
+ties it to the client it opens, so it goes when that client does, or at the latest at exit).
 """
 
 from __future__ import annotations
 
-import atexit
 import errno
 import os
 import shutil
@@ -101,7 +101,8 @@ def store_error(err: BaseException, where: str, store: Path | None = None) -> St
 
 
 def private_copy(store: Path) -> Path:
-    """A private, writable copy of the read-only store at `store`, removed at exit."""
+    """A private, writable copy of the read-only store at `store`; the caller removes it
+    (`discard_copy`)."""
     target = Path(tempfile.mkdtemp(prefix="rag-readonly-")) / "chroma"
     try:
         shutil.copytree(store, target)
@@ -110,9 +111,14 @@ def private_copy(store: Path) -> Path:
         why = "disk full" if is_disk_full(err) else (err.strerror or str(err))
         raise StoreError(f"the store at {store} is read-only and cannot be copied to answer from ({why}); "
                          "make it writable") from None
-    atexit.register(shutil.rmtree, target.parent, True)
     _PRIVATE_COPIES[str(target)] = store
     return target
+
+
+def discard_copy(target: Path) -> None:
+    """Remove a `private_copy` (idempotent)."""
+    _PRIVATE_COPIES.pop(str(target), None)
+    shutil.rmtree(target.parent, ignore_errors=True)
 
 
 def copied_from(path: str) -> Path | None:

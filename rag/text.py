@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Callable
 from functools import lru_cache
 
 import Stemmer
@@ -109,23 +111,29 @@ def support_score(claim: str, evidence: str) -> float:
 
 
 class Idf:
-    """Smoothed inverse document frequency over tokenised documents:
-    `idf(t) = ln(1 + N / (1 + df(t)))`; a term no document has gets the maximum, ln(1 + N).
-    `t in idf` tells whether any document contains `t`."""
+    """Smoothed inverse document frequency, the one formula for the corpus and for a handful
+    of texts: `idf(t) = ln(1 + N / (1 + df(t)))`; a term no document has gets the maximum,
+    ln(1 + N). `doc_freq(t)` counts the documents holding `t` (the lexical index's statistics,
+    `rag.retrieval.Index.idf`); `Idf.of(tokenized_docs)` counts them in memory.
+    `t in idf` tells whether any document contains `t`.
 
-    def __init__(self, tokenized_docs: list[list[str]]):
-        self.df: dict[str, int] = {}
-        for doc in tokenized_docs:
-            for t in set(doc):
-                self.df[t] = self.df.get(t, 0) + 1
-        self.n = len(tokenized_docs)
+    `Idf.of([["a", "b"], ["a"]])("b")` -> `ln(1 + 2 / 2)` = 0.693...
+    """
+
+    def __init__(self, doc_freq: Callable[[str], int], n: int):
+        self.doc_freq, self.n = doc_freq, n
+
+    @classmethod
+    def of(cls, tokenized_docs: list[list[str]]) -> Idf:
+        df = Counter(t for doc in tokenized_docs for t in set(doc))
+        return cls(lambda term: df.get(term, 0), len(tokenized_docs))
 
     def __call__(self, term: str) -> float:
-        df = self.df.get(term)
-        return math.log(1 + self.n / (1 + df)) if df is not None else math.log(1 + self.n)
+        df = self.doc_freq(term)
+        return math.log(1 + self.n / (1 + df)) if df else math.log(1 + self.n)
 
     def __contains__(self, term: str) -> bool:
-        return term in self.df
+        return self.doc_freq(term) > 0
 
 
 # Markdown's and HTML's active characters. Backslash-escaped, each renders as itself (CommonMark:
@@ -167,6 +175,30 @@ def inert_links(text: str) -> str:
     `inert_links("See [1] and [site](http://x) <img>")` -> `"See [1] and \\[site\\](http://x) \\<img\\>"`
     """
     return _LINK_ACTIVE.sub(lambda m: m.group(0) if m.group(1) else "\\" + m.group(2), text)
+
+
+_AUTHOR_SEP = re.compile(r",|\band\b")
+
+
+def author_names(authors: str | None) -> list[str]:
+    """The names in an `authors` string, the one splitter (export, author filter, UI cards).
+
+    Names are separated by commas and the word "and": `author_names("Ada Lovelace, Alan M.
+    Turing and Li Wei")` -> `["Ada Lovelace", "Alan M. Turing", "Li Wei"]`. A semicolon
+    separates names written surname first, whose comma is then part of the name:
+    `author_names("Lovelace, Ada; Turing, Alan M.")` -> `["Ada Lovelace", "Alan M. Turing"]`.
+    """
+    if not authors:
+        return []
+    if ";" not in authors:
+        return [" ".join(a.split()) for a in _AUTHOR_SEP.split(authors) if a.strip()]
+    names = []
+    for part in re.split(r";|\band\b", authors):
+        last, comma, first = part.partition(",")
+        name = " ".join(f"{first} {last}".split()) if comma and "," not in first else " ".join(part.split())
+        if name:
+            names.append(name)
+    return names
 
 
 _WORD = re.compile(r"\w+")

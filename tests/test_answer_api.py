@@ -53,10 +53,10 @@ def test_module_level_api_opens_once_and_answers(bundled_settings, titles):
     check_contract(a, titles)
     assert not a.abstained and len(a.citations) >= 3
     assert all(isinstance(s, Source) and s.score is not None for s in a.sources)
-    # A second call (with a per-call option) reuses the same opened pipeline.
-    first = rag.pipeline_for(bundled_settings)
+    # A second call (with a per-call option) reuses the same opened assistant.
+    first = rag.default_assistant(bundled_settings)
     rag.answer("What is CvT?", settings=bundled_settings, max_papers=3)
-    assert rag.pipeline_for(bundled_settings.with_overrides({"max_papers": 3})) is first
+    assert rag.default_assistant(bundled_settings.with_overrides({"max_papers": 3})) is first
 
 
 def test_example_question_cites_cnn_vit_hybrids(pipeline, titles):

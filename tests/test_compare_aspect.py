@@ -38,7 +38,7 @@ SPEECH = [
 
 
 def _idf(sentences: list[str]) -> Idf:
-    return Idf([terms(s) for s in sentences])
+    return Idf.of([terms(s) for s in sentences])
 
 
 def test_title_words_count_less_than_the_asked_mechanism():

@@ -24,7 +24,7 @@ def _answer(embed):
     every = [terms(s) for sents in ABSTRACTS.values() for s in sents]
     pair = [Source(paper=Paper(paper_id=pid, title=title, abstract=" ".join(ABSTRACTS[pid])), score=1.0)
             for pid, title in (("a", "Alpha-Net"), ("b", "Beta-Former"))]
-    return Extractive(ABSTRACTS.__getitem__, Idf(every), embed=embed)(QUESTION, pair, "compare")
+    return Extractive(ABSTRACTS.__getitem__, Idf.of(every), embed=embed)(QUESTION, pair, "compare")
 
 
 def test_compare_quotes_the_paraphrased_mechanism(embedder):
@@ -44,7 +44,7 @@ def test_sentence_vectors_are_embedded_once_per_abstract(embedder):
         calls.append(len(texts))
         return embedder.embed(texts)
 
-    answerer = Extractive(ABSTRACTS.__getitem__, Idf([terms(s) for v in ABSTRACTS.values() for s in v]),
+    answerer = Extractive(ABSTRACTS.__getitem__, Idf.of([terms(s) for v in ABSTRACTS.values() for s in v]),
                           embed=counting)
     pair = [Source(paper=Paper(paper_id=pid, title=pid, abstract=" ".join(ABSTRACTS[pid])), score=1.0)
             for pid in ("a", "b")]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import bibtexparser
 
-from rag.export import entry_key
+from rag.export import entry_key, to_bibtex
 from rag.formats.bibtex import read_bibtex
 from rag.models import Answer, Citation, Paper, Source
+from rag.render import to_markdown
 
 VIT = Paper("id:vit", "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale",
             "We show that 95% of the {cost} goes & a pure transformer applied to image patches — after "
@@ -28,7 +29,7 @@ def _answer(*papers: Paper) -> Answer:
 
 def test_bibtex_parses_back_with_the_same_fields(tmp_path):
     answer = _answer(VIT, SAME_KEY, NO_META)
-    text = answer.bibtex()
+    text = to_bibtex(answer)
     library = bibtexparser.parse_string(text)
     assert not library.failed_blocks
     keys = [e.key for e in library.entries]
@@ -60,7 +61,7 @@ def test_keys_are_stable_and_ascii():
 
 
 def test_markdown_has_numbered_references():
-    md = _answer(VIT, SAME_KEY).to_markdown()
+    md = to_markdown(_answer(VIT, SAME_KEY), document=True)
     assert md.startswith("## Which papers apply transformers to images?")
     assert "Claim [1]. Claim [2]." in md
     refs = md.split("### References\n\n")[1].strip().split("\n\n")
@@ -71,8 +72,8 @@ def test_markdown_has_numbered_references():
 
 def test_no_citations_no_entries():
     abstained = Answer("cake?", "The corpus does not cover this.", abstained=True, sources=[Source(VIT, 0.1)])
-    assert abstained.bibtex() == ""
-    assert "References" not in abstained.to_markdown()
+    assert to_bibtex(abstained) == ""
+    assert "References" not in to_markdown(abstained, document=True)
 
 
 def test_ui_download_files_are_bounded(tmp_path, monkeypatch):
@@ -87,5 +88,26 @@ def test_ui_download_files_are_bounded(tmp_path, monkeypatch):
         md, bib = app.export_files(answer, papers, root=tmp_path)
     kept = list(tmp_path.iterdir())
     assert len(kept) == 3
-    assert open(md, encoding="utf-8").read() == answer.to_markdown(papers)
+    assert open(md, encoding="utf-8").read() == to_markdown(answer, papers, document=True)
     assert bibtexparser.parse_string(open(bib, encoding="utf-8").read()).entries
+
+
+def test_one_author_splitter_for_export_filter_and_cards():
+    """`rag.text.author_names` is the splitter of BibTeX export, the author filter's keys and
+    the UI's cards. A semicolon separates surname-first names ("Doe, Jane; Smith, Bob"), whose
+    comma is part of the name: the filter used to index "jane" and "doe" as two authors, so
+    "Jane Doe" found nothing."""
+    from rag.lexical import author_keys
+    from rag.text import author_names
+    from ui.render import _short_authors
+
+    assert author_names("Ada Lovelace, Alan M. Turing and Li Wei") == ["Ada Lovelace", "Alan M. Turing", "Li Wei"]
+    assert author_names("Doe, Jane; Smith, Bob") == ["Jane Doe", "Bob Smith"]
+    assert author_names("Jane Doe; Bob Smith") == ["Jane Doe", "Bob Smith"]
+    assert author_names("") == [] and author_names(None) == []
+    assert author_keys("Doe, Jane; Smith, Bob") == ["jane doe", "doe", "bob smith", "smith"]
+    assert _short_authors("Doe, Jane; Smith, Bob; Wei, Li; Ng, Andrew") == "Jane Doe, Bob Smith, Li Wei et al."
+    paper = Paper("x", "Semicolons", "", authors="Doe, Jane; Smith, Bob", year=2020)
+    assert entry_key(paper) == "doe2020semicolons"
+    assert to_markdown(Answer("q", "A [1].", [Citation(1, "x", paper.title, "")], sources=[Source(paper, 1.0)]),
+                       document=True).endswith("[1] Jane Doe, Bob Smith (2020). *Semicolons*.\n")

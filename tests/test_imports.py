@@ -1,9 +1,10 @@
 """The import graph of rag/, ui/, eval/ and bench/, read from the source with `ast`: no cycles,
 and the library under rag/ never reaches for its edges.
 
-Every import counts, at module level or inside a function: a function-level import hides a
-cycle from Python until that function runs, it does not remove it. Imports guarded by
-`if TYPE_CHECKING:` never run and are left out. `rag.cli` is the command-line edge: it is the
+Every import counts, at module level, inside a function or under `if TYPE_CHECKING:`: a
+function-level import hides a cycle from Python until that function runs, and a type-only
+one hides it from Python altogether, but neither removes it (a reader still has to know
+both modules to read either). `rag.cli` is the command-line edge: it is the
 one module under rag/ that may import `ui` and `eval` (to dispatch `rag ui` and `rag eval`).
 """
 
@@ -30,15 +31,6 @@ def module_names(root: Path, packages=PACKAGES) -> dict[str, Path]:
     return names
 
 
-def _type_checking_only(tree: ast.Module) -> set[int]:
-    """ids of the import nodes under `if TYPE_CHECKING:` (they never run)."""
-    skipped = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    return skipped
-
-
 def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     """The modules of `known` that module `name` imports anywhere in its source.
 
@@ -47,12 +39,9 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     against the module's own package.
     """
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    skipped = _type_checking_only(tree)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -93,14 +82,14 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             graph[loop[1]].discard(loop[0])
 
 
-def test_the_graph_sees_function_level_cycles_and_relative_imports(tmp_path):
+def test_the_graph_sees_function_level_type_only_and_relative_imports(tmp_path):
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("from .a import f\n")
     (tmp_path / "pkg" / "a.py").write_text("def f():\n    from pkg import b\n    return b\n")
     (tmp_path / "pkg" / "b.py").write_text("from pkg.a import f\nimport json\n")
     (tmp_path / "pkg" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.a\n")
     graph = import_graph(tmp_path, ("pkg",))
-    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": set()}
+    assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}
     assert cycles(graph) in (
         [["pkg.a", "pkg.b", "pkg.a"]], [["pkg.b", "pkg.a", "pkg.b"]])
 

@@ -5,6 +5,7 @@ edits that replace their chunks, and bad files that lose nothing.
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -204,7 +205,7 @@ def test_progress_total_is_counted_before_ingesting(tmp_path, real_papers, write
     """The bar's total is the input's record count, known before the first batch (it used to
     grow one batch at a time, so the bar sat at 94-100 % with no ETA)."""
     from rag.corpus import PaperStream
-    from rag.ingest import count_records
+    from rag.ingest import _Progress, count_records
 
     jsonl = write_corpus(tmp_path / "a.jsonl", real_papers[:7])
     jsonl.write_text(jsonl.read_text() + "\n\n")  # blank lines are not records
@@ -215,3 +216,9 @@ def test_progress_total_is_counted_before_ingesting(tmp_path, real_papers, write
     stream = PaperStream([BUNDLED_CORPUS])
     yielded = sum(1 for _ in stream)
     assert count_records(stream.files) == yielded + stream.duplicates + sum(1 for s in stream.skipped if s.line > 0)
+    # A gzipped file is counted too (the bar had no total for it: the ingest's own counter skipped .gz).
+    gz = tmp_path / "a.jsonl.gz"
+    gz.write_bytes(gzip.compress(jsonl.read_bytes()))
+    bar = _Progress(True, [gz, csv])
+    assert bar.bar.total == 11
+    bar.close()

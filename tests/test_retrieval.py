@@ -68,7 +68,7 @@ def test_text_analysis():
     score = support_score("CvT adds convolutions to ViT [1]", "CvT introduces convolutions into ViT")
     assert score == pytest.approx(0.75)
     assert support_score("And it is.", "anything") == 1.0
-    idf = Idf([["a", "b"], ["a"]])
+    idf = Idf.of([["a", "b"], ["a"]])
     assert idf("a") < idf("b") < idf("zzz") and "b" in idf and "zzz" not in idf
 
 
@@ -105,7 +105,7 @@ def test_compare_quotes_what_the_question_asks_about_each_paper():
     every = [w for sents in abstracts.values() for s in sents for w in [terms(s)]]
     pair = [Source(paper=Paper(paper_id=pid, title=title, abstract=" ".join(abstracts[pid])), score=1.0)
             for pid, title in (("a", "Alpha-Net: local attention"), ("b", "Beta-Former: convolutional tokens"))]
-    answer = Extractive(abstracts.__getitem__, Idf(every))(
+    answer = Extractive(abstracts.__getitem__, Idf.of(every))(
         "How do Alpha-Net and Beta-Former differ in how they add locality?", pair, "compare")
     block_a, block_b = answer.text.split("\n\n")
     # The aspect sentences win over sentences that only repeat the papers' names, and each

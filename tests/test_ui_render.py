@@ -278,17 +278,19 @@ def test_half_configured_login_is_refused_by_settings(tmp_path):
         Settings(data_dir=tmp_path, ui_username="ann")
 
 
-def test_answer_record_shape():
-    from ui.app import answer_record
+def test_answer_json_shape():
+    """`Answer.to_dict` is the one JSON form (`/ask` adds only its Markdown chat turn)."""
+    from rag.render import to_markdown
+    from ui.render import inert_urls
 
     ans = _answer()
-    rec = answer_record(ans)
-    assert rec["markdown"].endswith("[2] " + escape_md(EVIL.title))
-    assert {k: v for k, v in rec.items() if k not in ("markdown", "message")} == ans.to_dict()
+    rec = ans.to_dict()
+    assert inert_urls(to_markdown(ans)).endswith("[2] " + escape_md(EVIL.title))
     assert rec["message"] == ans.as_message() and rec["message"]["citations"][1]["paper_id"] == "p-evil"
     assert rec["citations"][0] == {"n": 1, "paper_id": "p-cvt", "title": CVT.title,
                                    "quote": "We propose CvT, which adds convolutions to ViT."}
     assert [s["paper_id"] for s in rec["sources"]] == ["p-cvt", "p-evil"] and rec["abstained"] is False
+    assert rec["sources"][0]["year"] == CVT.year and rec["sources"][0]["authors"] == CVT.authors
 
 
 # --- real answers from the real pipeline ----------------------------------------------------

@@ -37,6 +37,7 @@ from fastapi.middleware import Middleware  # noqa: E402
 
 from rag import sources as library_sources  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.export import to_bibtex  # noqa: E402
 from rag.models import Answer  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -96,13 +97,6 @@ class Session:
         return sum(m["role"] == "assistant" for m in self.history) + 1
 
 
-def answer_record(answer: Answer) -> dict:
-    """What the `/ask` endpoint returns: `Answer.to_dict()` (the one serialisation), plus
-    `markdown` (text, notes and references; corpus text inert, bare URLs too) and `message`,
-    the assistant turn to append to `history` so that a follow-up resolves from its citations."""
-    return {**answer.to_dict(), "markdown": render.inert_urls(to_markdown(answer)), "message": answer.as_message()}
-
-
 def _error_text(err: Exception) -> str:
     if isinstance(err, RagError):
         return str(err)
@@ -128,11 +122,11 @@ def export_files(answer: Answer, papers, root: Path | None = None) -> tuple[str,
             shutil.rmtree(stale, ignore_errors=True)
         where = Path(tempfile.mkdtemp(dir=root))
     md = where / "answer.md"
-    md.write_text(answer.to_markdown(papers), encoding="utf-8")
+    md.write_text(to_markdown(answer, papers, document=True), encoding="utf-8")
     if not answer.citations:
         return str(md), None
     bib = where / "cited-papers.bib"
-    bib.write_text(answer.bibtex(papers), encoding="utf-8")
+    bib.write_text(to_bibtex(answer, papers), encoding="utf-8")
     return str(md), str(bib)
 
 
@@ -141,9 +135,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
     tools (`ui.tools`). Serve it with `app.launch(**launch_options(settings, mcp=mcp))`, as
     `launch` does."""
     if pipeline is None:
-        from rag import pipeline_for
+        from rag import default_assistant
 
-        pipeline = pipeline_for(settings)
+        pipeline = default_assistant(settings).pipeline
     writable = exposure_warning(settings) is None  # strangers may not change the index
 
     def respond(question: str, session: Session, answerer: str, max_papers: float, follow_mode: str,
@@ -198,7 +192,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         except Exception as err:
             # The message is the whole story for the client; a bug's traceback is already logged.
             raise gr.Error(_error_text(err), print_exception=False) from None
-        return answer_record(answer)
+        # The one JSON form of an answer, plus its chat turn as Markdown (corpus text inert, bare URLs too).
+        return {**answer.to_dict(), "markdown": render.inert_urls(to_markdown(answer))}
 
     def clear() -> tuple:
         hidden = gr.update(visible=False, value=None)
@@ -392,9 +387,9 @@ def serve(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     """Open the pipeline, start the server while the model loads in the background, and
     print the URL once both are done: a printed URL means "ready". Returns the running app."""
     if pipeline is None:
-        from rag import pipeline_for
+        from rag import default_assistant
 
-        pipeline = pipeline_for(settings)
+        pipeline = default_assistant(settings).pipeline
     options = launch_options(settings, mcp=mcp)
     app = build_app(settings, pipeline, mcp=mcp)
     warning = exposure_warning(settings)

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 
 from rag.models import Answer, Citation, Paper, Source
-from rag.text import unescape_md
+from rag.text import author_names, unescape_md
 
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"})
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -171,7 +171,7 @@ def citation_card(citation: Citation, paper: Paper | None, score: float | None, 
 
 
 def _short_authors(authors: str, most: int = 3) -> str:
-    names = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
+    names = author_names(authors)
     return ", ".join(names[:most]) + (" et al." if len(names) > most else "")
 
 

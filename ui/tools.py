@@ -18,7 +18,7 @@ import json
 import gradio as gr
 
 from rag.errors import QuestionError, RagError
-from rag.models import Answer, Filters, Paper
+from rag.models import Filters, Paper
 from rag.settings import Settings
 from ui import params
 
@@ -34,19 +34,6 @@ def _filters(year_from: int, year_to: int, source: str, author: str, category: s
 def _paper(paper: Paper) -> dict:
     return {"paper_id": paper.paper_id, "title": paper.title, "authors": paper.authors, "year": paper.year,
             "venue": paper.venue, "url": paper.url, "source": paper.source}
-
-
-def answer_data(answer: Answer, papers) -> dict:
-    """The answer as a tool returns it: text, abstained, notes, and each citation with its
-    paper's metadata."""
-    by_id = {s.paper_id: s.paper for s in answer.sources}
-    citations = []
-    for c in sorted(answer.citations, key=lambda c: c.n):
-        paper = by_id.get(c.paper_id) or papers.get(c.paper_id)
-        meta = _paper(paper) if paper else {"paper_id": c.paper_id, "title": c.title}
-        citations.append({"n": c.n, **meta, "quote": c.quote})
-    return {"question": answer.question, "text": answer.text, "abstained": answer.abstained,
-            "citations": citations, "notes": list(answer.notes)}
 
 
 # The filter parameters' "Args:" lines, shared by the tools' docstrings (Gradio reads them from there).
@@ -77,14 +64,15 @@ def register(settings: Settings, pipeline) -> None:
             {filters}
 
         Returns:
-            JSON text: {"text", "abstained", "notes", "citations": [{"n", "paper_id", "title", "quote", ...}]};
-            the text's markers [n] refer to the citations.
+            JSON text (the Answer's to_dict): {"text", "abstained", "notes", "citations": [{"n", "paper_id",
+            "title", "quote"}], "sources": [{"paper_id", "title", "authors", "year", "url", ...}]}; the text's
+            markers [n] refer to the citations.
         """
         def run():
             limits = _filters(year_from, year_to, source, author, category)
             result = pipeline.answer(params.question_text(question),
                                      settings=params.call_settings(settings, None, max_papers), filters=limits)
-            return answer_data(result, pipeline.index.papers)
+            return result.to_dict()
 
         return _call(run)
 
