@@ -241,7 +241,7 @@ def _backends(r: dict) -> list[str]:
     if good:
         best = max(good, key=lambda v: v["speedup"])
         out += ["", f"Fastest variant whose quality holds: **{best['variant']}**, {best['speedup']:.2f}x the default "
-                "(the lead decides whether to adopt it; see the README's Benchmarks section)."]
+                "(the lead decides whether to adopt it; see docs/operations.md, 'Benchmarks')."]
     else:
         out += ["", "No variant is at least 10% faster with quality within 0.01: no change recommended."]
     return out + [""]
@@ -250,7 +250,7 @@ def _backends(r: dict) -> list[str]:
 def _scale(r: dict) -> list[str]:
     s = r.get("scale")
     if not s:
-        return ["## Scale", "", "Not run yet: `python -m bench.scale` (see the README's Benchmarks section).", ""]
+        return ["## Scale", "", "Not run yet: `python -m bench.scale` (see docs/operations.md, 'Benchmarks').", ""]
     if s["points"] and "bm25" in s["points"][0]:
         return ["## Scale", "", "The recorded run predates the persistent lexical index; run `python -m bench.scale` "
                 "again.", ""]
@@ -275,7 +275,7 @@ def _scale(r: dict) -> list[str]:
                     f"**{c['papers_per_s']:,.0f} papers/s**; the server spent {c['server_cpu_ms_per_chunk']} CPU-ms "
                     f"per chunk record and {c['server_cpu_ms_per_paper_record']} per paper record, and kept "
                     f"{c['server_cores_busy']} cores busy. Chroma applies writes on one thread: 1, 2 or 4 client "
-                    "threads gave the same rate (see the README).", ""]
+                    "threads gave the same rate (docs/operations.md, 'Scale').", ""]
         else:  # a run from before the paper-record layout 2
             out += [f"Server ceiling (bare `HttpClient.add` loop): **{c['records_per_s']:,.0f} records/s**, "
                     f"{c['papers_per_s']:,.0f} papers/s at two records a paper.", ""]

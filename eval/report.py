@@ -58,7 +58,7 @@ def markdown(meta: dict, summaries: dict, results: dict) -> str:
     lines = ["# Eval report", "",
              f"{meta['n_questions']} questions from `{meta['questions']}`, {meta['created']}. "
              "Configurations: " + ", ".join(f"`{name}` ({_describe(s)})" for name, s in meta["configs"].items()) + ".",
-             "Metrics are explained in the README, \"Evaluation: rag eval\"; "
+             "Metrics are explained in docs/quality.md, \"Metrics\"; "
              "\"–\" means the metric does not apply.", ""]
     for group in ["overall"] + [g for g in groups(summaries) if g != "overall"]:
         lines += [f"## {group}", "", "| metric | " + " | ".join(configs) + " |",

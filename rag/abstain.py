@@ -11,7 +11,7 @@ better:
 `P(uncovered) = sigmoid(w . features + b)`; the assistant abstains when it reaches
 `Settings.abstain_threshold`. The features depend on the embedder's similarity scale, so each
 embedding model has its own weights, `rag/abstain_models/<model slug>.json` (package data),
-fitted by `python -m eval.calibrate` with cross-validation (see README, "Abstention").
+fitted by `python -m eval.calibrate` with cross-validation (docs/architecture.md, "Abstention").
 
 `should_abstain` is the whole decision; the pipeline only calls it.
 """

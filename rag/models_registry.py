@@ -28,8 +28,8 @@ class ModelSpec:
     weights_sha256: str = ""  # of model.safetensors, checked after assembly
     weights_size: int = 0
     # Per-model values of Settings fields that are left unset (None). MiniLM's are the values
-    # every figure in the README was measured with; mpnet's were chosen by `rag eval --compare`
-    # (notes in the README, "Embedding models").
+    # its eval figures were measured with; mpnet's were chosen by `rag eval --compare`
+    # (docs/quality.md, "Per-model parameters").
     defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -55,12 +55,12 @@ MODELS = {
             # Chunks of 254 word pieces, not the window's 382: the model was trained on inputs of
             # at most 128 tokens (its model card), and one vector per abstract blurs what a part
             # of it says. On the main eval set 254 against 382: topical recall@10 0.759 -> 0.796,
-            # @20 0.856 -> 0.916, topical citation precision 0.648 -> 0.704 (README, Quality II).
+            # @20 0.856 -> 0.916, topical citation precision 0.648 -> 0.704 (docs/quality.md).
             # rag eval --compare over 0.5-0.9 and cut-offs 0.25-0.40: 0.7 gave the best nDCG@10
             # and MRR (again at 254 against 0.6 and 0.8), 0.35 raised citation precision
             # 0.768 -> 0.799 for 0.015 of recall.
             # dense_full_match 0.5: the dev set's best (topical recall@10 0.796 -> 0.806; 0.3-1.0
-            # measured); for MiniLM every value above 0 lowered it (README, "Quality II, fifth pass").
+            # measured); for MiniLM every value above 0 lowered it (docs/quality.md, "Names").
             defaults={"chunk_size": 254, "fusion_weight": 0.7, "dense_full_match": 0.5, "relative_cutoff": 0.35,
                       "feedback_papers": 3, "feedback_weight": 0.5, "feedback_terms": 8},
         ),

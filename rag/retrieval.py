@@ -385,7 +385,7 @@ def expanded_query(q_terms: list[str], extra: list[str]) -> list[str]:
     (BM25 weighs a term by how often the query holds it). Added once each, 8 expansion terms from three papers
     outweighed a one-word question 8 to 1: "Which papers use MSCOCO?" drifted to the topics
     of the first pass's top papers and lost the papers that name MSCOCO. A longer, paraphrased
-    question keeps the expansion's full say (README, "Quality II, fifth pass").
+    question keeps the expansion's full say (docs/quality.md, "Names").
 
     `expanded_query(["mscoco"], ["caption"] * 8)` -> `["mscoco"] * 4 + ["caption"] * 8`;
     `expanded_query(["a", "b", "c", "d"], ["x"] * 8)` -> `["a", "b", "c", "d"] + ["x"] * 8`.
@@ -428,7 +428,7 @@ def relative_fusion(runs: list[dict[str, float]], dense_weight: float = 0.5,
     know ("Which papers use VGG?", "How does MoCo differ from SimCLR?") gets a dense run of
     near-random papers at cosine 0.1-0.2 that outweighs the papers BM25 finds by those very
     words. Below `dense_full` the dense run is scaled against it instead, so its weight follows
-    its evidence (README, "Quality II, fifth pass").
+    its evidence (docs/quality.md, "Names").
 
     `relative_fusion([{"a": 0.9, "b": 0.5}, {"a": 3.0, "c": 1.0}])` -> `{"a": 1.0, "b": 0.0, "c": 0.0}`;
     with `dense_weight=0.8` and runs `[{"a": 1, "b": 0}, {"a": 0, "b": 1}]` -> `{"a": 0.8, "b": 0.2}`.

@@ -5,7 +5,7 @@ package reads the environment on its own. Unknown keyword arguments and unknown 
 variables are rejected, so a typo fails loudly instead of being silently ignored, and every
 value is checked for what would crash or mislead later (a port out of range, an infinite
 weight, a Chroma host without its port, a minimum above its maximum). `explain` turns a
-ValidationError into the one line the edges print; `settings_table` renders the README's table.
+ValidationError into the one line the edges print; `settings_table` renders docs/settings.md's table.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class _UnknownVariables(PydanticBaseSettingsSource):
             if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith(NOT_SETTINGS_PREFIX):
                 near = difflib.get_close_matches(upper, sorted(known), n=1)
                 problems.append(f"unknown setting {var}" + (f" (did you mean {near[0]}?)" if near else
-                                                            " (the README's Settings table lists them)"))
+                                                            " (docs/settings.md lists them)"))
         if problems:
             detail = InitErrorDetails(type=_invalid("; ".join(problems)), loc=(), input=problems[0].split()[2])
             raise ValidationError.from_exception_data(self.settings_cls.__name__, [detail])
@@ -255,7 +255,7 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(
         default=0.5, ge=0, le=1,
         description="Abstain when the calibrated probability that the corpus does not cover "
-        "the question reaches this (rag/abstain.py; README, 'Abstention').",
+        "the question reaches this (rag/abstain.py; docs/architecture.md, 'Abstention').",
     )
 
     # --- answering -----------------------------------------------------------------------
@@ -474,9 +474,9 @@ def _default(field) -> str:
 
 
 def settings_table() -> str:
-    """The README's settings table (markdown), one row per field: its environment
+    """docs/settings.md's table (markdown), one row per field: its environment
     variable(s), default, allowed values (from the field's constraints) and description.
-    tests/test_settings.py checks that the README holds exactly this text."""
+    `python -m docs.settings_doc` writes it there; tests/test_docs.py checks the page is current."""
     rows = ["| setting (env var) | default | allowed | what it does |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         names = " or ".join(f"`{n}`" for n in env_names(name))

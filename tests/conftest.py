@@ -34,6 +34,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from rag.embedding import Embedder, model_slug  # noqa: E402
 from rag.settings import BUNDLED_CORPUS, Settings  # noqa: E402
 
+# Where tests/test_ui_browser.py saves the README's screenshot (docs/chat.png) when set; not a
+# setting, so it is taken out of the environment with the rest.
+SCREENSHOT_OUT = os.environ.get("RAG_SCREENSHOT_OUT")
 # Tests never read the developer's RAG_* environment: every Settings is built explicitly.
 for _key in [k for k in os.environ if k.startswith("RAG_") and k != "RAG_TEST_INDEX_CACHE"]:
     del os.environ[_key]

@@ -67,7 +67,7 @@ def test_example_question_cites_cnn_vit_hybrids(pipeline, titles):
     hybrids = [t for t in cited if t.split(":")[0] in {"ConViT", "CvT", "LeViT", "ViT-CoMer"}]
     assert len(hybrids) >= 2, cited
     assert len(gold & set(cited)) >= 4, cited
-    # Known gap (see README, "Answer quality"): a ViT-only paper can slip in; most must fit.
+    # Known gap (docs/quality.md, "Known limits"): a ViT-only paper can slip in; most must fit.
     precision = sum(t in gold | acceptable for t in cited) / len(cited)
     assert precision >= 0.75, [t for t in cited if t not in gold | acceptable]
     assert a.text.count("\n1. ") == 1 and "**" in a.text  # one line per paper

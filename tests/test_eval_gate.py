@@ -2,7 +2,7 @@
 eval/floors.json. A metric under its floor (or over its ceiling) fails, naming each one.
 
 Floors sit a little under the values measured when they were set; they only ever move up
-(ceilings only down), so an improvement is locked in by raising them. See README, "The regression gate".
+(ceilings only down), so an improvement is locked in by raising them. See docs/quality.md, "The regression gate".
 """
 
 from __future__ import annotations

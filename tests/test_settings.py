@@ -7,15 +7,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from pathlib import Path
 from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
 from rag.settings import Settings, settings_table
-
-README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def refused(match: str, **kwargs) -> str:
@@ -236,7 +233,7 @@ def test_cli_names_the_setting_as_written(rag_cli, tmp_path, args, env, expected
     assert expected in one_line_error(rag_cli(*args, data_dir=tmp_path / "data", env=env))
 
 
-# --- the README's table -------------------------------------------------------------------------
+# --- the table docs/settings.md is generated from (tests/test_docs.py keeps the page current) ----
 
 def test_settings_table_lists_every_setting_with_its_range():
     table = settings_table()
@@ -246,10 +243,3 @@ def test_settings_table_lists_every_setting_with_its_range():
     assert "| `RAG_RETRIEVAL_MODE` | `hybrid` | `hybrid`, `dense`, `bm25` |" in table
     assert "`RAG_LLM_API_KEY` or `OPENAI_API_KEY`" in table
 
-
-def test_readme_settings_table_is_generated():
-    """README's table is `python -m rag.settings` pasted: regenerate it when a field changes."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    readme_table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
-    assert readme_table == settings_table()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import SCREENSHOT_OUT, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -157,7 +157,8 @@ def test_streamed_answer_with_cards_and_highlighted_quotes(page, pipeline, tmp_p
     last.locator("summary").click()
     page.locator(USER).last.evaluate("""u => { const box = u.closest('[role="log"]');
         box.scrollTop += u.getBoundingClientRect().top - box.getBoundingClientRect().top - 12; }""")
-    shot = tmp_path / "answer.png"
+    # RAG_SCREENSHOT_OUT=docs/chat.png takes the README's picture; otherwise it stays in tmp_path.
+    shot = Path(SCREENSHOT_OUT or tmp_path / "answer.png")
     page.screenshot(path=str(shot))
     print(f"\nscreenshot of a finished answer: {shot}")
 

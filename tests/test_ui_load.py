@@ -61,7 +61,7 @@ def test_concurrent_clients_get_the_answers_asked_alone(ui_url):
     alone = _client(ui_url)
     try:
         expected = {q: alone.predict(q, [], api_name="/ask") for q in QUESTIONS}
-        # The answer's own assistant turn, its citations as data (what the README tells clients to send).
+        # The answer's own assistant turn, its citations as data (docs/operations.md, "Headless API").
         history = [{"role": "user", "content": BRIDGE}, expected[BRIDGE]["message"]]
         expected[FOLLOW_UP] = alone.predict(FOLLOW_UP, history, api_name="/ask")
     finally:

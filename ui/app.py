@@ -6,7 +6,7 @@ is loaded, so the URL means "ready"; `launch` (what `rag ui` runs) serves until 
 Each browser session keeps its own conversation in a `gr.State`, with each answer's
 citations as data (`Answer.as_message`), so follow-ups resolve from paper ids; the pipeline
 is shared and only read. Besides the page, the app exposes one named API endpoint, `/ask`,
-for headless use with `gradio_client` (see README, "Headless API"), and with `mcp=True`
+for headless use with `gradio_client` (docs/operations.md, "Headless API"), and with `mcp=True`
 the MCP tools of `ui.tools` (`rag ui --mcp`). The "Your papers" panel (`ui.library`) adds
 and removes files where the UI is not exposed to strangers. In front of Gradio, `ui.guard`
 caps request bodies, allows uploads only then (size-limited) and throttles failed logins.
