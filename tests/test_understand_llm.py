@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai_stub import OpenAIStub, Reply
 
+from openai_stub import OpenAIStub, Reply
 from rag.question_model import Kind
 from rag.understand_llm import LLMUnderstanding, parse
 
