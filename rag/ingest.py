@@ -41,6 +41,7 @@ from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
+from rag.sources import forget_paths, remember_paths
 from rag.store import FILTER_FIELDS, Store
 
 BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)
@@ -200,6 +201,8 @@ def ingest(
         if per_source:  # the committed batches, also when interrupted
             try:
                 store.record_sources(dict(per_source))
+                files = {f.name: f for f in stream.files}  # a source is its file's name
+                remember_paths(settings, {name: files[name] for name in per_source if name in files})
             except Exception:
                 if stopped_by is None:
                     raise  # else keep the error that stopped the run, not this consequence of it
@@ -389,6 +392,7 @@ def remove_source(settings: Settings, source: str, store: Store | None = None) -
         counts = store.sources()
         if source in counts:
             store.set_sources({k: v for k, v in counts.items() if k != source})
+        forget_paths(settings, [source])
     finally:
         lexical.close()
     return removed
