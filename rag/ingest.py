@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import Chunker
-from rag.corpus import PaperStream, Skipped, content_hash, paper_id_for
+from rag.corpus import PaperStream, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
+from rag.formats.base import SkipLog
 from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
@@ -59,7 +60,8 @@ class IngestReport:
     chunks_reused: int = 0
     stale_chunks_deleted: int = 0
     seconds: float = 0.0
-    skipped: list[Skipped] = field(default_factory=list)  # line 0: a whole file, no record
+    # line 0: a whole file, no record. Bounded: the first records' reasons, the rest counted.
+    skipped: SkipLog = field(default_factory=SkipLog)
 
     @property
     def distinct(self) -> int:
@@ -67,11 +69,11 @@ class IngestReport:
 
     @property
     def skipped_records(self) -> int:
-        return sum(1 for s in self.skipped if s.line > 0)
+        return self.skipped.records
 
     def summary(self, limit: int = 50) -> str:
         """What happened, then each skipped record or file as `file:line: reason`."""
-        file_notes = len(self.skipped) - self.skipped_records
+        file_notes = self.skipped.total - self.skipped_records
         lines = [
             f"files {self.files}, papers read {self.read} ({self.duplicates} duplicates merged), "
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -80,8 +82,8 @@ class IngestReport:
             f"stale deleted {self.stale_chunks_deleted}; {self.seconds:.1f} s",
         ]
         lines += [f"  skipped {s}" for s in self.skipped[:limit]]
-        if len(self.skipped) > limit:
-            lines.append(f"  ... and {len(self.skipped) - limit} more")
+        if self.skipped.total > limit:
+            lines.append(f"  ... and {self.skipped.total - limit} more")
         return "\n".join(lines)
 
 
@@ -91,37 +93,16 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
-def count_records(files: list[Path]) -> int | None:
-    """The number of records in `files`, counted cheaply before ingesting so the progress bar
-    has a real total and ETA: non-blank lines of JSON Lines, lines after the header of CSV
-    (a quoted field spanning lines makes that an overestimate), the parsed records of other
-    formats (small files in practice). None when a file cannot be counted this way."""
-    from rag.corpus import _READERS
-
-    total = 0
-    for path in files:
-        suffix = path.suffix.lower()
-        try:
-            if suffix in (".jsonl", ".csv"):
-                with path.open("rb") as fh:
-                    lines = sum(1 for line in fh if line.strip())
-                total += lines - 1 if suffix == ".csv" and lines else lines
-            elif suffix in _READERS:
-                total += sum(1 for _ in _READERS[suffix](path, []))
-            else:
-                return None
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None  # the ingest itself reports the file
-    return total
-
-
 class _Progress:
-    """A tqdm bar over the input's records, its total counted first (`count_records`)."""
+    """A tqdm bar over the input's records, its total counted first
+    (`rag.formats.count.count_records`, streaming: no file is held in memory)."""
 
     def __init__(self, enabled: bool, files: list[Path]):
         self.bar = None
         if enabled:
             from tqdm import tqdm
+
+            from rag.formats.count import count_records
 
             self.bar = tqdm(total=count_records(files), unit="paper", desc="ingesting", dynamic_ncols=True)
 

@@ -106,20 +106,23 @@ def checked_name(name: str) -> str:
     return base
 
 
-def check_papers(path: Path) -> tuple[int, list]:
-    """(papers, skipped records) of a file read completely, or ConfigError when the file is
-    unusable: no paper in it, or a problem with the whole file (damaged or truncated
-    compression, not a file of its type). Writes nothing."""
-    from rag.corpus import load_papers
+def check_papers(path: Path, max_bytes: int | None = None) -> tuple[int, list]:
+    """(papers, skipped records: the first reasons kept, `rag.formats.base.SkipLog`) of a
+    file read completely, or ConfigError when the file is unusable: no paper in it, or a
+    problem with the whole file (damaged or truncated compression, not a file of its type).
+    Streams: papers are counted, never held, so the check costs the memory of one record.
+    `max_bytes`: the most the file may hold decompressed (`PaperStream`). Writes nothing."""
+    from rag.corpus import PaperStream
 
-    papers, stream = load_papers([path])
+    stream = PaperStream([path], max_bytes=max_bytes)
+    papers = sum(1 for _ in stream)
     whole = [s for s in stream.skipped if s.line == 0]
     if whole or not papers:
         reasons = "; ".join(str(s) for s in (whole or stream.skipped)[:3]) or f"{path.name}: no records found"
-        more = len(whole or stream.skipped) - 3
+        more = (len(whole) if whole else stream.skipped.total) - 3
         raise ConfigError(f"refused {path.name}, nothing was indexed: {reasons}"
                           + (f" (and {more} more)" if more > 0 else ""))
-    return len(papers), [s for s in stream.skipped if s.line > 0]
+    return papers, [s for s in stream.skipped if s.line > 0]
 
 
 def add_file(settings: Settings, path: Path, name: str | None = None, embedder=None, progress: bool = False):
@@ -141,7 +144,7 @@ def add_file(settings: Settings, path: Path, name: str | None = None, embedder=N
     staged = staging / name
     shutil.copyfile(path, staged)
     try:
-        check_papers(staged)
+        check_papers(staged, settings.ui_max_upload_bytes)
         client = open_client(settings)
         with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
             final = upload_dir(settings) / name

@@ -20,7 +20,7 @@ import bibtexparser
 from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
 from bibtexparser.model import DuplicateBlockKeyBlock, ParsingFailedBlock
 
-from rag.formats.base import Skipped, read_lines
+from rag.formats.base import Skipped, open_binary, read_lines
 from rag.formats.latex import latex_to_text
 
 MAX_BIB_BYTES = 256 * 1024 * 1024
@@ -61,19 +61,24 @@ def _record(entry) -> dict:
 def read_bibtex(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
     """Entries of a BibTeX file, each at its first line. Lines that are not UTF-8 are
     reported with the entry they fall in (decoded with replacement to keep parsing)."""
-    text: list[str] = []
+    with open_binary(path) as fh:
+        data = fh.read(MAX_BIB_BYTES + 1)  # (a .gz stops inflating here)
+    if len(data) > MAX_BIB_BYTES:
+        skipped.append(Skipped(path.name, 0, f"larger than the {MAX_BIB_BYTES // 2**20} MiB a BibTeX "
+                               "file may be (it is parsed whole); split it"))
+        return
     problems: dict[int, str] = {}
-    size = 0
-    for lineno, line, problem in read_lines(path):
-        size += len(line) + 1
-        if size > MAX_BIB_BYTES:
-            skipped.append(Skipped(path.name, 0, f"larger than the {MAX_BIB_BYTES // 2**20} MiB a BibTeX "
-                                   "file may be (it is parsed whole); split it"))
-            return
-        if problem:
-            problems[lineno] = problem
-        text.append(line)
-    library = bibtexparser.parse_string("\n".join(text))
+    try:  # one decode in C; only a file that is not UTF-8 is read line by line to say where
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        lines = []
+        for lineno, line, problem in read_lines(path):
+            if problem:
+                problems[lineno] = problem
+            lines.append(line)
+        text = "\n".join(lines)
+    del data
+    library = bibtexparser.parse_string(text)
     blocks = sorted(library.entries + library.failed_blocks, key=lambda b: b.start_line)
     for block in blocks:
         first = block.start_line + 1
