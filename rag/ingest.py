@@ -124,6 +124,7 @@ def ingest(
     progress: bool = False,
     batch_papers: int = BATCH_PAPERS,
     reuse: Store | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Bring `store` up to date with the papers in `paths`; returns what happened.
 
@@ -136,6 +137,11 @@ def ingest(
     batch of `batch_papers` papers is committed before the next is read, then announced to
     open indexes (`Store.publish`). Two writers at once lose papers: a caller that may run
     beside another ingest holds `rag.writer_lock.writer_lock` (as `rag ingest` does).
+
+    `replace`: each file read replaces its source: once the whole run has committed, a
+    stored paper of that source that the file no longer holds is removed (an upload of a new
+    version of `my.bib`), so the source's count is the file's papers. Off by default: a bad
+    or partial file can then only add or update.
     """
     if batch_papers < 1:
         raise ValueError(f"batch_papers must be at least 1, not {batch_papers}")
@@ -145,12 +151,15 @@ def ingest(
     chunker: Chunker | None = None
     per_source: Counter[str] = Counter()
     taken: set[str] = set()  # title-keyed ids given out in this run
+    read_ids: dict[str, set[str]] = {}  # source -> ids of its papers read in this run (`replace`)
     bar = _Progress(progress, stream.files)
     lexical: LexicalIndex | None = None
     try:
         for batch in _batches(stream, batch_papers):
             todo = []
             for paper, digest, status in _resolve(batch, store, taken):
+                if replace:
+                    read_ids.setdefault(paper.source, set()).add(paper.paper_id)
                 if status == "unchanged":
                     report.unchanged += 1
                     continue
@@ -171,6 +180,8 @@ def ingest(
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
             bar.at(stream.read + stream.skipped_records)
+        if replace:
+            _drop_unread(store, read_ids, lexical)
     finally:
         stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()
@@ -333,6 +344,32 @@ def _chunk_meta(chunk: Chunk, papers: dict[str, Paper]) -> dict:
     return {"paper_id": chunk.paper_id, "index": chunk.index, **filter_metadata(papers[chunk.paper_id])}
 
 
+def _delete_papers(store: Store, lexical: LexicalIndex, ids: list[str]) -> None:
+    """Delete papers: their records first (the commit markers), then chunks and lexical
+    documents, and announce it. A run killed between leaves phantoms that queries drop."""
+    entry = log_batch(store, ids, deleted=True) if store.is_server else None
+    store.papers.delete(ids=ids)
+    store.chunks.delete(where={"paper_id": {"$in": ids}})
+    lexical.delete(ids)
+    if entry is not None:
+        mark_applied(lexical, entry)
+    store.publish()
+
+
+def _drop_unread(store: Store, read_ids: dict[str, set[str]], lexical: LexicalIndex | None) -> None:
+    """`ingest(replace=True)`: remove each source's stored papers that this run did not read."""
+    for source, ids in read_ids.items():
+        stored = store.papers.get(where={"source": {"$eq": source}}, include=[])["ids"]
+        if stale := [pid for pid in stored if pid not in ids]:
+            own = lexical or open_lexical(store)
+            try:
+                for i in range(0, len(stale), BATCH_PAPERS * 4):
+                    _delete_papers(store, own, stale[i:i + BATCH_PAPERS * 4])
+            finally:
+                if lexical is None:
+                    own.close()
+
+
 def remove_source(settings: Settings, source: str, store: Store | None = None) -> int:
     """Remove every paper ingested from `source` (a file name as `rag stats` lists it), from
     Chroma and the lexical index alike; returns how many papers were removed. Paper records go
@@ -351,14 +388,8 @@ def remove_source(settings: Settings, source: str, store: Store | None = None) -
             ids = rows["ids"]
             if not ids:
                 break
-            entry = log_batch(store, ids, deleted=True) if store.is_server else None
-            store.papers.delete(ids=ids)
+            _delete_papers(store, lexical, ids)
             removed += len(ids)
-            store.chunks.delete(where={"paper_id": {"$in": ids}})
-            lexical.delete(ids)
-            if entry is not None:
-                mark_applied(lexical, entry)
-            store.publish()
         # Chunks left by a run killed between the two deletes above.
         while orphans := store.chunks.get(where={"source": {"$eq": source}}, include=["metadatas"], limit=5000):
             if not orphans["ids"]:

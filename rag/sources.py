@@ -7,7 +7,7 @@ yields no paper or is damaged (a bad gzip, a truncated file): a refused file cha
 in the index. A file that parses is ingested like `rag ingest FILE` under the writer lock, so
 its papers are new, updated or unchanged by the same rules, and open indexes see them at
 their next question. A source is a file name, as `rag stats` lists it: adding `my.bib` again
-updates what `my.bib` added.
+replaces what `my.bib` added (papers the new version lacks are removed).
 
 Where each source's file lives is kept beside the index, in `data_dir/sources.json`
 (`remember_paths`, written by every ingest): `rag ingest --rebuild` re-reads every source the
@@ -139,20 +139,25 @@ def add_file(settings: Settings, path: Path, name: str | None = None, embedder=N
         raise ConfigError(f"refused {name}: {size:,} bytes is over the upload limit of "
                           f"{settings.ui_max_upload_bytes:,} (RAG_UI_MAX_UPLOAD_BYTES)")
     check_writable(settings)
-    staging = upload_dir(settings) / ".staging"
-    staging.mkdir(parents=True, exist_ok=True)
+    # A staging directory of its own: two uploads of one name at once never share a path.
+    staging = upload_dir(settings) / ".staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
     staged = staging / name
-    shutil.copyfile(path, staged)
     try:
+        shutil.copyfile(path, staged)
         check_papers(staged, settings.ui_max_upload_bytes)
-        client = open_client(settings)
-        with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
+        # The writer lock serialises uploads and removals (of any source): the file kept
+        # and the papers indexed under its name are always the same upload's. (An embedded
+        # store is opened under it too: two threads creating one store at once collide.)
+        server = open_client(settings) if settings.uses_server else None
+        with writer_lock(settings, server, on_wait=lambda _where: None):
+            client = server or open_client(settings)
             final = upload_dir(settings) / name
             os.replace(staged, final)
             return ingest([final], settings, Store(client, settings.embed_model), embedder=embedder,
-                          progress=progress)
+                          progress=progress, replace=True)
     finally:
-        staged.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def list_sources(settings: Settings) -> dict[str, int]:
@@ -182,7 +187,5 @@ def remove(settings: Settings, source: str) -> int:
     client = open_client(settings, create=False)
     with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
         removed = remove_source(settings, source)
-    kept = upload_dir(settings) / source
-    if kept.is_file():
-        kept.unlink()
+        (upload_dir(settings) / source).unlink(missing_ok=True)  # under the lock: never a newer upload's file
     return removed
