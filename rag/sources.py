@@ -99,6 +99,9 @@ def checked_name(name: str) -> str:
     """The file name an upload is kept and listed under, or ConfigError: `"a/b/my.bib"` ->
     `"my.bib"`; a hidden or oddly named file, or an unsupported type, is refused."""
     base = Path(str(name).replace("\\", "/")).name.strip()
+    if base.startswith("."):
+        raise ConfigError(f"{base!r} is not a usable file name: it starts with a dot (a hidden file, or no "
+                          "name before its type); rename it, e.g. papers.bib")
     if not base or not _NAME.match(base) or len(base) > 200:
         raise ConfigError(f"{base or name!r} is not a usable file name (letters, digits, spaces and .,()+@-_ only)")
     if reader_for(Path(base)) is None:
