@@ -95,7 +95,7 @@ def _store_failure(err: Exception) -> bool:
 def _rebuild(args, s, paths, batch: int) -> tuple[int, int]:
     """`--rebuild` or `--rebuild-lexical` under the writer lock; prints the report, returns (papers, chunks)."""
     from rag.ingest import ingest
-    from rag.rebuild import live_store, rebuilding
+    from rag.rebuild import live_store, plan_rebuild, rebuilding
     from rag.store import Store, open_client
 
     if args.rebuild_lexical:
@@ -104,10 +104,18 @@ def _rebuild(args, s, paths, batch: int) -> tuple[int, int]:
         store = Store(open_client(s), s.embed_model, create=False)
         print(f"lexical index rebuilt from the vector store: {rebuild_lexical(store, progress=not args.quiet)} papers")
         return store.counts()
+    from rag.sources import forget_paths
+
     live = live_store(s, s.embed_model)
+    plan = plan_rebuild(s, [Path(p) for p in args.paths], live, drop_missing=args.drop_missing)
+    if plan.kept:
+        print(f"re-reading the {len(plan.kept)} source(s) {plan.recorded_by} records: "
+              + ", ".join(sorted(plan.kept)), file=sys.stderr)
     with rebuilding(s, s.embed_model) as store:
-        report = ingest(paths, s, store, progress=not args.quiet, batch_papers=batch, reuse=live)
-    print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced",
+        report = ingest(plan.paths, s, store, progress=not args.quiet, batch_papers=batch, reuse=live)
+    forget_paths(s, plan.dropped)
+    print(f"rebuilt beside the live index at {_where(s)}, switched to it and dropped the index it replaced"
+          + (f"; without the papers of {', '.join(plan.dropped)} (--drop-missing)" if plan.dropped else ""),
           file=sys.stderr)
     print(report.summary())
     return Store(open_client(s), s.embed_model, create=False).counts()
@@ -249,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*",
                    help=".txt (Daily Papers), .jsonl/.json, .csv, .bib, .ris files (or their .gz) or directories")
     p.add_argument("--rebuild", action="store_true",
-                   help="build a new index from the files beside the live one, then swap it in (e.g. after damage)")
+                   help="build a new index beside the live one from the files given and every source it "
+                   "records (uploads included), then swap it in (e.g. after damage)")
+    p.add_argument("--drop-missing", action="store_true",
+                   help="with --rebuild: leave out recorded sources whose file is gone (else the rebuild refuses)")
     p.add_argument("--rebuild-lexical", action="store_true",
                    help="rebuild only the lexical (BM25) index from the vector store's chunks; no files are read")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.formats import READERS, SUPPORTED_SUFFIXES, file_type, is_candidate, reader_for
-from rag.formats.base import MAX_LINE_BYTES, RecordNumber, Skipped, open_binary
+from rag.formats.base import MAX_LINE_BYTES, RecordNumber, SkipLog, Skipped, holds_more_than, open_binary
 from rag.formats.csvfile import read_csv
 from rag.formats.daily import read_daily_papers
 from rag.formats.jsonfile import read_json, read_jsonl
@@ -79,11 +79,16 @@ class PaperStream:
     Records without an `id` are keyed by title (`paper_id_for`). A record whose explicit `id`
     was already read with other content is skipped (the first one wins), since one id cannot
     hold two papers. Counts: records = read + skipped records, read = yielded + duplicates.
+
+    `max_bytes`: the most a file may hold once decompressed (an upload's limit); a file over
+    it is refused whole, before any of its records is read. None: no limit (`rag ingest` of
+    a user's own files, such as a multi-gigabyte arXiv snapshot).
     """
 
-    def __init__(self, paths: Iterable[Path]):
+    def __init__(self, paths: Iterable[Path], max_bytes: int | None = None):
+        self.max_bytes = max_bytes
         self.files, notes = walk(paths, is_candidate)
-        self.skipped: list[Skipped] = list(notes)  # the walk's notes first: symlinks, loops
+        self.skipped = SkipLog(notes)  # the walk's notes first: symlinks, loops; records bounded
         self.read = 0  # records that parsed into a Paper (before duplicate merging)
         self.duplicates = 0
         self._seen: dict[str, tuple[str, str]] = {}  # explicit paper_id -> (content hash, where)
@@ -111,6 +116,10 @@ class PaperStream:
         if reader is None:
             self.skipped.append(Skipped(path.name, 0, f"unsupported file type {file_type(path)!r}"))
             return
+        if self.max_bytes is not None and holds_more_than(path, self.max_bytes):
+            self.skipped.append(Skipped(path.name, 0, f"holds more than {self.max_bytes:,} bytes once decompressed, "
+                                        "the upload limit (RAG_UI_MAX_UPLOAD_BYTES); nothing of it was read"))
+            return
         for pos, record in reader(path, self.skipped):
             unit = "record" if isinstance(pos, RecordNumber) else "line"
             paper = to_paper(record, path.name)
@@ -130,7 +139,7 @@ class PaperStream:
 
     def __iter__(self) -> Iterator[Paper]:
         for path in self.files:
-            before = (self.read, len(self.skipped))
+            before = (self.read, self.skipped.total)
             try:
                 yield from self._file(path)
             except gzip.BadGzipFile as err:
@@ -151,15 +160,19 @@ class PaperStream:
             except OSError as err:
                 self.skipped.append(Skipped(path.name, 0, f"cannot read the file ({err.strerror or err})"))
                 continue
-            if (self.read, len(self.skipped)) == before:
+            except RecursionError:  # a reader's parser on input nested past any record's depth
+                self.skipped.append(Skipped(path.name, 0, "nested too deeply to be a paper file; the records "
+                                            "before it were read"))
+                continue
+            if (self.read, self.skipped.total) == before:
                 with open_binary(path) as fh:
                     empty = not fh.read(4096).strip()
                 self.skipped.append(Skipped(path.name, 0, "empty file" if empty else "no records found"))
 
     @property
     def skipped_records(self) -> int:
-        """Skipped entries that stand for a record (file-level entries excluded)."""
-        return sum(1 for s in self.skipped if s.line > 0)
+        """Skipped entries that stand for a record (file-level entries excluded), kept or not."""
+        return self.skipped.records
 
 
 def load_papers(paths: Iterable[Path]) -> tuple[list[Paper], PaperStream]:

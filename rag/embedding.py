@@ -80,14 +80,22 @@ def model_slug(name: str) -> str:
 
 def resolve_device(device: str) -> str:
     """`"auto"` -> `"cuda"` when a CUDA GPU is usable, else `"mps"` (Apple GPU) when usable,
-    else `"cpu"`; any other value is returned as given (`"cpu"`, `"cuda:1"`)."""
-    if device != "auto":
+    else `"cpu"`; any other value is returned as given (`"cpu"`, `"cuda:1"`) when that device
+    exists here, else ConfigError (one line, not the 68 of torch's traceback)."""
+    if device == "cpu":
         return device
     import torch
 
+    mps = getattr(torch.backends, "mps", None)
+    if device.startswith("cuda") and int(device.partition(":")[2] or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"RAG_EMBED_DEVICE={device}: no such CUDA GPU here (torch sees "
+                          f"{torch.cuda.device_count()}); use auto or cpu")
+    if device == "mps" and not (mps is not None and mps.is_available()):
+        raise ConfigError("RAG_EMBED_DEVICE=mps: no Apple GPU is usable here; use auto or cpu")
+    if device != "auto":
+        return device
     if torch.cuda.is_available():
         return "cuda"
-    mps = getattr(torch.backends, "mps", None)
     return "mps" if mps is not None and mps.is_available() else "cpu"
 
 

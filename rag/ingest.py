@@ -35,13 +35,15 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunking import Chunker
-from rag.corpus import PaperStream, Skipped, content_hash, paper_id_for
+from rag.corpus import PaperStream, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
+from rag.formats.base import SkipLog
 from rag.formats.count import count_records
 from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
+from rag.sources import forget_paths, remember_paths
 from rag.store import FILTER_FIELDS, Store
 
 BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)
@@ -59,7 +61,8 @@ class IngestReport:
     chunks_reused: int = 0
     stale_chunks_deleted: int = 0
     seconds: float = 0.0
-    skipped: list[Skipped] = field(default_factory=list)  # line 0: a whole file, no record
+    # line 0: a whole file, no record. Bounded: the first records' reasons, the rest counted.
+    skipped: SkipLog = field(default_factory=SkipLog)
 
     @property
     def distinct(self) -> int:
@@ -67,11 +70,11 @@ class IngestReport:
 
     @property
     def skipped_records(self) -> int:
-        return sum(1 for s in self.skipped if s.line > 0)
+        return self.skipped.records
 
     def summary(self, limit: int = 50) -> str:
         """What happened, then each skipped record or file as `file:line: reason`."""
-        file_notes = len(self.skipped) - self.skipped_records
+        file_notes = self.skipped.total - self.skipped_records
         lines = [
             f"files {self.files}, papers read {self.read} ({self.duplicates} duplicates merged), "
             f"new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
@@ -80,8 +83,8 @@ class IngestReport:
             f"stale deleted {self.stale_chunks_deleted}; {self.seconds:.1f} s",
         ]
         lines += [f"  skipped {s}" for s in self.skipped[:limit]]
-        if len(self.skipped) > limit:
-            lines.append(f"  ... and {len(self.skipped) - limit} more")
+        if self.skipped.total > limit:
+            lines.append(f"  ... and {self.skipped.total - limit} more")
         return "\n".join(lines)
 
 
@@ -92,12 +95,15 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
 
 
 class _Progress:
-    """A tqdm bar over the input's records, its total counted first (`rag.formats.count`, `.gz` included)."""
+    """A tqdm bar over the input's records, its total counted first
+    (`rag.formats.count.count_records`, `.gz` included, streaming: no file is held in memory)."""
 
     def __init__(self, enabled: bool, files: list[Path]):
         self.bar = None
         if enabled:
             from tqdm import tqdm
+
+            from rag.formats.count import count_records
 
             self.bar = tqdm(total=count_records(files), unit="paper", desc="ingesting", dynamic_ncols=True)
 
@@ -119,6 +125,7 @@ def ingest(
     progress: bool = False,
     batch_papers: int = BATCH_PAPERS,
     reuse: Store | None = None,
+    replace: bool = False,
 ) -> IngestReport:
     """Bring `store` up to date with the papers in `paths`; returns what happened.
 
@@ -131,6 +138,11 @@ def ingest(
     batch of `batch_papers` papers is committed before the next is read, then announced to
     open indexes (`Store.publish`). Two writers at once lose papers: a caller that may run
     beside another ingest holds `rag.writer_lock.writer_lock` (as `rag ingest` does).
+
+    `replace`: each file read replaces its source: once the whole run has committed, a
+    stored paper of that source that the file no longer holds is removed (an upload of a new
+    version of `my.bib`), so the source's count is the file's papers. Off by default: a bad
+    or partial file can then only add or update.
     """
     if batch_papers < 1:
         raise ValueError(f"batch_papers must be at least 1, not {batch_papers}")
@@ -140,12 +152,15 @@ def ingest(
     chunker: Chunker | None = None
     per_source: Counter[str] = Counter()
     taken: set[str] = set()  # title-keyed ids given out in this run
+    read_ids: dict[str, set[str]] = {}  # source -> ids of its papers read in this run (`replace`)
     bar = _Progress(progress, stream.files)
     lexical: LexicalIndex | None = None
     try:
         for batch in _batches(stream, batch_papers):
             todo = []
             for paper, digest, status in _resolve(batch, store, taken):
+                if replace:
+                    read_ids.setdefault(paper.source, set()).add(paper.paper_id)
                 if status == "unchanged":
                     report.unchanged += 1
                     continue
@@ -166,6 +181,8 @@ def ingest(
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)
             bar.at(stream.read + stream.skipped_records)
+        if replace:
+            _drop_unread(store, read_ids, lexical)
     finally:
         stopped_by = sys.exc_info()[1]  # an error or Ctrl-C that is ending the run, if any
         bar.close()
@@ -177,6 +194,8 @@ def ingest(
         if per_source:  # the committed batches, also when interrupted
             try:
                 store.record_sources(dict(per_source))
+                files = {f.name: f for f in stream.files}  # a source is its file's name
+                remember_paths(settings, {name: files[name] for name in per_source if name in files})
             except Exception:
                 if stopped_by is None:
                     raise  # else keep the error that stopped the run, not this consequence of it
@@ -326,6 +345,32 @@ def _chunk_meta(chunk: Chunk, papers: dict[str, Paper]) -> dict:
     return {"paper_id": chunk.paper_id, "index": chunk.index, **filter_metadata(papers[chunk.paper_id])}
 
 
+def _delete_papers(store: Store, lexical: LexicalIndex, ids: list[str]) -> None:
+    """Delete papers: their records first (the commit markers), then chunks and lexical
+    documents, and announce it. A run killed between leaves phantoms that queries drop."""
+    entry = log_batch(store, ids, deleted=True) if store.is_server else None
+    store.papers.delete(ids=ids)
+    store.chunks.delete(where={"paper_id": {"$in": ids}})
+    lexical.delete(ids)
+    if entry is not None:
+        mark_applied(lexical, entry)
+    store.publish()
+
+
+def _drop_unread(store: Store, read_ids: dict[str, set[str]], lexical: LexicalIndex | None) -> None:
+    """`ingest(replace=True)`: remove each source's stored papers that this run did not read."""
+    for source, ids in read_ids.items():
+        stored = store.papers.get(where={"source": {"$eq": source}}, include=[])["ids"]
+        if stale := [pid for pid in stored if pid not in ids]:
+            own = lexical or open_lexical(store)
+            try:
+                for i in range(0, len(stale), BATCH_PAPERS * 4):
+                    _delete_papers(store, own, stale[i:i + BATCH_PAPERS * 4])
+            finally:
+                if lexical is None:
+                    own.close()
+
+
 def remove_source(settings: Settings, source: str, store: Store | None = None) -> int:
     """Remove every paper ingested from `source` (a file name as `rag stats` lists it), from
     Chroma and the lexical index alike; returns how many papers were removed. Paper records go
@@ -344,14 +389,8 @@ def remove_source(settings: Settings, source: str, store: Store | None = None) -
             ids = rows["ids"]
             if not ids:
                 break
-            entry = log_batch(store, ids, deleted=True) if store.is_server else None
-            store.papers.delete(ids=ids)
+            _delete_papers(store, lexical, ids)
             removed += len(ids)
-            store.chunks.delete(where={"paper_id": {"$in": ids}})
-            lexical.delete(ids)
-            if entry is not None:
-                mark_applied(lexical, entry)
-            store.publish()
         # Chunks left by a run killed between the two deletes above.
         while orphans := store.chunks.get(where={"source": {"$eq": source}}, include=["metadatas"], limit=5000):
             if not orphans["ids"]:
@@ -366,6 +405,7 @@ def remove_source(settings: Settings, source: str, store: Store | None = None) -
         counts = store.sources()
         if source in counts:
             store.set_sources({k: v for k, v in counts.items() if k != source})
+        forget_paths(settings, [source])
     finally:
         lexical.close()
     return removed

@@ -11,6 +11,13 @@ full disk, Ctrl-C, a crash) leaves the live index exactly as it was, still answe
   sibling directory `chroma.rebuild`, which is renamed into place when it is complete; the
   damaged directory is removed only after that.
 
+What is read (`plan_rebuild`): the paths given, and every source the live index records,
+re-read from where it was last read (`rag.sources.recorded_paths`), the uploads folder or the
+default corpus paths. A recorded source whose file is found nowhere makes the rebuild refuse
+before anything is touched, naming it, unless the caller asked to drop such sources: a
+rebuild never silently loses a user's papers. With no path given and nothing recorded (a new
+or unreadable index that this host knows no sources of), the default corpus paths are read.
+
 The caller holds the writer lock (`rag.writer_lock`) for the whole rebuild.
 """
 
@@ -20,11 +27,15 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.embedding import model_slug
-from rag.errors import StoreError
+from rag.errors import ConfigError, StoreError
+from rag.formats import is_candidate
+from rag.formats.walk import walk
 from rag.settings import Settings
+from rag.sources import recorded_paths, upload_dir
 from rag.store import Store, _persistent, check_writable, open_client, read_pointer, store_location
 
 
@@ -36,6 +47,59 @@ def live_store(settings: Settings, embed_model: str) -> Store | None:
         return Store(open_client(settings, create=False), embed_model, create=False)
     except StoreError:
         return None
+
+
+@dataclass
+class RebuildPlan:
+    """What a rebuild reads: `paths` (those given, then the recorded sources' files not among
+    them); `kept`: recorded source -> the file it is re-read from; `dropped`: recorded sources
+    without a file, left out because the caller asked; `recorded_by`: where the list of
+    sources came from ("the index", or this host's list when the index cannot be read)."""
+
+    paths: list[Path]
+    kept: dict[str, Path] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    recorded_by: str = "the index"
+
+
+def plan_rebuild(settings: Settings, given: list[Path], live: Store | None, drop_missing: bool = False) -> RebuildPlan:
+    """The files a rebuild reads so that no recorded source is lost, or ConfigError naming
+    the recorded sources whose file is gone (nothing has been touched then). `given`: the
+    paths the user named (may be empty); `live`: the index being replaced (`live_store`)."""
+    names, recorded_by = _recorded_sources(settings, live)
+    given_files = {f.name: f for f in reversed(walk(given, is_candidate)[0])}  # the first of a name wins
+    if not names:
+        return RebuildPlan(list(given) or list(settings.corpus_paths), recorded_by=recorded_by)
+    known = recorded_paths(settings)
+    defaults = [p for p in settings.corpus_paths if p.exists()]
+    default_files = {f.name: f for f in reversed(walk(defaults, is_candidate)[0])}
+    kept: dict[str, Path] = {}
+    missing: list[str] = []
+    for name in sorted(names):
+        found = given_files.get(name) or next(
+            (f for f in (known.get(name), upload_dir(settings) / name, default_files.get(name))
+             if f is not None and f.is_file()), None)
+        if found is None:
+            missing.append(name)
+        else:
+            kept[name] = found
+    if missing and not drop_missing:
+        listed = ", ".join(f"{n} (was {known[n]})" if n in known else n for n in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ConfigError(f"refused to rebuild, the index is unchanged: {recorded_by} records {len(missing)} "
+                          f"source(s) whose file is gone: {listed}{more}; give their paths, `rag remove` them, "
+                          "or pass --drop-missing to rebuild without their papers")
+    extra = [f for name, f in kept.items() if name not in given_files]
+    return RebuildPlan(list(given) + extra, kept, missing, recorded_by)
+
+
+def _recorded_sources(settings: Settings, live: Store | None) -> tuple[set[str], str]:
+    if live is not None:
+        try:
+            return set(live.sources()), "the index"
+        except Exception:  # a store that opens but cannot be read: as if there were none
+            pass
+    return set(recorded_paths(settings)), "this host's list of sources (the index cannot be read)"
 
 
 @contextmanager

@@ -336,6 +336,16 @@ class Settings(BaseSettings):
             raise _invalid(f"no path; give files or directories separated by {os.pathsep!r}, or a JSON list")
         return value
 
+    @field_validator("embed_device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        """A device name torch knows, checked here (whether that device exists is checked
+        when the model loads: `rag.embedding.resolve_device`)."""
+        device = value.strip().lower()
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,2})?", device):
+            raise _invalid("not a device; use auto, cpu, cuda, cuda:N or mps")
+        return device
+
     @field_validator("ui_host", "chroma_host")
     @classmethod
     def _host(cls, value: str | None, info) -> str | None:

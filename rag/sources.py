@@ -7,7 +7,13 @@ yields no paper or is damaged (a bad gzip, a truncated file): a refused file cha
 in the index. A file that parses is ingested like `rag ingest FILE` under the writer lock, so
 its papers are new, updated or unchanged by the same rules, and open indexes see them at
 their next question. A source is a file name, as `rag stats` lists it: adding `my.bib` again
-updates what `my.bib` added.
+replaces what `my.bib` added (papers the new version lacks are removed).
+
+Where each source's file lives is kept beside the index, in `data_dir/sources.json`
+(`remember_paths`, written by every ingest): `rag ingest --rebuild` re-reads every source the
+index records from there (uploads are files in `data_dir/uploads/`), so a rebuild never drops
+a user's papers. It is a per-host list (a path means nothing on another host) and advisory:
+a source it does not know is looked for among the uploads, and else the rebuild refuses.
 
 What this module does not do: parse formats (`rag.formats`), decide what changed
 (`rag.ingest`), or delete from the store itself (`rag.ingest.remove_source`).
@@ -15,9 +21,11 @@ What this module does not do: parse formats (`rag.formats`), decide what changed
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import uuid
 from pathlib import Path
 
 from rag.errors import ConfigError
@@ -31,6 +39,48 @@ _NAME = re.compile(r"^[\w][\w .,()+@-]*$")  # letters, digits and a few marks; n
 def upload_dir(settings: Settings) -> Path:
     """Where uploaded files are kept: `data_dir/uploads/`."""
     return settings.data_dir / UPLOADS
+
+
+def _paths_file(settings: Settings) -> Path:
+    return settings.data_dir / "sources.json"
+
+
+def recorded_paths(settings: Settings) -> dict[str, Path]:
+    """Source name -> the file it was last read from (`remember_paths`); {} when none is
+    recorded or the list cannot be read (it is advisory: a rebuild then asks for the file)."""
+    try:
+        raw = json.loads(_paths_file(settings).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): Path(v) for k, v in raw.items() if isinstance(v, str)}
+
+
+def _write_paths(settings: Settings, paths: dict[str, Path]) -> None:
+    """Replace the list atomically (a temporary file renamed over it); a failure to write it
+    (read-only, full disk) leaves the old list: a later rebuild then asks for the file."""
+    target = _paths_file(settings)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    try:
+        tmp.write_text(json.dumps({k: str(v) for k, v in sorted(paths.items())}, indent=1), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def remember_paths(settings: Settings, paths: dict[str, Path]) -> None:
+    """Record where sources were read from (name -> file, made absolute). The caller holds
+    the writer lock, as for the store's own source list."""
+    if paths:
+        _write_paths(settings, {**recorded_paths(settings), **{k: v.resolve() for k, v in paths.items()}})
+
+
+def forget_paths(settings: Settings, names: list[str]) -> None:
+    """Drop sources from the list (after `rag remove`, or a rebuild that dropped them)."""
+    known = recorded_paths(settings)
+    if any(n in known for n in names):
+        _write_paths(settings, {k: v for k, v in known.items() if k not in names})
 
 
 def supported_types() -> list[str]:
@@ -49,6 +99,9 @@ def checked_name(name: str) -> str:
     """The file name an upload is kept and listed under, or ConfigError: `"a/b/my.bib"` ->
     `"my.bib"`; a hidden or oddly named file, or an unsupported type, is refused."""
     base = Path(str(name).replace("\\", "/")).name.strip()
+    if base.startswith("."):
+        raise ConfigError(f"{base!r} is not a usable file name: it starts with a dot (a hidden file, or no "
+                          "name before its type); rename it, e.g. papers.bib")
     if not base or not _NAME.match(base) or len(base) > 200:
         raise ConfigError(f"{base or name!r} is not a usable file name (letters, digits, spaces and .,()+@-_ only)")
     if reader_for(Path(base)) is None:
@@ -56,20 +109,23 @@ def checked_name(name: str) -> str:
     return base
 
 
-def check_papers(path: Path) -> tuple[int, list]:
-    """(papers, skipped records) of a file read completely, or ConfigError when the file is
-    unusable: no paper in it, or a problem with the whole file (damaged or truncated
-    compression, not a file of its type). Writes nothing."""
-    from rag.corpus import load_papers
+def check_papers(path: Path, max_bytes: int | None = None) -> tuple[int, list]:
+    """(papers, skipped records: the first reasons kept, `rag.formats.base.SkipLog`) of a
+    file read completely, or ConfigError when the file is unusable: no paper in it, or a
+    problem with the whole file (damaged or truncated compression, not a file of its type).
+    Streams: papers are counted, never held, so the check costs the memory of one record.
+    `max_bytes`: the most the file may hold decompressed (`PaperStream`). Writes nothing."""
+    from rag.corpus import PaperStream
 
-    papers, stream = load_papers([path])
+    stream = PaperStream([path], max_bytes=max_bytes)
+    papers = sum(1 for _ in stream)
     whole = [s for s in stream.skipped if s.line == 0]
     if whole or not papers:
         reasons = "; ".join(str(s) for s in (whole or stream.skipped)[:3]) or f"{path.name}: no records found"
-        more = len(whole or stream.skipped) - 3
+        more = (len(whole) if whole else stream.skipped.total) - 3
         raise ConfigError(f"refused {path.name}, nothing was indexed: {reasons}"
                           + (f" (and {more} more)" if more > 0 else ""))
-    return len(papers), [s for s in stream.skipped if s.line > 0]
+    return papers, [s for s in stream.skipped if s.line > 0]
 
 
 def add_file(settings: Settings, path: Path, name: str | None = None, embedder=None, progress: bool = False):
@@ -86,20 +142,25 @@ def add_file(settings: Settings, path: Path, name: str | None = None, embedder=N
         raise ConfigError(f"refused {name}: {size:,} bytes is over the upload limit of "
                           f"{settings.ui_max_upload_bytes:,} (RAG_UI_MAX_UPLOAD_BYTES)")
     check_writable(settings)
-    staging = upload_dir(settings) / ".staging"
-    staging.mkdir(parents=True, exist_ok=True)
+    # A staging directory of its own: two uploads of one name at once never share a path.
+    staging = upload_dir(settings) / ".staging" / uuid.uuid4().hex
+    staging.mkdir(parents=True)
     staged = staging / name
-    shutil.copyfile(path, staged)
     try:
-        check_papers(staged)
-        client = open_client(settings)
-        with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
+        shutil.copyfile(path, staged)
+        check_papers(staged, settings.ui_max_upload_bytes)
+        # The writer lock serialises uploads and removals (of any source): the file kept
+        # and the papers indexed under its name are always the same upload's. (An embedded
+        # store is opened under it too: two threads creating one store at once collide.)
+        server = open_client(settings) if settings.uses_server else None
+        with writer_lock(settings, server, on_wait=lambda _where: None):
+            client = server or open_client(settings)
             final = upload_dir(settings) / name
             os.replace(staged, final)
             return ingest([final], settings, Store(client, settings.embed_model), embedder=embedder,
-                          progress=progress)
+                          progress=progress, replace=True)
     finally:
-        staged.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def list_sources(settings: Settings) -> dict[str, int]:
@@ -129,7 +190,5 @@ def remove(settings: Settings, source: str) -> int:
     client = open_client(settings, create=False)
     with writer_lock(settings, client if settings.uses_server else None, on_wait=lambda _where: None):
         removed = remove_source(settings, source)
-    kept = upload_dir(settings) / source
-    if kept.is_file():
-        kept.unlink()
+        (upload_dir(settings) / source).unlink(missing_ok=True)  # under the lock: never a newer upload's file
     return removed

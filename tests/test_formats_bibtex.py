@@ -162,3 +162,31 @@ def test_latex_in_other_formats_is_decoded_only_where_it_is_latex(tmp_path):
     assert latex.abstract == ("We use the overfeat network (i.e. a CNN) with Model × Method and cost O(n^2), "
                               "unlike Krizhevsky et al. who report 95% accuracy.")
     assert plain.abstract == rows[1]["abstract"]
+
+
+def test_string_macros_concatenation_and_crossref(tmp_path):
+    """@string macros and `#` in any field (abstracts included) are resolved, and an entry
+    takes its venue and year from the entry its crossref names (issue 30.5)."""
+    path = tmp_path / "macros.bib"
+    path.write_text("""@string{ml = "machine learning"}
+@STRING{study = {A study of} # " how"}
+
+@proceedings{conf21,
+  title = {Proceedings of the Conference on Learning},
+  year = 2021,
+}
+
+@inproceedings{p1,
+  title = {Concatenated } # ml # { paper},
+  abstract = study # " " # ml # { models learn representations from data, with many examples.},
+  crossref = {conf21},
+  month = jan,
+}
+""", encoding="utf-8")
+    papers, stream = load_papers([path])
+    assert len(papers) == 1 and [s.reason for s in stream.skipped] == ["missing abstract (@proceedings{conf21})"]
+    paper = papers[0]
+    assert paper.title == "Concatenated machine learning paper"
+    assert paper.abstract == ("A study of how machine learning models learn representations from data, "
+                              "with many examples.")
+    assert (paper.year, paper.venue) == (2021, "Proceedings of the Conference on Learning")

@@ -205,7 +205,8 @@ def test_progress_total_is_counted_before_ingesting(tmp_path, real_papers, write
     """The bar's total is the input's record count, known before the first batch (it used to
     grow one batch at a time, so the bar sat at 94-100 % with no ETA)."""
     from rag.corpus import PaperStream
-    from rag.ingest import _Progress, count_records
+    from rag.formats.count import count_records
+    from rag.ingest import _Progress
 
     jsonl = write_corpus(tmp_path / "a.jsonl", real_papers[:7])
     jsonl.write_text(jsonl.read_text() + "\n\n")  # blank lines are not records

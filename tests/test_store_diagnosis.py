@@ -77,7 +77,7 @@ def test_read_only_store_still_answers_and_rebuild_keeps_it(small_index, immutab
     _chattr("-i", store_dir / "chroma.sqlite3", store_dir)
     rebuilt = rag_cli("ingest", "--rebuild", "--quiet", str(corpus), data_dir=small_index.data_dir)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "index: 3 papers" in rebuilt.stdout
+    assert "index: 8 papers" in rebuilt.stdout  # the recorded five.jsonl is re-read, never dropped
 
 
 def test_zero_byte_database_is_damage_not_a_new_index(small_index, rag_cli):

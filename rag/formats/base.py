@@ -40,6 +40,39 @@ class Skipped:
         return f"{self.file}:{self.line}: {self.reason}"
 
 
+MAX_SKIPPED_KEPT = 1000  # skipped records kept with their reason; the rest are only counted
+
+
+class SkipLog(list):
+    """The skipped entries of a read, bounded: every entry about a whole file (line 0) is
+    kept, and the first `keep` records; later records are only counted (`omitted`), so a
+    file of millions of bad records costs two counters, not gigabytes of reasons.
+    `records` counts every record entry, kept or not; `total` every entry."""
+
+    def __init__(self, entries=(), keep: int = MAX_SKIPPED_KEPT):
+        super().__init__()
+        self.keep = keep
+        self.records = 0
+        self.omitted = 0
+        self.extend(entries)
+
+    def append(self, entry: Skipped) -> None:
+        if entry.line > 0:
+            self.records += 1
+            if self.records > self.keep:
+                self.omitted += 1
+                return
+        super().append(entry)
+
+    def extend(self, entries) -> None:
+        for entry in entries:
+            self.append(entry)
+
+    @property
+    def total(self) -> int:
+        return len(self) + self.omitted
+
+
 def is_gzip(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 
@@ -49,6 +82,22 @@ def open_binary(path: Path) -> IO[bytes]:
     A `.gz` that is not gzip raises `gzip.BadGzipFile` (an OSError) on the first read, a
     truncated one `EOFError` where it ends."""
     return gzip.open(path, "rb") if is_gzip(path) else path.open("rb")
+
+
+def holds_more_than(path: Path, limit: int) -> bool:
+    """Whether a file holds more than `limit` bytes as its reader sees them: a `.gz` is
+    decompressed as a stream, 1 MiB at a time, and stopped at the limit, so a gzip bomb (a
+    1 MB file inflating to gigabytes) costs a moment and no memory. Raises what reading
+    the file raises (`open_binary`)."""
+    if not is_gzip(path):
+        return path.stat().st_size > limit
+    size = 0
+    with open_binary(path) as fh:
+        while chunk := fh.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                return True
+    return False
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:

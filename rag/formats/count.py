@@ -17,7 +17,7 @@ from pathlib import Path
 import ijson
 
 from rag.formats import file_type, reader_for
-from rag.formats.base import open_binary
+from rag.formats.base import SkipLog, open_binary
 from rag.formats.jsonfile import _records_prefix, is_json_lines
 
 
@@ -40,7 +40,7 @@ def count_file(path: Path) -> int | None:
         with open_binary(path) as fh:
             return sum(1 for _ in ijson.items(fh, prefix))
     reader = reader_for(path)
-    return None if reader is None else sum(1 for _ in reader(path, []))
+    return None if reader is None else sum(1 for _ in reader(path, SkipLog(keep=0)))  # reasons unkept
 
 
 def count_records(files: Iterable[Path]) -> int | None:

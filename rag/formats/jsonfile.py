@@ -20,6 +20,11 @@ import ijson
 
 from rag.formats.base import MAX_LINE_BYTES, RecordNumber, Skipped, open_binary, read_lines
 
+# Deeper JSON is no paper export: an arXiv record is 3 levels deep, Semantic Scholar's 4.
+# Checked before a document is built (`_too_deep`): 100,000 levels took gigabytes to build.
+MAX_DEPTH = 64
+_TOO_DEEP = f"JSON nested deeper than {MAX_DEPTH} levels; not a paper record"
+
 
 def read_jsonl(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
     """Objects of a JSON Lines file; bad JSON and non-object lines are reported."""
@@ -31,9 +36,16 @@ def read_jsonl(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]
             continue
         try:
             obj = json.loads(line)
+        except RecursionError:
+            skipped.append(Skipped(path.name, lineno, _TOO_DEEP))
+            continue
         except json.JSONDecodeError as err:
             hint = "; a JSON array? name the file .json" if lineno == 1 and line.lstrip()[:1] == "[" else ""
             skipped.append(Skipped(path.name, lineno, f"bad JSON ({err.msg} at column {err.colno}){hint}"))
+            continue
+        # (counting brackets is C-speed; only a line with that many can be that deep)
+        if line.count("{") + line.count("[") > MAX_DEPTH and _depth(obj) > MAX_DEPTH:
+            skipped.append(Skipped(path.name, lineno, _TOO_DEEP))
             continue
         if not isinstance(obj, dict):
             kind = "array" if isinstance(obj, list) else type(obj).__name__
@@ -56,6 +68,8 @@ def is_json_lines(path: Path) -> bool:
             pass
     try:
         first = json.loads(line.decode("utf-8-sig"))
+    except RecursionError:
+        return False  # a deeply nested document: refused by `read_json`
     except (UnicodeDecodeError, json.JSONDecodeError):
         return line.lstrip()[:1] not in (b"[", b"{")  # a broken first line of JSON Lines
     return isinstance(first, dict) and not _is_wrapper(first)
@@ -68,6 +82,10 @@ def read_json(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
         return
     n = 0
     try:
+        if (where := _too_deep(path)) is not None:
+            skipped.append(Skipped(path.name, 0, f"JSON nested deeper than {MAX_DEPTH} levels (at record "
+                                   f"{where}); not a paper export, nothing of it was read"))
+            return
         prefix = _records_prefix(path)
         if prefix is None:
             return  # an empty document: reported as a file without records
@@ -85,6 +103,35 @@ def read_json(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
             return
         skipped.append(Skipped(path.name, n + 1, f"bad JSON after record {n} ({err}); the records "
                                "before it were read", "record"))
+
+
+def _depth(obj, limit: int = 0) -> int:
+    """Nesting depth of a parsed JSON value, counted no further than MAX_DEPTH + 1:
+    `_depth({"a": [1]})` -> 2. Records are shallow (an arXiv record: 3)."""
+    if limit > MAX_DEPTH or not isinstance(obj, (dict, list)):
+        return 0
+    values = obj.values() if isinstance(obj, dict) else obj
+    return 1 + max((_depth(v, limit + 1) for v in values if isinstance(v, (dict, list))), default=0)
+
+
+def _too_deep(path: Path) -> int | None:
+    """The number of the first record (1 = the document's first value) nested deeper than
+    MAX_DEPTH, or None. A streaming pass over the parser's events (in C), so a document
+    nested 100,000 deep costs a counter, where building it (`ijson.items`) took gigabytes."""
+    depth = records = 0
+    with open_binary(path) as fh:
+        try:
+            for event, _ in ijson.basic_parse(fh, use_float=True):
+                if event in ("start_map", "start_array"):
+                    depth += 1
+                    if depth > MAX_DEPTH + 1:  # + 1: the array or object the records are in
+                        return max(records, 1)
+                elif event in ("end_map", "end_array"):
+                    depth -= 1
+                    records += depth == 1
+        except ijson.JSONError:
+            pass  # bad JSON: the reading pass reports it, after the records before it
+    return None
 
 
 def _second_line_is_a_record(path: Path) -> bool:

@@ -60,7 +60,8 @@ def _record(entry: dict) -> dict:
 
 def read_ris(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
     """Records of a RIS file; text outside a record and records rispy refuses are reported.
-    A last record without its `ER  -` line is still read."""
+    A record without its `ER  -` line is still read: it ends at the next `TY  -` (it used to
+    swallow that record) or at the end of the file."""
     start = 0
     lines: list[str] = []
     problem: str | None = None
@@ -78,6 +79,9 @@ def read_ris(path: Path, skipped: list[Skipped]) -> Iterator[tuple[int, dict]]:
             yield start, _record(entry)
 
     for lineno, line, line_problem in read_lines(path):
+        if lines and line.startswith("TY  -") and _TAG.match(line):
+            yield from parsed()  # a record without its ER line ends where the next one starts
+            lines = []
         if not lines:
             if not line.strip():
                 continue
