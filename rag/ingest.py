@@ -38,7 +38,6 @@ from rag.chunking import Chunker
 from rag.corpus import PaperStream, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
 from rag.formats.base import SkipLog
-from rag.formats.count import count_records
 from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
