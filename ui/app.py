@@ -36,7 +36,7 @@ import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
 
 from rag import sources as library_sources  # noqa: E402
-from rag.errors import RagError  # noqa: E402
+from rag.errors import ConfigError, RagError  # noqa: E402
 from rag.models import Answer  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -357,14 +357,21 @@ def exposure_warning(settings: Settings) -> str | None:
 
 def launch_options(settings: Settings, throttle: LoginThrottle | None = None, mcp: bool = False) -> dict:
     """Keyword arguments for `Blocks.launch`: address, optional login, look, the guard in
-    front of Gradio (body cap, uploads only where the UI is not exposed, login throttle), the
-    MCP server when `mcp`, and no extras (no share link, no file access, no external footer
-    links). The login's "both or neither" rule is a Settings validator."""
+    front of Gradio (body cap, uploads only where the UI is not exposed, login throttle, the
+    login on the MCP routes), the MCP server when `mcp`, and no extras (no share link, no
+    file access, no external footer links). The login's "both or neither" rule is a Settings
+    validator; MCP on an address reachable from other machines without a login is refused
+    (ConfigError)."""
     auth = ((settings.ui_username, settings.ui_password.get_secret_value())
             if settings.ui_username and settings.ui_password else None)
-    uploads = settings.ui_max_upload_bytes if exposure_warning(settings) is None else None
+    exposed = exposure_warning(settings) is not None
+    if mcp and exposed:  # MCP tools read every abstract: never open to the network without a login
+        raise ConfigError(f"--mcp on {settings.ui_host}, reachable from other machines, needs a login: set "
+                          "RAG_UI_USERNAME and RAG_UI_PASSWORD (MCP clients send them as HTTP Basic "
+                          "credentials), or bind to 127.0.0.1")
+    uploads = None if exposed else settings.ui_max_upload_bytes
     guard = Middleware(Guard, max_body=settings.ui_max_request_bytes, throttle=throttle or LoginThrottle(),
-                       max_upload=uploads)
+                       max_upload=uploads, mcp_login=auth)
     return dict(mcp_server=mcp,
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth, share=False, quiet=True,
         show_error=False, ssr_mode=False, footer_links=["api", "settings"], theme=theme(),
@@ -407,8 +414,9 @@ def serve(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
     print(f"Chat UI running at http://{host}:{app.server_port}  (Ctrl+C to stop)", flush=True)
     if mcp:
+        login = "  (the UI login, as HTTP Basic credentials)" if settings.ui_username else ""
         print(f"MCP server (streamable HTTP) at http://{host}:{app.server_port}/gradio_api/mcp/  "
-              "tools: answer, retrieve, stats, ask", flush=True)
+              f"tools: answer, retrieve, stats, ask{login}", flush=True)
     return app
 
 
