@@ -21,23 +21,28 @@ from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 PICK = 12  # papers of the bundled corpus in the small index
 
 
-@pytest.fixture(scope="module")
-def mcp_url(tmp_path_factory, real_papers, embedder):
+def _served(root, papers, embedder, **settings):
+    """The app with MCP over an index of `papers`, served on loopback: (app, MCP URL)."""
     from rag.ingest import ingest
     from rag.pipeline import build_pipeline
     from rag.settings import Settings
     from rag.store import Store, open_client
     from ui.app import build_app, launch_options
 
-    root = tmp_path_factory.mktemp("mcp")
     corpus = root / "small.jsonl"
     corpus.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract, "year": 2021}) + "\n"
-                              for p in real_papers[:PICK]), encoding="utf-8")
-    s = Settings(data_dir=root / "data", ui_port=free_port())
+                              for p in papers), encoding="utf-8")
+    s = Settings(data_dir=root / "data", ui_port=free_port(), **settings)
     ingest([corpus], s, Store(open_client(s), s.embed_model), embedder=embedder)
     app = build_app(s, build_pipeline(s, embedder=embedder), mcp=True)
     app.launch(prevent_thread_lock=True, **launch_options(s, mcp=True))
-    yield app.local_url.rstrip("/") + "/gradio_api/mcp/"
+    return app, app.local_url.rstrip("/") + "/gradio_api/mcp/"
+
+
+@pytest.fixture(scope="module")
+def mcp_url(tmp_path_factory, real_papers, embedder):
+    app, url = _served(tmp_path_factory.mktemp("mcp"), real_papers[:PICK], embedder)
+    yield url
     app.close()
 
 
@@ -127,21 +132,9 @@ USER, PASSWORD = "reader", "correct horse battery"
 @pytest.fixture(scope="module")
 def locked_mcp_url(tmp_path_factory, real_papers, embedder):
     """The app with RAG_UI_USERNAME / RAG_UI_PASSWORD set, served on loopback with MCP."""
-    from rag.ingest import ingest
-    from rag.pipeline import build_pipeline
-    from rag.settings import Settings
-    from rag.store import Store, open_client
-    from ui.app import build_app, launch_options
-
-    root = tmp_path_factory.mktemp("mcp-locked")
-    corpus = root / "small.jsonl"
-    corpus.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n"
-                              for p in real_papers[:3]), encoding="utf-8")
-    s = Settings(data_dir=root / "data", ui_port=free_port(), ui_username=USER, ui_password=PASSWORD)
-    ingest([corpus], s, Store(open_client(s), s.embed_model), embedder=embedder)
-    app = build_app(s, build_pipeline(s, embedder=embedder), mcp=True)
-    app.launch(prevent_thread_lock=True, **launch_options(s, mcp=True))
-    yield app.local_url.rstrip("/") + "/gradio_api/mcp/"
+    app, url = _served(tmp_path_factory.mktemp("mcp-locked"), real_papers[:3], embedder,
+                       ui_username=USER, ui_password=PASSWORD)
+    yield url
     app.close()
 
 
