@@ -17,6 +17,7 @@ abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays 
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import os
@@ -136,6 +137,22 @@ def export_files(answer: Answer, papers, root: Path | None = None) -> tuple[str,
     return str(md), str(bib)
 
 
+class _Blocks(gr.Blocks):
+    """gr.Blocks whose endpoints refuse a call with too few inputs with a reason. Gradio raises a
+    ValueError there, which it hides from the client (show_error=False: a bug's message is no
+    one's business), so a raw HTTP call of `/ask` without all its inputs got `{"error": null}`."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        if len(inputs) < len(block_fn.inputs):
+            fn = getattr(block_fn, "fn", None)
+            names = list(inspect.signature(fn).parameters) if fn else []
+            needed = ", ".join(names) if len(names) == len(block_fn.inputs) else f"{len(block_fn.inputs)} values"
+            raise gr.Error(f"the {block_fn.name or 'endpoint'} endpoint takes {len(block_fn.inputs)} inputs, "
+                           f"got {len(inputs)}: send them all, in order ({needed}); gradio_client fills in "
+                           "the defaults", print_exception=False)
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     """The chat page over `pipeline` (opened from `settings` when None); `mcp` adds the MCP
     tools (`ui.tools`). Serve it with `app.launch(**launch_options(settings, mcp=mcp))`, as
@@ -191,7 +208,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         `author`, `category`: filters, empty for none. A wrong parameter is refused with
         its reason."""
         try:
-            answer = pipeline.answer(params.question_text(question), params.history_messages(history),
+            answer = pipeline.answer(params.question_text(question),
+                                     params.history_messages(history, pipeline.index.papers),
                                      settings=params.call_settings(settings, None, max_papers),
                                      follow_up=params.follow_up_mode(follow_up),
                                      filters=params.filters(year, source, author, category))
@@ -225,8 +243,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
             note = library.refused_html(str(err))
         return (note, *refreshed())
 
-    with gr.Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
-                   fill_width=True, delete_cache=(3600, 3600)) as app:
+    with _Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
+                 fill_width=True, delete_cache=(3600, 3600)) as app:
         session = gr.State(Session())
         head = gr.HTML(header(), elem_id="header")
         with gr.Row(equal_height=False):
