@@ -178,7 +178,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         try:
             s = params.call_settings(settings, answerer, max_papers)
             limits = params.filters(year, source, author, category)
-            for event in pipeline.stream(question, session.history, settings=s,
+            # Citations of papers removed since (the "Your papers" panel, `rag remove`) are dropped.
+            earlier = params.history_messages(session.history, pipeline.index.papers)
+            for event in pipeline.stream(question, earlier, settings=s,
                                          follow_up=params.follow_up_mode(follow_mode), filters=limits):
                 if isinstance(event, Answer):
                     final = event
