@@ -14,6 +14,8 @@ What is scored (None where a metric does not apply to a question; aggregates ski
 - abstention: unanswerable questions declined; false abstention on answerable ones;
 - yes/no: a question with an `expect` ("yes"/"no") answered that way (`says`);
 - support: share of the answer's cited sentences that their cited abstracts support;
+- unsupported_removed: sentences the LLM wrote that no source supported, removed from the
+  answer before it was shown (`rag.citations.validate`; always 0 for the extractive answerer);
 - latency: p50/p95 of the answer wall time.
 
 The ranking metrics are a dozen lines each here rather than ranx calls: importing ranx and
@@ -39,6 +41,7 @@ AGGREGATION = {
     "recall@5": "mean", "recall@10": "mean", "recall@20": "mean", "mrr": "mean", "ndcg@10": "mean",
     "cite_precision": "mean", "cite_recall": "mean", "cite_f1": "mean", "invalid_citations": "sum",
     "correct": "mean", "abstention": "mean", "false_abstention": "mean", "support": "mean", "yes_no": "mean",
+    "unsupported_removed": "sum",
 }
 
 
@@ -273,6 +276,7 @@ def score(item: dict, answer: Answer, ranking: list[str], papers: Mapping[str, P
         "false_abstention": float(declined(answer)) if answerable else None,
         "support": support_share(answer, papers, support_threshold),
         "yes_no": float(says(item["expect"], answer)) if item.get("expect") else None,
+        "unsupported_removed": len(answer.unsupported),  # LLM sentences taken out: nothing sent supports them
     }
 
 
@@ -296,11 +300,12 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def aggregate(records: list[dict]) -> dict[str, float | int | None]:
     """Combine per-question records ({"scores": {...}, "latency_s": float}) into one row:
-    means over the questions a metric applies to, invalid citations summed, latency p50/p95.
+    means over the questions a metric applies to, invalid citations and removed unsupported
+    sentences summed, latency p50/p95.
 
     >>> aggregate([{"scores": {"correct": 1.0, "invalid_citations": 0}, "latency_s": 0.1},
     ...            {"scores": {"correct": None, "invalid_citations": 2}, "latency_s": 0.3}])
-    {'n': 2, 'invalid_citations': 2, 'correct': 1.0, 'latency_p50': 0.2, 'latency_p95': 0.29}
+    {'n': 2, 'invalid_citations': 2, 'correct': 1.0, 'unsupported_removed': 0, 'latency_p50': 0.2, 'latency_p95': 0.29}
     """
     row: dict[str, float | int | None] = {"n": len(records)}
     for metric, how in AGGREGATION.items():

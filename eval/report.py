@@ -18,6 +18,7 @@ ROWS = {
     "cite_f1": ("citation F1", "share"), "invalid_citations": ("invalid citations (goal 0)", "int"),
     "correct": ("correct (fact, compare)", "share"), "abstention": ("abstention (unanswerable)", "share"),
     "false_abstention": ("false abstention (goal 0)", "share"), "support": ("supported sentences", "share"),
+    "unsupported_removed": ("unsupported sentences removed", "int"),
     "latency_p50": ("latency p50 (ms)", "ms"), "latency_p95": ("latency p95 (ms)", "ms"),
 }
 # The printed table: one row per type and config, these columns.

@@ -1,8 +1,9 @@
 """Citations: an answer's claims, and which of their markers the cited abstracts support.
 
 `claims` splits an answer into sentences that keep their markers; `validate` keeps only the
-markers that name a retrieved paper whose abstract supports the sentence, renumbers them and
-quotes the supporting abstract sentence. The LLM answerer checks its output with `validate`;
+markers that name a retrieved paper whose abstract supports the sentence, removes the
+sentences left without support, renumbers the markers and quotes the supporting abstract
+sentence. The LLM answerer checks its output with `validate`;
 the eval scores answers with `claims` and the same support test, so both count alike.
 Pure functions: no model, no store.
 """
@@ -52,40 +53,47 @@ def claims(text: str) -> list[str]:
 
 
 class Validation(NamedTuple):
-    text: str  # markers rewritten: only supported ones, numbered 1..k by first appearance
+    text: str  # unsupported sentences removed; markers: only supported ones, numbered 1..k by first appearance
     citations: list[Citation]
     removed_markers: list[int]  # markers (as the model wrote them) that pointed to no source
-    unsupported: list[str]  # sentences that lost a citation because the abstract does not back them
+    unsupported: list[str]  # sentences removed from the text: nothing sent supports them
+
+
+_SENTENCE_END = re.compile(r"[.!?]\W*$")  # a claim, not a heading or a list label such as "Papers:"
 
 
 def validate(text: str, used: list[Source], threshold: float = 0.5) -> Validation:
-    """Keep only citations that point to a source and support their sentence; renumber them.
+    """Keep only the sentences and citations the sources support; renumber the citations.
 
     For each sentence carrying markers, each marker `[n]` must name a source (1..len(used)),
     else it is removed and listed in `removed_markers`; and `support_score(sentence, title +
     " " + abstract)` (share of the sentence's content-word stems found in the cited paper)
-    must reach `threshold`, else the marker is removed and the sentence listed in
-    `unsupported`. Kept markers are renumbered densely by first appearance, and each citation
-    quotes the abstract sentence that best supports the claims citing it.
+    must reach `threshold`, else the marker is removed. A sentence left with no supported
+    marker is removed from the text, as is one that carried no marker and that no source
+    supports (an LLM's aside: "Bananas are yellow fruit."); both are listed in `unsupported`.
+    A sentence that asserts nothing (no content words) and layout (headings, list labels
+    ending in ":", line breaks) stay. Kept markers are renumbered densely by first
+    appearance, and each citation quotes the abstract sentence that best supports the claims
+    citing it.
 
     Worked example, with used = [ViT paper, CvT paper]:
         "CvT introduces convolutions into vision transformers [2]. It beats every model on speech [1]. See [5]."
-    -> text "CvT introduces convolutions into vision transformers [1]. It beats every model on speech. See.",
+    -> text "CvT introduces convolutions into vision transformers [1].",
        citations [Citation(n=1, paper_id=<CvT>, quote=<the CvT abstract's sentence on convolutions>)],
-       removed_markers [5], unsupported ["It beats every model on speech."]
+       removed_markers [5], unsupported ["It beats every model on speech.", "See."]
     (the ViT abstract says nothing of models or speech, and there is no source 5).
     """
     text = _MARKER_LIST.sub(lambda m: "".join(f"[{n.strip()}]" for n in m.group(1).split(",")), text)
     pieces = claims(text)
-    kept: list[set[int]] = []
+    kept: list[set[int] | None] = []  # per piece: its supported markers, or None when the piece goes
     removed: list[int] = []
     unsupported: list[str] = []
     claims_citing: dict[int, list[str]] = {}
     for piece in pieces:
         ok: set[int] = set()
         claim = " ".join(_MARKER_WS.sub("", piece).split())
-        lacks_support = False
-        for n in dict.fromkeys(markers(piece)):
+        cited = list(dict.fromkeys(markers(piece)))
+        for n in cited:
             if not 1 <= n <= len(used):
                 if n not in removed:
                     removed.append(n)
@@ -94,16 +102,23 @@ def validate(text: str, used: list[Source], threshold: float = 0.5) -> Validatio
             if support_score(claim, f"{src.title} {src.paper.abstract}") >= threshold:
                 ok.add(n)
                 claims_citing.setdefault(n, []).append(claim)
-            else:
-                lacks_support = True
-        if lacks_support and claim not in unsupported:
-            unsupported.append(claim)
-        kept.append(ok)
+        is_claim = bool(_SENTENCE_END.search(claim))
+        baseless = not ok and (bool(cited) or not any(
+            support_score(claim, f"{src.title} {src.paper.abstract}") >= threshold for src in used))
+        if is_claim and baseless:
+            if claim not in unsupported:
+                unsupported.append(claim)
+            kept.append(None)
+        else:
+            kept.append(ok)
 
-    order = list(dict.fromkeys(n for piece, ok in zip(pieces, kept) for n in markers(piece) if n in ok))
+    order = list(dict.fromkeys(n for piece, ok in zip(pieces, kept) if ok for n in markers(piece) if n in ok))
     renumber = {old: new for new, old in enumerate(order, start=1)}
 
-    def rewrite(piece: str, ok: set[int]) -> str:
+    def rewrite(piece: str, ok: set[int] | None) -> str:
+        if ok is None:
+            return ""
+
         def one(m: re.Match) -> str:
             n = int(m.group(1))
             if n not in ok:

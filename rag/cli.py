@@ -221,7 +221,7 @@ def cmd_ask(args) -> int:
     for note in final.notes:
         print(f"note: {note}")
     if final.unsupported:
-        print(f"flagged: {len(final.unsupported)} sentence(s) without support in the cited abstract")
+        print(f"removed: {len(final.unsupported)} sentence(s) that no cited abstract supports")
     if final.citations:
         print("\nReferences:\n" + references(final))
     return 0

@@ -4,8 +4,10 @@ Markdown document with numbered references is `rag.render.to_markdown(answer, do
 `to_bibtex(answer)` writes
 one entry per cited paper with bibtexparser 2.x's writer: the fields title, author, year,
 doi, url, journal (or booktitle, for a conference), abstract; text fields LaTeX-encoded
-(pylatexenc), so `Schölkopf` is `Sch{\\"o}lkopf` and `95%` is `95\\%`; DOI and URL as they
-are. Keys are stable: first author's last name, year, first significant title word
+(pylatexenc), so `Schölkopf` is `Sch{\\"o}lkopf` and `95%` is `95\\%`, with braces, backslashes
+and quotes escaped so that no value can end its field early (`_latex`); DOI and URL as they
+are but for the characters that would end the field, percent-encoded. Keys are stable:
+first author's last name, year, first significant title word
 (`dosovitskiy2021image`), with `a`, `b`, ... when two cited papers would share one.
 
 Cited papers are found in `answer.sources` (the answerer always cites papers it saw), else
@@ -60,8 +62,62 @@ def entry_key(paper: Paper) -> str:
     return f"{last or 'anon'}{paper.year or ''}{word}"
 
 
+# Characters that unicode_to_latex leaves as they are or encodes in a way that does not come
+# back: a backslash, and a double quote (`''` reads back as a curly quote).
+_LITERAL = {"\\": r"{\textbackslash}", '"': '{"}'}
+_BRACES_AND_LITERALS = re.compile(r'[{}\\"]')
+
+
+def _unmatched_braces(text: str) -> set[int]:
+    """Positions of the braces in `text` that have no partner (`"a}b{c{d}"` -> {1, 3})."""
+    opened: list[int] = []
+    lone: set[int] = set()
+    for i, ch in enumerate(text):
+        if ch == "{":
+            opened.append(i)
+        elif ch == "}":
+            if opened:
+                opened.pop()
+            else:
+                lone.add(i)
+    return lone | set(opened)
+
+
 def _latex(text: str) -> str:
-    return unicode_to_latex(text, non_ascii_only=False, unknown_char_warning=False)
+    """`text` as the LaTeX of a BibTeX field value that reads back as `text`, whatever it holds.
+
+    BibTeX ends a value at the brace that balances its opening one, escaped or not, so a
+    title with a stray `}` used to end its field early and let the rest (`@misc{evil,`,
+    `title={...}`) become fields or entries of its own. Here braces that pair up are written
+    `\\{`...`\\}` (balanced for BibTeX, literal braces for LaTeX), a lone brace
+    `{\\textbraceleft}` / `{\\textbraceright}`, a backslash `{\\textbackslash}`, a double quote
+    `{"}`; line breaks become spaces (BibTeX reads them as spaces anyway, and a blank line
+    would be a paragraph break); the rest is pylatexenc's (`%` -> `\\%`, `ö` -> `{\\"o}`).
+
+    `_latex('Eve }, title={x')` -> `'Eve {\\textbraceright}, title={\\textbraceleft}x'`.
+    """
+    text = " ".join(text.split())
+    lone = _unmatched_braces(text)
+    out, start = [], 0
+    for m in _BRACES_AND_LITERALS.finditer(text):
+        out.append(unicode_to_latex(text[start:m.start()], non_ascii_only=False, unknown_char_warning=False))
+        ch = m.group()
+        if ch in _LITERAL:
+            out.append(_LITERAL[ch])
+        elif m.start() in lone:
+            out.append(r"{\textbraceleft}" if ch == "{" else r"{\textbraceright}")
+        else:
+            out.append("\\" + ch)
+        start = m.end()
+    out.append(unicode_to_latex(text[start:], non_ascii_only=False, unknown_char_warning=False))
+    return "".join(out)
+
+
+def _literal(value: str) -> str:
+    """A URL or DOI for a BibTeX field: not LaTeX (`_` and `~` are meant), so the characters
+    that would end the field or the entry (braces, backslash, double quote) and whitespace
+    are percent-encoded, which leads to the same place: `_literal("x/}a b")` -> `"x/%7Da%20b"`."""
+    return "".join(f"%{ord(ch):02X}" if ch in '{}\\"' or ch.isspace() else ch for ch in value.strip())
 
 
 def bibtex_entry(paper: Paper, key: str) -> Entry:
@@ -72,7 +128,7 @@ def bibtex_entry(paper: Paper, key: str) -> Entry:
               ("author", " and ".join(_latex(a) for a in author_names(paper.authors))),
               ("year", str(paper.year) if paper.year else ""),
               ("booktitle" if conference else "journal", _latex(venue)),
-              ("doi", paper.doi or ""), ("url", paper.url or ""),
+              ("doi", _literal(paper.doi or "")), ("url", _literal(paper.url or "")),
               ("abstract", _latex(paper.abstract))]
     kind = "inproceedings" if conference else "article" if venue else "misc"
     return Entry(kind, key, [Field(name, value) for name, value in fields if value])

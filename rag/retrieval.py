@@ -316,8 +316,10 @@ class Index:
         # query towards their mean vector; BM25: add their most distinctive terms.
         def moved_dense() -> dict[str, float]:
             means = self.feedback_vectors(top)
-            vecs = np.stack([means[pid] for pid in top if pid in means])
-            moved = query_vec + params.feedback_weight * vecs.mean(axis=0)
+            found = [means[pid] for pid in top if pid in means]
+            if not found:  # removed since the first pass (`rag remove` ran meanwhile): no feedback
+                return dense
+            moved = query_vec + params.feedback_weight * np.stack(found).mean(axis=0)
             return self.dense(moved / np.linalg.norm(moved), params.candidates, restrict, filters)
 
         def expanded_lexical() -> dict[str, float]:

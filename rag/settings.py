@@ -282,6 +282,10 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=30.0, gt=0, le=3600, description="Seconds per LLM request.")
     llm_max_retries: int = Field(default=2, ge=0, le=10, description="Retries on 429/5xx/timeouts.")
+    llm_deadline: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="Seconds one whole LLM answer may take: connecting, retries, Retry-After waits and "
+        "streaming together. Past it the extractive answer is shown, with a note saying so.")
     llm_max_tokens: int = Field(default=512, ge=1, le=65_536,
                                 description="Upper bound on tokens the LLM may generate per answer.")
     llm_stream: bool = Field(default=True, description="Stream the LLM answer (SSE) rather than wait for it whole.")

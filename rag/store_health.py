@@ -4,7 +4,8 @@ Chroma reports a read-only file, a full disk and a damaged database alike as an 
 error; answering every one of them with "damaged, run `rag ingest --rebuild`" sent users to
 delete an intact index. `problem()` checks the directory itself (writable? space left?) and
 `store_error()` turns a Chroma exception into a one-line StoreError that names the cause:
-read-only, disk full, locked, or damaged, each with its own remedy.
+read-only, disk full, locked, a Chroma server that does not answer (unreachable: no rebuild
+advice, the index on it is fine), or damaged, each with its own remedy.
 
 An intact index that is merely read-only (a read-only mount, a file owned by someone else)
 is still answered from: Chroma writes to its database even to open it, so readers open a
@@ -81,10 +82,31 @@ def is_disk_full(err: BaseException) -> bool:
     return any(s in text for s in ("no space left", "disk is full", "database or disk is full", "code: 13)"))
 
 
+# What the HTTP client of a Chroma server raises when the server is not there (httpx's names).
+_NO_SERVER = {"ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "ReadError",
+              "WriteError", "RemoteProtocolError"}
+
+
+def unreachable(err: BaseException) -> str | None:
+    """What keeps a Chroma server from answering ("ConnectError: [Errno 111] Connection
+    refused"), from `err` or the errors it was raised from, or None when it is not that."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ConnectionError) or type(err).__name__ in _NO_SERVER:
+            return f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def store_error(err: BaseException, where: str, store: Path | None = None) -> StoreError:
     """A StoreError naming what went wrong with the store at `where` (Chroma's exception `err`)."""
     if isinstance(err, StoreError):
         return err
+    problem = unreachable(err) if store is None else None  # a server's store: no path on this host
+    if problem:
+        return StoreError(f"the store at {where} is unreachable ({problem}); start the Chroma server or check "
+                          "RAG_CHROMA_HOST and RAG_CHROMA_PORT, then try again (nothing in the index is lost)")
     text = str(err).lower()
     opaque = any(s in text for s in ("compaction", "apply logs", "write", "i/o error"))
     if is_disk_full(err) or (store is not None and opaque and (disk_full(store) or no_room(store))):

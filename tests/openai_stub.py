@@ -32,6 +32,8 @@ class Reply:
     abrupt: bool = True  # with cut_after: drop the connection mid-chunk (else end the body cleanly)
     finish_reason: str = "stop"
     headers: dict[str, str] = field(default_factory=dict)  # extra headers, e.g. retry-after-ms
+    keepalive: float = 0.0  # streaming: after the text, an SSE comment every this many seconds, never a finish
+    endless: bool = False  # streaming: the text again and again, never a finish (with `pause` between words)
 
 
 @dataclass
@@ -167,6 +169,11 @@ def _handler_for(stub: OpenAIStub):
             if reply.malformed:
                 self._event('{"id": "chatcmpl-stub", "choices": [{"delta": {"content": "Vision')
             words = _words(reply.text)
+            if reply.endless:
+                while not stub._stop.wait(reply.pause):
+                    for word in words:
+                        self._event(_chunk(word, None))
+                return
             for i, word in enumerate(words):
                 if reply.cut_after is not None and i == reply.cut_after:
                     if reply.abrupt:  # half a chunk, then the socket goes away
@@ -179,6 +186,10 @@ def _handler_for(stub: OpenAIStub):
                 if reply.pause and stub._stop.wait(reply.pause):
                     return
                 self._event(_chunk(word, None))
+            if reply.keepalive:
+                while not stub._stop.wait(reply.keepalive):
+                    self._send_chunk(b": keep-alive\n\n")
+                return
             self._event(_chunk(None, reply.finish_reason))
             self._event("[DONE]")
             self.wfile.write(b"0\r\n\r\n")

@@ -175,7 +175,14 @@ def test_score_fact_question():
     assert s["recall@5"] == 1.0 and s["mrr"] == 0.5
     assert (s["cite_precision"], s["cite_recall"], s["cite_f1"]) == (1.0, 1.0, 1.0)
     assert s["correct"] == 1.0 and s["false_abstention"] == 0.0 and s["abstention"] is None
-    assert s["support"] == 1.0 and s["invalid_citations"] == 0
+    assert s["support"] == 1.0 and s["invalid_citations"] == 0 and s["unsupported_removed"] == 0
+
+
+def test_score_counts_the_removed_unsupported_sentences():
+    item = {"type": "fact", "gold": [CVT.title], "acceptable": [], "answer_patterns": [r"convolution"]}
+    a = Answer("q", "CvT adds convolutions [1].", citations=[cite(1, CVT)], sources=[Source(CVT, 1.0)],
+               answerer="llm", unsupported=["Bananas are yellow fruit grown in tropical farms."])
+    assert m.score(item, a, [CVT.title], PAPERS, 0.5)["unsupported_removed"] == 1
 
 
 def test_score_unanswerable_question():

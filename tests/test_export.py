@@ -3,7 +3,10 @@ bibtexparser (and the project's own BibTeX reader) parse back to the same fields
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import bibtexparser
+import pytest
 
 from rag.export import entry_key, to_bibtex
 from rag.formats.bibtex import read_bibtex
@@ -111,3 +114,65 @@ def test_one_author_splitter_for_export_filter_and_cards():
     assert entry_key(paper) == "doe2020semicolons"
     assert to_markdown(Answer("q", "A [1].", [Citation(1, "x", paper.title, "")], sources=[Source(paper, 1.0)]),
                        document=True).endswith("[1] Jane Doe, Bob Smith (2020). *Semicolons*.\n")
+
+
+# Field values that broke the .bib: braces (balanced or not), an entry start, backslashes,
+# LaTeX's specials, quotes and line breaks (issue 28, item 4).
+HOSTILE = [
+    "Eve }, title={Hacked",
+    "x} @misc{evil, title={Injected",
+    "Close {this} and {that",
+    r"a \\ b \ c",
+    '95% of #1 & $5 say "hi" at @home',
+    "line one\nline two\r\n\nline three",
+    "}}}{{{",
+]
+
+
+def _hostile_papers() -> list[Paper]:
+    return [Paper(f"id:{i}", f"Title {text} end", f"Abstract {text} end.", authors=f"Ann {text}, Bo Li", year=2020,
+                  venue=f"Journal {text}", url=f"https://example.org/{text}", doi=f"10.1/{text}")
+            for i, text in enumerate(HOSTILE)]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())  # line breaks are whitespace to BibTeX: they come back as spaces
+
+
+def test_bibtex_with_hostile_fields_parses_back_exactly_with_bibtexparser(tmp_path):
+    papers = _hostile_papers()
+    text = to_bibtex(_answer(*papers))
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks and len(library.entries) == len(papers)
+    for entry in library.entries:
+        assert set(entry.fields_dict) == {"title", "author", "year", "journal", "doi", "url", "abstract"}
+        assert "@" not in entry.key and entry.entry_type == "article"
+    path = tmp_path / "hostile.bib"
+    path.write_text(text, encoding="utf-8")
+    skipped: list = []
+    records = [r for _, r in read_bibtex(path, skipped)]
+    assert not skipped and len(records) == len(papers)
+    for record, paper in zip(records, papers):
+        assert record["title"] == _flat(paper.title)
+        assert record["abstract"] == _flat(paper.abstract)
+        assert record["venue"] == _flat(paper.venue)
+        assert record["authors"][-1] == "Bo Li"
+
+
+def test_bibtex_with_hostile_fields_parses_back_with_pybtex():
+    pybtex = pytest.importorskip("pybtex.database")
+    papers = _hostile_papers()
+    data = pybtex.parse_string(to_bibtex(_answer(*papers)), "bibtex")
+    assert len(data.entries) == len(papers)
+    for entry in data.entries.values():
+        assert set(entry.fields) == {"title", "year", "journal", "doi", "url", "abstract"}
+        assert [str(p) for p in entry.persons["author"]][-1] == "Li, Bo"
+
+
+def test_bibtex_urls_and_dois_stay_one_field():
+    """URL and DOI are not LaTeX: what would break the entry is percent-encoded, so the link
+    still leads to the same place."""
+    papers = _hostile_papers()
+    library = bibtexparser.parse_string(to_bibtex(_answer(*papers)))
+    for entry, paper in zip(library.entries, papers):
+        assert unquote(entry["url"]) == paper.url and unquote(entry["doi"]) == paper.doi

@@ -72,3 +72,15 @@ def test_login_throttle_memory_is_bounded():
     for i in range(10):
         t.failed(f"10.0.0.{i}")
     assert len(t._failures) == 3 and t.wait("10.0.0.9") > 0
+
+
+def test_history_citations_keep_only_well_formed_known_papers():
+    from ui.params import history_messages, well_formed_citations
+
+    assert well_formed_citations([{"n": "1", "paper_id": "a"}, "b", {"paper_id": 5}], {"a", "b"}) == [
+        {"paper_id": "a"}, {"paper_id": "b"}]
+    history = [{"role": "user", "content": "q"},
+               {"role": "assistant", "content": "x [1]", "citations": [{"n": 1, "paper_id": "gone", "title": "T"},
+                                                                       {"n": 2, "paper_id": "a", "title": None}]}]
+    kept = history_messages(history, {"a"})
+    assert kept[1]["citations"] == [{"paper_id": "a", "n": 2}] and history[1]["citations"][0]["paper_id"] == "gone"

@@ -153,7 +153,7 @@ def test_notes_and_flags_are_shown():
     tree = Tree(render.answer_html(_answer(notes=["LLM unreachable: <fell back>"], unsupported=["x"],
                                            answerer="extractive"), turn=1))
     assert "Note: LLM unreachable: <fell back>" in tree.text
-    assert "Flagged: 1 sentence(s)" in tree.text
+    assert "Removed: 1 sentence(s) that no cited abstract supports" in tree.text
 
 
 def test_sources_panel_ranks_every_paper_with_scores_and_markers():

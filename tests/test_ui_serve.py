@@ -125,3 +125,38 @@ def test_url_is_printed_once_the_model_is_loaded(small_index, capsys):
         assert f"Chat UI running at http://127.0.0.1:{s.ui_port}" in capsys.readouterr().out
     finally:
         app.close()
+
+
+# --- the /ask API's inputs (issue 28, item 9) -------------------------------------------------
+
+def _call_ask(url: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/ask as a raw HTTP client, then read its result: (event, data)."""
+    r = httpx.post(f"{url}/gradio_api/call/ask", json={"data": data}, timeout=60)
+    assert r.status_code == 200, r.text
+    stream = httpx.get(f"{url}/gradio_api/call/ask/{r.json()['event_id']}", timeout=300).text
+    events = [line.removeprefix("event: ").strip() for line in stream.splitlines() if line.startswith("event:")]
+    payloads = [line.removeprefix("data:").strip() for line in stream.splitlines() if line.startswith("data:")]
+    return events[-1], json.loads(payloads[-1])
+
+
+def test_ask_with_too_few_inputs_says_what_it_needs(open_app):
+    for data in ([], ["What is CvT?", []]):
+        event, payload = _call_ask(open_app, data)
+        message = payload["error"]
+        assert event == "error" and isinstance(message, str), payload
+        assert "8 inputs" in message and "question, history" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("question", ["tell me more", "What did they find?", "Which of those use convolutions?"])
+@pytest.mark.parametrize("citations", [
+    [{"paper_id": 5}], [{"n": "one", "paper_id": None}], [{"unknown": "key"}], ["no-such-paper-id"],
+    [{"n": 1, "paper_id": "no-such-paper-id", "title": 7}], [[1, 2]], [None],
+], ids=["id-number", "wrong-types", "unknown-key", "unknown-id", "unknown-id-dict", "list", "null"])
+def test_ask_with_malformed_history_citations_answers(open_app, question, citations):
+    """Citations that are not {"n": int, "paper_id": a paper of the index, "title": str} are
+    ignored: the follow-up is answered as if the earlier answer had not carried them."""
+    history = [{"role": "user", "content": "Which papers are about transformers?"},
+               {"role": "assistant", "content": "Several [1]. More [2].", "citations": citations}]
+    event, result = _call_ask(open_app, [question, history, "auto", 0, "", "", "", ""])
+    assert event == "complete", result
+    assert isinstance(result[0]["text"], str) and result[0]["text"]

@@ -17,6 +17,7 @@ abstention and citation checking all happen in `rag.pipeline`; `ui.render` lays 
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import os
@@ -36,7 +37,7 @@ import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
 
 from rag import sources as library_sources  # noqa: E402
-from rag.errors import RagError  # noqa: E402
+from rag.errors import ConfigError, RagError  # noqa: E402
 from rag.export import to_bibtex  # noqa: E402
 from rag.models import Answer  # noqa: E402
 from rag.render import to_markdown  # noqa: E402
@@ -130,6 +131,22 @@ def export_files(answer: Answer, papers, root: Path | None = None) -> tuple[str,
     return str(md), str(bib)
 
 
+class _Blocks(gr.Blocks):
+    """gr.Blocks whose endpoints refuse a call with too few inputs with a reason. Gradio raises a
+    ValueError there, which it hides from the client (show_error=False: a bug's message is no
+    one's business), so a raw HTTP call of `/ask` without all its inputs got `{"error": null}`."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        if len(inputs) < len(block_fn.inputs):
+            fn = getattr(block_fn, "fn", None)
+            names = list(inspect.signature(fn).parameters) if fn else []
+            needed = ", ".join(names) if len(names) == len(block_fn.inputs) else f"{len(block_fn.inputs)} values"
+            raise gr.Error(f"the {block_fn.name or 'endpoint'} endpoint takes {len(block_fn.inputs)} inputs, "
+                           f"got {len(inputs)}: send them all, in order ({needed}); gradio_client fills in "
+                           "the defaults", print_exception=False)
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     """The chat page over `pipeline` (opened from `settings` when None); `mcp` adds the MCP
     tools (`ui.tools`). Serve it with `app.launch(**launch_options(settings, mcp=mcp))`, as
@@ -155,7 +172,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         try:
             s = params.call_settings(settings, answerer, max_papers)
             limits = params.filters(year, source, author, category)
-            for event in pipeline.stream(question, session.history, settings=s,
+            # Citations of papers removed since (the "Your papers" panel, `rag remove`) are dropped.
+            earlier = params.history_messages(session.history, pipeline.index.papers)
+            for event in pipeline.stream(question, earlier, settings=s,
                                          follow_up=params.follow_up_mode(follow_mode), filters=limits):
                 if isinstance(event, Answer):
                     final = event
@@ -185,7 +204,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
         `author`, `category`: filters, empty for none. A wrong parameter is refused with
         its reason."""
         try:
-            answer = pipeline.answer(params.question_text(question), params.history_messages(history),
+            answer = pipeline.answer(params.question_text(question),
+                                     params.history_messages(history, pipeline.index.papers),
                                      settings=params.call_settings(settings, None, max_papers),
                                      follow_up=params.follow_up_mode(follow_up),
                                      filters=params.filters(year, source, author, category))
@@ -220,8 +240,8 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
             note = library.refused_html(str(err))
         return (note, *refreshed())
 
-    with gr.Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
-                   fill_width=True, delete_cache=(3600, 3600)) as app:
+    with _Blocks(title="Paper QA — cited answers from research abstracts", analytics_enabled=False,
+                 fill_width=True, delete_cache=(3600, 3600)) as app:
         session = gr.State(Session())
         head = gr.HTML(header(), elem_id="header")
         with gr.Row(equal_height=False):
@@ -352,14 +372,21 @@ def exposure_warning(settings: Settings) -> str | None:
 
 def launch_options(settings: Settings, throttle: LoginThrottle | None = None, mcp: bool = False) -> dict:
     """Keyword arguments for `Blocks.launch`: address, optional login, look, the guard in
-    front of Gradio (body cap, uploads only where the UI is not exposed, login throttle), the
-    MCP server when `mcp`, and no extras (no share link, no file access, no external footer
-    links). The login's "both or neither" rule is a Settings validator."""
+    front of Gradio (body cap, uploads only where the UI is not exposed, login throttle, the
+    login on the MCP routes), the MCP server when `mcp`, and no extras (no share link, no
+    file access, no external footer links). The login's "both or neither" rule is a Settings
+    validator; MCP on an address reachable from other machines without a login is refused
+    (ConfigError)."""
     auth = ((settings.ui_username, settings.ui_password.get_secret_value())
             if settings.ui_username and settings.ui_password else None)
-    uploads = settings.ui_max_upload_bytes if exposure_warning(settings) is None else None
+    exposed = exposure_warning(settings) is not None
+    if mcp and exposed:  # MCP tools read every abstract: never open to the network without a login
+        raise ConfigError(f"--mcp on {settings.ui_host}, reachable from other machines, needs a login: set "
+                          "RAG_UI_USERNAME and RAG_UI_PASSWORD (MCP clients send them as HTTP Basic "
+                          "credentials), or bind to 127.0.0.1")
+    uploads = None if exposed else settings.ui_max_upload_bytes
     guard = Middleware(Guard, max_body=settings.ui_max_request_bytes, throttle=throttle or LoginThrottle(),
-                       max_upload=uploads)
+                       max_upload=uploads, mcp_login=auth)
     return dict(mcp_server=mcp,
         server_name=settings.ui_host, server_port=settings.ui_port, auth=auth, share=False, quiet=True,
         show_error=False, ssr_mode=False, footer_links=["api", "settings"], theme=theme(),
@@ -402,8 +429,9 @@ def serve(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks:
     host = "127.0.0.1" if settings.ui_host in ("0.0.0.0", "::") else settings.ui_host
     print(f"Chat UI running at http://{host}:{app.server_port}  (Ctrl+C to stop)", flush=True)
     if mcp:
+        login = "  (the UI login, as HTTP Basic credentials)" if settings.ui_username else ""
         print(f"MCP server (streamable HTTP) at http://{host}:{app.server_port}/gradio_api/mcp/  "
-              "tools: answer, retrieve, stats, ask", flush=True)
+              f"tools: answer, retrieve, stats, ask{login}", flush=True)
     return app
 
 

@@ -10,16 +10,23 @@
   not exposed to strangers); then `/gradio_api/upload` alone is open, its bodies capped at
   `max_upload` bytes plus room for the multipart framing;
 - `/login` is throttled per client address by a `LoginThrottle`: after a few wrong passwords
-  each further attempt must wait twice as long as the one before (429 with Retry-After).
+  each further attempt must wait twice as long as the one before (429 with Retry-After);
+- the MCP server (`/gradio_api/mcp/...`), which Gradio mounts outside its own login, asks
+  for the same login when one is set (`mcp_login`): HTTP Basic credentials, which every MCP
+  client can send as an `Authorization` header; a wrong one counts as a failed login.
 
-What it does not do: authenticate (Gradio does, with the configured login) or limit how
-often questions are asked (the queue's concurrency limit bounds the work at once).
+What it does not do: authenticate the page and its API (Gradio does, with the configured
+login) or limit how often questions are asked (the queue's concurrency limit bounds the work).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +35,26 @@ REFUSED_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording")
 UPLOAD_PATH = "/gradio_api/upload"
 MULTIPART_ROOM = 64 * 1024  # boundaries and part headers around an uploaded file
 LOGIN_PATHS = ("/login", "/login/")
+# Gradio mounts its MCP server at <root>/gradio_api/mcp (streamable HTTP, SSE, schema); repeated
+# slashes are folded first, so `//gradio_api//mcp/` is no way around the login.
+_MCP_PATH = re.compile(r"(^|/)gradio_api/mcp(/|$)")
+
+
+def mcp_path(path: str) -> bool:
+    """Whether `path` is served by Gradio's MCP server: `mcp_path("/gradio_api/mcp/")` -> True."""
+    return bool(_MCP_PATH.search(re.sub("/+", "/", path)))
+
+
+def basic_credentials(headers: dict[bytes, bytes]) -> tuple[str, str] | None:
+    """(user, password) of an `Authorization: Basic ...` header, or None without a readable one."""
+    kind, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(token.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
 
 
 class LoginThrottle:
@@ -79,11 +106,13 @@ async def _reply(send, status: int, message: str, headers: dict[str, str] | None
 class Guard:
     """ASGI middleware; see the module docstring. `throttle` is shared by every request."""
 
-    def __init__(self, app, max_body: int, throttle: LoginThrottle | None = None, max_upload: int | None = None):
+    def __init__(self, app, max_body: int, throttle: LoginThrottle | None = None, max_upload: int | None = None,
+                 mcp_login: tuple[str, str] | None = None):
         self.app = app
         self.max_body = max_body
         self.throttle = throttle or LoginThrottle()
         self.max_upload = max_upload  # None: no uploads at all
+        self.mcp_login = mcp_login  # None: no login configured, MCP answers as the page does
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -97,10 +126,33 @@ class Guard:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _reply(send, 413, f"request body over the limit of {limit:,} bytes ({setting})")
+        if self.mcp_login is not None and mcp_path(path):
+            refused = self._mcp_refusal(scope)
+            if refused:
+                return await _reply(send, *refused)
         receive, over = self._counted(receive, limit)
         if scope["method"] == "POST" and path in LOGIN_PATHS:
             return await self._login(scope, receive, send, over)
         return await self.app(scope, receive, self._unless_over(send, over))
+
+    def _mcp_refusal(self, scope) -> tuple | None:
+        """(status, message, headers) refusing an MCP request without the login, or None to let
+        it through. Wrong credentials are throttled like wrong passwords on the login page."""
+        client = (scope.get("client") or ("unknown", 0))[0]
+        wait = self.throttle.wait(client)
+        if wait > 0:
+            return 429, f"too many failed logins: try again in {math.ceil(wait)} s", {
+                "retry-after": str(math.ceil(wait))}
+        given = basic_credentials(dict(scope.get("headers") or []))
+        user, password = self.mcp_login
+        if given is not None and (hmac.compare_digest(given[0].encode(), user.encode())
+                                  & hmac.compare_digest(given[1].encode(), password.encode())):
+            self.throttle.succeeded(client)
+            return None
+        if given is not None:
+            self.throttle.failed(client)
+        return 401, ("the MCP server needs the UI login: send RAG_UI_USERNAME and RAG_UI_PASSWORD as HTTP "
+                     "Basic credentials"), {"www-authenticate": 'Basic realm="Paper QA MCP", charset="UTF-8"'}
 
     def _counted(self, receive, limit: int):
         """`receive` that stops a body without Content-Length once it passes `limit`: the

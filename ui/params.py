@@ -9,6 +9,7 @@ error. Settings for a question are made only through `Settings.with_overrides` (
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 
 from pydantic import ValidationError
 
@@ -42,20 +43,47 @@ def paper_limit(value: object) -> int | None:
     return int(value) or None
 
 
-def history_messages(value: object) -> list[dict]:
+def history_messages(value: object, known: Container[str] = ()) -> list[dict]:
     """Earlier turns as the pipeline reads them: a list of {"role": "user"|"assistant",
-    "content": str} messages, an assistant one optionally with its "citations" list."""
+    "content": str} messages, an assistant one optionally with its "citations" list. A
+    message that is not one is refused with the reason; of "citations", only those naming a
+    paper in `known` (the index's ids) are kept (`well_formed_citations`), since a client may
+    send anything there and a paper may have been removed since it was cited."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise QuestionError(f"history must be a list of messages, got {type(value).__name__}")
+    out = []
     for i, msg in enumerate(value, start=1):
         if not isinstance(msg, dict) or msg.get("role") not in ROLES or not isinstance(msg.get("content"), str):
             raise QuestionError(f'history item {i} is not a {{"role": "user" or "assistant", "content": text}} '
                                 "message")
-        if not isinstance(msg.get("citations", []), list):
-            raise QuestionError(f'history item {i}: "citations" must be a list')
-    return value
+        if "citations" in msg:
+            if not isinstance(msg["citations"], list):
+                raise QuestionError(f'history item {i}: "citations" must be a list')
+            msg = {**msg, "citations": well_formed_citations(msg["citations"], known)}
+        out.append(msg)
+    return out
+
+
+def well_formed_citations(citations: list, known: Container[str]) -> list[dict]:
+    """The citations of a history message that name a known paper, as `Answer.as_message`
+    writes them: {"n": int, "paper_id": str, "title": str}, `n` and `title` only when well
+    typed; a bare id string is taken as {"paper_id": id}. Anything else is dropped.
+    `well_formed_citations([{"n": "1", "paper_id": "a"}, "b", {"paper_id": 5}], {"a", "b"})`
+    -> `[{"paper_id": "a"}, {"paper_id": "b"}]`."""
+    out = []
+    for c in citations:
+        c = {"paper_id": c} if isinstance(c, str) else c
+        if not isinstance(c, dict) or not isinstance(c.get("paper_id"), str) or c["paper_id"] not in known:
+            continue
+        kept = {"paper_id": c["paper_id"]}
+        if isinstance(c.get("n"), int) and not isinstance(c["n"], bool):
+            kept["n"] = c["n"]
+        if isinstance(c.get("title"), str):
+            kept["title"] = c["title"]
+        out.append(kept)
+    return out
 
 
 def question_text(value: object) -> str:

@@ -200,8 +200,8 @@ def answer_html(answer: Answer, turn: int, papers: Mapping[str, Paper] | None = 
                      "No abstract gives enough evidence; the papers below are the nearest, not answering.</div>")
     parts.append(text)
     if answer.unsupported:
-        parts.append(f'<div class="answer-note flagged">Flagged: {len(answer.unsupported)} sentence(s) lack '
-                     "support in the cited abstract.</div>")
+        parts.append(f'<div class="answer-note flagged">Removed: {len(answer.unsupported)} sentence(s) that no '
+                     "cited abstract supports.</div>")
     parts += [f'<div class="answer-note">Note: {esc(note)}</div>' for note in answer.notes]
     if answer.answerer != "extractive" or answer.notes:
         parts.append(f'<div class="answer-by">answered by: {esc(answer.answerer)}</div>')

@@ -22,7 +22,8 @@ _ABBREVIATION = re.compile(r"\\(" + "|".join(_ABBREVIATIONS) + r")(?![A-Za-z])\.
 _EMPTY_ACCENT = re.compile(r"\\([~^])\{\}")
 _CONTEXT = get_default_latex_context_db()
 _CONTEXT.add_context_category("rag-text", prepend=True, macros=[
-    MacroTextSpec("textasciicircum", "^"), MacroTextSpec("cite", ""), MacroTextSpec("citep", ""),
+    MacroTextSpec("textasciicircum", "^"), MacroTextSpec("textbraceleft", "{"), MacroTextSpec("textbraceright", "}"),
+    MacroTextSpec("cite", ""), MacroTextSpec("citep", ""),
     MacroTextSpec("citet", ""), MacroTextSpec("url", "%s"),
     *(MacroTextSpec(m, "") for m in ("it", "em", "bf", "rm", "sf", "tt", "sc", "sl", "up", "md", "normalfont"))])
 # A macro a paper defined for itself (`\overfeat`) keeps its name as the word it stands for,
