@@ -104,7 +104,7 @@ def _rebuild(args, s, paths, batch: int) -> tuple[int, int]:
         store = Store(open_client(s), s.embed_model, create=False)
         print(f"lexical index rebuilt from the vector store: {rebuild_lexical(store, progress=not args.quiet)} papers")
         return store.counts()
-    from rag.sources import forget_paths
+    from rag.source_paths import forget_paths
 
     live = live_store(s, s.embed_model)
     plan = plan_rebuild(s, [Path(p) for p in args.paths], live, drop_missing=args.drop_missing)

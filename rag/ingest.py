@@ -42,7 +42,7 @@ from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
-from rag.sources import forget_paths, remember_paths
+from rag.source_paths import forget_paths, remember_paths
 from rag.store import FILTER_FIELDS, Store
 
 BATCH_PAPERS = 256  # papers per read-compare-embed-commit round (the `batch_papers` default)

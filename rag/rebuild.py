@@ -12,7 +12,7 @@ full disk, Ctrl-C, a crash) leaves the live index exactly as it was, still answe
   damaged directory is removed only after that.
 
 What is read (`plan_rebuild`): the paths given, and every source the live index records,
-re-read from where it was last read (`rag.sources.recorded_paths`), the uploads folder or the
+re-read from where it was last read (`rag.source_paths.recorded_paths`), the uploads folder or the
 default corpus paths. A recorded source whose file is found nowhere makes the rebuild refuse
 before anything is touched, naming it, unless the caller asked to drop such sources: a
 rebuild never silently loses a user's papers. With no path given and nothing recorded (a new
@@ -35,7 +35,8 @@ from rag.errors import ConfigError, StoreError
 from rag.formats import is_candidate
 from rag.formats.walk import walk
 from rag.settings import Settings
-from rag.sources import recorded_paths, upload_dir
+from rag.source_paths import recorded_paths
+from rag.sources import upload_dir
 from rag.store import Store, _persistent, check_writable, open_client, read_pointer, store_location
 
 
