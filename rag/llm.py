@@ -30,7 +30,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlsplit
@@ -209,9 +209,10 @@ class LLMAnswerer:
         return _identity(settings) == self._identity
 
     def stream(self, question: str, used: list[Source], history: list[Message] | None,
-               fallback: Answer) -> Iterator[str | Answer]:
+               fallback: Callable[[], Answer]) -> Iterator[str | Answer]:
         """Text deltas as the model writes them, then the validated Answer (answerer="llm"), or
-        `fallback` with a note when the endpoint or its answer is unusable."""
+        `fallback()` (the extractive answer, built only then) with a note when the endpoint or
+        its answer is unusable."""
         s = self.settings
         chat = messages(question, used, history)
         parts: list[str] = []
@@ -230,8 +231,9 @@ class LLMAnswerer:
             if not checked.citations:
                 raise LLMFailure("the LLM answer had no citation supported by the sources")
         except LLMFailure as failure:
-            yield ("\n\n" if parts else "") + fallback.text  # the preview ends as the final answer does
-            yield self._fall_back(fallback, str(failure))
+            extractive = fallback()
+            yield ("\n\n" if parts else "") + extractive.text  # the preview ends as the final answer does
+            yield self._fall_back(extractive, str(failure))
             return
         answer = Answer(question=question, text=inert_links(checked.text), citations=checked.citations, sources=used,
                         answerer="llm", unsupported=checked.unsupported, removed_markers=checked.removed_markers)

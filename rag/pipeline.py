@@ -185,18 +185,21 @@ class Pipeline:
             yield result.text
             yield result
             return
-        fallback = self.extractive(query.asked, ev.used, ev.kind, shown=query.shown, single=query.single,
+        def extractive() -> Answer:
+            return self.extractive(query.asked, ev.used, ev.kind, shown=query.shown, single=query.single,
                                    asked=question)
+
         if s.answerer == "llm":
             llm = self._llm(s)
-            if llm is None:
-                fallback.notes.append("no LLM endpoint is configured (set RAG_LLM_BASE_URL or OPENAI_API_KEY): "
-                                      "showing the extractive answer")
-            else:
-                yield from llm.stream(question, ev.used, history, fallback)
+            if llm is not None:
+                yield from llm.stream(question, ev.used, history, extractive)  # built only if the LLM fails
                 return
-        yield fallback.text
-        yield fallback
+        answer = extractive()
+        if s.answerer == "llm":
+            answer.notes.append("no LLM endpoint is configured (set RAG_LLM_BASE_URL or OPENAI_API_KEY): "
+                                "showing the extractive answer")
+        yield answer.text
+        yield answer
 
     def _llm(self, s: Settings):
         if not s.llm_configured:

@@ -96,6 +96,18 @@ def test_streamed_answer_keeps_supported_citations_and_sends_the_key(pipeline, b
     assert request.headers["authorization"] == f"Bearer {KEY}"  # the key is used, just never shown
 
 
+def test_the_extractive_answer_is_built_only_when_the_llm_fails(pipeline, bundled_settings, stub, monkeypatch):
+    s = llm_settings(bundled_settings, stub.url)
+    used = used_sources(pipeline, s)
+    built = []
+    real = pipeline.extractive
+    monkeypatch.setattr(pipeline, "extractive", lambda *a, **k: built.append(1) or real(*a, **k))
+    stub.script(Reply(text=f"{first_sentence(used[0])} [1]"))
+    assert pipeline.answer(QUESTION, settings=s).answerer == "llm" and not built
+    stub.script(Reply(status=500))
+    assert pipeline.answer(QUESTION, settings=s).answerer == "extractive" and built == [1]
+
+
 def test_non_streaming_answer(pipeline, bundled_settings, stub):
     s = llm_settings(bundled_settings, stub.url, llm_stream=False)
     used = used_sources(pipeline, s)
