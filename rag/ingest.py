@@ -42,6 +42,7 @@ from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
+from rag.shipped import vector_source
 from rag.source_paths import forget_paths, remember_paths
 from rag.store import FILTER_FIELDS, Store
 
@@ -176,6 +177,7 @@ def ingest(
                     embedder = Embedder.from_settings(settings, for_queries=False)
                 if lexical is None:
                     lexical = open_lexical(store)
+                    reuse = vector_source(settings, reuse)  # and the vectors shipped with the package
                 _store_papers(todo, chunker, embedder, store, report, lexical, reuse)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)

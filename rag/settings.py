@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     # 16, not 64: on 2 CPU cores smaller batches pad less and stay in cache (make bench: 1.30x;
     # re-measured on a quiet machine: 400 chunks in 14.2 s at 16 against 18.2 s at 64).
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks per encode batch.")
+    shipped_vectors: bool = Field(
+        default=True, description="Take a chunk's vector from those shipped with the package (the bundled "
+        "corpus, both packaged models) when its text, the model's weights and the chunker settings all match; "
+        "off: embed every chunk (docs/speed.md).",
+    )
     # None: the model's own value (rag/models_registry.py), so switching RAG_EMBED_MODEL also
     # switches what was tuned for it; `_model_defaults` fills them in.
     chunk_size: int | None = Field(
