@@ -98,4 +98,6 @@ def model_default(name: str, setting: str, fallback: Any) -> Any:
     if setting == "chunk_size":
         window = window_of(name)
         return min(window, 512) - 2 if window else fallback
+    if setting == "embed_backend":
+        return "torch"  # an ONNX export is checked only for the packaged models
     return MODELS["all-minilm-l6-v2"].defaults.get(setting, fallback)
