@@ -217,8 +217,8 @@ class Settings(BaseSettings):
         from rag.models_registry import model_default, window_of
 
         filled = []
-        for name in ("chunk_size", "embed_backend", "fusion_weight", "dense_full_match", "relative_cutoff", "feedback_papers",
-                     "feedback_weight", "feedback_terms"):
+        for name in ("chunk_size", "embed_backend", "fusion_weight", "dense_full_match", "relative_cutoff",
+                     "feedback_papers", "feedback_weight", "feedback_terms"):
             if name in type(self).model_fields and getattr(self, name) is None:
                 object.__setattr__(self, name, model_default(self.embed_model, name, None))
                 filled.append(name)
