@@ -43,12 +43,14 @@ def test_a_dead_ingests_record_shows_nothing(tmp_path):
     assert ingest_status.read(tmp_path).line == "indexing: 5 papers"
 
 
+def _header(app) -> str:
+    return next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "header").value
+
+
 def test_the_ui_header_shows_a_running_ingest(tmp_path, pipeline):
     from ui.app import build_app
 
     ingest_status.write(tmp_path, 256, 555)  # this process: alive
-    app = build_app(Settings(data_dir=tmp_path), pipeline)
-    head = next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == "header")
-    assert "indexing: 256 of 555 papers" in head.value
+    assert "indexing: 256 of 555 papers" in _header(build_app(Settings(data_dir=tmp_path), pipeline))
     ingest_status.clear(tmp_path)
-    assert "indexing" not in build_app(Settings(data_dir=tmp_path), pipeline).blocks[head._id].value
+    assert "indexing" not in _header(build_app(Settings(data_dir=tmp_path), pipeline))
