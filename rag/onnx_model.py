@@ -169,8 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     for model in args.models or [settings.embed_model]:
-        out = export(Path(model_path(model, settings.model_cache_dir)),
-                     export_dir(model_slug(model), settings.model_cache_dir))
+        try:
+            out = export(Path(model_path(model, settings.model_cache_dir)),
+                         export_dir(model_slug(model), settings.model_cache_dir))
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         print(f"{model}: {out}", file=sys.stderr)
     return 0
 

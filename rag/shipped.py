@@ -162,14 +162,18 @@ def make(model: str, corpus: Path = BUNDLED_CORPUS, directory: Path = VECTORS_DI
     texts = {text_hash(c.chunk_id): c.text for p in PaperStream([corpus]) for c in chunker.chunks(p)}
     hashes = sorted(texts)
     embedder = Embedder.from_settings(settings, for_queries=False)
-    vectors = embedder.embed([texts[h] for h in hashes], progress=progress)
+    return write(key, hashes, embedder.embed([texts[h] for h in hashes], progress=progress), directory)
+
+
+def write(key: VectorKey, hashes: list[str], vectors: np.ndarray, directory: Path = VECTORS_DIR) -> Path:
+    """Write `vectors` (row i: the chunk whose text hash is `hashes[i]`) as the file of `key`."""
     meta = {"format": FORMAT, "key": key.__dict__, "dimension": int(vectors.shape[1]), "count": len(hashes),
             "made_by": "python -m rag.shipped", "corpus": "the bundled corpus (rag/data/corpus)"}
     directory.mkdir(parents=True, exist_ok=True)
     out = path_for(key.model, directory)
     tmp = out.with_name(out.stem + ".tmp.npz")
     np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), hashes=np.array(hashes),
-                        vectors=vectors.astype(np.float32))
+                        vectors=np.asarray(vectors, dtype=np.float32))
     tmp.replace(out)
     return out
 
