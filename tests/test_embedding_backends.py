@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import PLUMBING_MODEL
 
+from conftest import PLUMBING_MODEL
 from rag.embedding import Embedder
 from rag.settings import Settings
 
