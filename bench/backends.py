@@ -180,6 +180,9 @@ def compare_model(model: str, corpus: Path, questions: list[str], tmp: Path, eve
 
 def stage_backends(corpus: str, work: str, questions: str, models: list[str], every: int = 4,
                    quality_every: int = 1, reps: int = 3, **_old) -> dict:
+    from rag.embedding import set_torch_threads
+
+    set_torch_threads(0)  # torch's OpenMP spin as the query path sets it, before torch loads
     tmp = Path(tempfile.mkdtemp(prefix="bench-backends-"))
     qs = load_questions(Path(questions))
     try:
