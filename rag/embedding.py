@@ -149,8 +149,9 @@ class Embedder:
     layers (CPU only). Not a setting: on the eval questions it kept only 0.85 of MiniLM's and
     0.59 of mpnet's top-10 papers (the rule is 0.99), for a 2-2.5x faster query embedding.
     `backend`: "torch" (sentence-transformers on PyTorch), "onnx" (the same model exported
-    once and run on ONNX Runtime, CPU only: `rag.onnx_model`), or "onnx-int8" (its dynamic
-    int8 quantisation; measured, below the quality rule, so not a setting: docs/speed.md).
+    once and run on ONNX Runtime, CPU only: `rag.onnx_model`; with `device` "cuda"/"mps"
+    named explicitly torch runs instead), or "onnx-int8" (its dynamic int8 quantisation;
+    measured, below the quality rule, so not a setting: docs/speed.md).
     """
 
     def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None, *,
@@ -190,7 +191,7 @@ class Embedder:
 
     @cached_property
     def model(self):
-        if self.backend != "torch":
+        if self.backend != "torch" and self.device in ("auto", "cpu"):  # a GPU named explicitly runs torch
             from rag.onnx_model import OnnxSentenceModel, export, export_dir
 
             onnx_file = export(Path(self.path), export_dir(model_slug(self.model_name), self.cache_dir),
@@ -227,7 +228,8 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def _workers(self):
-        if self.processes < 2 or self.backend != "torch" or resolve_device(self.device) != "cpu":
+        if self.processes < 2 or not hasattr(self.model, "start_multi_process_pool") \
+                or resolve_device(self.device) != "cpu":
             return None
         if self._pool is None:
             self._pool = self.model.start_multi_process_pool(["cpu"] * self.processes)
