@@ -248,14 +248,15 @@ def _newcomer(r: dict) -> list[str]:
     if not n:
         return []
     rows = [(key, label) for key, label in (
-        ("ingest_seconds", "`rag ingest` of the bundled corpus, fresh data dir and model cache"),
+        ("ingest_seconds", "`rag ingest` of the bundled corpus into a fresh data directory"),
         ("ui_url_seconds", "`rag ui` start -> URL printed"),
         ("install_to_url_seconds", "install done -> URL printed (`make run` after setup)"),
         ("first_answer_seconds", "install done -> first answer (`rag ingest`, then a cold `rag ask`)"))
         if key in n["shipped"]]
     out = ["## Newcomer: install done -> URL, first answer", "",
-           f"What `make run` does after its install step, on a fresh data directory and an empty model cache (the "
-           f"model is assembled, as on a new machine), median of {n['reps']}; baseline: the same with "
+           f"What `make run` does after its install step, each step a new process, on a fresh data directory and "
+           f"the model cache as `make setup` leaves it, median of {n['reps']} (1-minute load average at the start: "
+           f"{n.get('load_average_at_start', ['?'])[0]}); baseline: the same with "
            f"RAG_SHIPPED_VECTORS=false (every chunk embedded, as before the shipped vectors), in the same run. "
            f"Model: {n['model']}; backend: {n['backend']}. Install time itself is not measured here "
            "(`tests/test_install.py` builds the wheel into a fresh venv).", "",
