@@ -64,8 +64,8 @@ MODELS = {
             # 0.768 -> 0.799 for 0.015 of recall.
             # dense_full_match 0.5: the dev set's best (topical recall@10 0.796 -> 0.806; 0.3-1.0
             # measured); for MiniLM every value above 0 lowered it (docs/quality.md, "Names").
-            # onnx: one question 2.8x faster (1 and 2 threads, interleaved, busy machine); rag eval
-            # figures identical, top-10 overlap 1.000 with queries by each (docs/speed.md).
+            # onnx: one question 2.4x faster (1 and 2 threads, interleaved, busy machine), batches 1.12x;
+            # rag eval figures identical, top-10 overlap 1.000; int8 kept 0.685 (docs/speed.md).
             defaults={"chunk_size": 254, "embed_backend": "onnx",
                       "fusion_weight": 0.7, "dense_full_match": 0.5, "relative_cutoff": 0.35,
                       "feedback_papers": 3, "feedback_weight": 0.5, "feedback_terms": 8},
