@@ -28,7 +28,7 @@ def test_a_running_ingest_publishes_its_progress_then_removes_it(tmp_path, real_
             return super().embed(texts, progress)
 
     store = Store(open_client(s), s.embed_model)
-    ingest([path], s, store, embedder=Watching(counting_embedder.inner), batch_papers=3)
+    ingest([path], s, store, embedder=Watching(counting_embedder.inner), batch_papers=3, progress=True)
     assert [(st.done, st.total) for st in seen] == [(0, 6), (3, 6)]  # one embed call per batch of 3
     assert seen[-1].line == "indexing: 3 of 6 papers"
     assert ingest_status.read(s.data_dir) is None
