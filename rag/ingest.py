@@ -101,7 +101,7 @@ class _Progress:
     and the same figures in `data_dir` for a UI running beside this ingest (`rag.ingest_status`;
     without the bar nothing is counted, and the UI shows papers done only)."""
 
-    def __init__(self, enabled: bool, files: list[Path], data_dir: Path):
+    def __init__(self, enabled: bool, files: list[Path], data_dir: Path | None = None):
         self.bar = None
         self.data_dir = data_dir
         self.total = None
@@ -110,15 +110,17 @@ class _Progress:
 
             self.total = count_records(files)
             self.bar = tqdm(total=self.total, unit="paper", desc="ingesting", dynamic_ncols=True)
-        ingest_status.write(data_dir, 0, self.total)
+        self.at(0)
 
     def at(self, done: int):
-        ingest_status.write(self.data_dir, done, self.total)
+        if self.data_dir is not None:
+            ingest_status.write(self.data_dir, done, self.total)
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
 
     def close(self):
-        ingest_status.clear(self.data_dir)
+        if self.data_dir is not None:
+            ingest_status.clear(self.data_dir)
         if self.bar is not None:
             self.bar.close()
 
