@@ -108,6 +108,8 @@ class _Progress:
         if enabled:
             from tqdm import tqdm
 
+            from rag.formats.count import count_records
+
             self.total = count_records(files)
             self.bar = tqdm(total=self.total, unit="paper", desc="ingesting", dynamic_ncols=True)
         self.at(0)
