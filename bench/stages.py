@@ -50,7 +50,8 @@ class TimedEmbedder:
 
 
 def _settings(data_dir: Path, corpus: Path, **extra) -> Settings:
-    return Settings(data_dir=data_dir, corpus_paths=[corpus], **extra)
+    # No shipped vectors: the build times the embedder (the newcomer section times them).
+    return Settings(data_dir=data_dir, corpus_paths=[corpus], shipped_vectors=False, **extra)
 
 
 def stage_build(corpus: str, keep: str, model: str, reps: int = 3, batch_size: int = 64) -> dict:
@@ -63,7 +64,7 @@ def stage_build(corpus: str, keep: str, model: str, reps: int = 3, batch_size: i
 
     corpus_path, keep_dir = Path(corpus), Path(keep)
     start = time.perf_counter()
-    embedder = Embedder(model, batch_size)
+    embedder = Embedder(model, batch_size, backend=Settings(embed_model=model).embed_backend)
     embedder.embed(["warm-up: the first encode pays for lazy initialisation"])
     load_seconds = time.perf_counter() - start
 
@@ -162,22 +163,29 @@ def stage_warm(index: str, corpus: str, questions: str, model: str, passes: int 
 
 def _query_embed_ms(embedder: Embedder, questions: list[str]) -> dict:
     """Embedding one question (`embed`, which bypasses the question cache), the part of a new
-    question's `retrieve()` that runs the model, with 1 torch thread and with all cores."""
+    question's `retrieve()` that runs the model, with 1 thread and with all cores (torch's
+    count is set per process; an ONNX session's when it opens, so one is opened per count)."""
     import os
 
-    import torch
-
-    before = torch.get_num_threads()
     out = {}
     for threads in dict.fromkeys([1, os.cpu_count() or 1]):
-        torch.set_num_threads(threads)
+        emb = embedder
+        if embedder.backend == "torch":
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+        else:
+            emb = Embedder(embedder.model_name, 1, threads=threads, backend=embedder.backend)
+            emb.embed(["warm-up"])
         times = []
         for q in questions:
             t = time.perf_counter()
-            embedder.embed([q])
+            emb.embed([q])
             times.append((time.perf_counter() - t) * 1000)
         out[f"threads_{threads}"] = summary(times, 2)
-    torch.set_num_threads(before)
+        if embedder.backend == "torch":
+            torch.set_num_threads(before)
     return out
 
 

@@ -148,17 +148,23 @@ class Embedder:
     or when the embedder is collected). `quantize`: int8 dynamic quantisation of the Linear
     layers (CPU only). Not a setting: on the eval questions it kept only 0.85 of MiniLM's and
     0.59 of mpnet's top-10 papers (the rule is 0.99), for a 2-2.5x faster query embedding.
+    `backend`: "torch" (sentence-transformers on PyTorch), "onnx" (the same model exported
+    once and run on ONNX Runtime, CPU only: `rag.onnx_model`; with `device` "cuda"/"mps"
+    named explicitly torch runs instead), or "onnx-int8" (its dynamic int8 quantisation;
+    measured, below the quality rule, so not a setting: docs/speed.md).
     """
 
     def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None, *,
                  device: str = "auto", processes: int = 0, quantize: bool = False,
-                 cache_dir: Path | None = None, allow_download: bool = False):
+                 cache_dir: Path | None = None, allow_download: bool = False, backend: str = "torch"):
         self.model_name = model_name
         self.batch_size = batch_size
-        self.threads = threads  # recorded for reports; applied by `from_settings`, not here
+        self.threads = threads  # recorded for reports; applied by `from_settings` (torch) or the ONNX session
         self.device = device
         self.processes = processes
         self.quantize = quantize
+        self.backend = backend
+        self.cache_dir = cache_dir or default_model_cache()
         self.path = model_path(model_name, cache_dir, allow_download)
         self.allow_download = allow_download
         self._queries: LRUCache[str, np.ndarray] = LRUCache(QUERY_CACHE)  # under _lock
@@ -181,10 +187,16 @@ class Embedder:
             set_torch_threads(s.embed_threads)
         return cls(s.embed_model, s.embed_batch_size, s.embed_threads if for_queries else None,
                    device=s.embed_device, processes=0 if for_queries else s.embed_processes,
-                   cache_dir=s.model_cache_dir, allow_download=s.embed_allow_download)
+                   cache_dir=s.model_cache_dir, allow_download=s.embed_allow_download, backend=s.embed_backend)
 
     @cached_property
     def model(self):
+        if self.backend != "torch" and self.device in ("auto", "cpu"):  # a GPU named explicitly runs torch
+            from rag.onnx_model import OnnxSentenceModel, export, export_dir
+
+            onnx_file = export(Path(self.path), export_dir(model_slug(self.model_name), self.cache_dir),
+                               quantized=self.backend == "onnx-int8")
+            return OnnxSentenceModel(Path(self.path), onnx_file, self.threads or 0)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -216,7 +228,8 @@ class Embedder:
         return np.asarray(vectors, dtype=np.float32)
 
     def _workers(self):
-        if self.processes < 2 or resolve_device(self.device) != "cpu":
+        if self.processes < 2 or not hasattr(self.model, "start_multi_process_pool") \
+                or resolve_device(self.device) != "cpu":
             return None
         if self._pool is None:
             self._pool = self.model.start_multi_process_pool(["cpu"] * self.processes)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag import ingest_status
 from rag.chunking import Chunker
 from rag.corpus import PaperStream, content_hash, paper_id_for
 from rag.embedding import Embedder, TokenCounter
@@ -42,6 +43,7 @@ from rag.lexical import LexicalIndex, chunk_docs, filter_metadata, name_record
 from rag.lexical_store import log_batch, mark_applied, open_lexical
 from rag.models import Chunk, Paper
 from rag.settings import Settings
+from rag.shipped import vector_source
 from rag.source_paths import forget_paths, remember_paths
 from rag.store import FILTER_FIELDS, Store
 
@@ -95,22 +97,32 @@ def _batches(papers: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
 
 class _Progress:
     """A tqdm bar over the input's records, its total counted first
-    (`rag.formats.count.count_records`, `.gz` included, streaming: no file is held in memory)."""
+    (`rag.formats.count.count_records`, `.gz` included, streaming: no file is held in memory),
+    and the same figures in `data_dir` for a UI running beside this ingest (`rag.ingest_status`;
+    without the bar nothing is counted, and the UI shows papers done only)."""
 
-    def __init__(self, enabled: bool, files: list[Path]):
+    def __init__(self, enabled: bool, files: list[Path], data_dir: Path | None = None):
         self.bar = None
+        self.data_dir = data_dir
+        self.total = None
         if enabled:
             from tqdm import tqdm
 
             from rag.formats.count import count_records
 
-            self.bar = tqdm(total=count_records(files), unit="paper", desc="ingesting", dynamic_ncols=True)
+            self.total = count_records(files)
+            self.bar = tqdm(total=self.total, unit="paper", desc="ingesting", dynamic_ncols=True)
+        self.at(0)
 
     def at(self, done: int):
+        if self.data_dir is not None:
+            ingest_status.write(self.data_dir, done, self.total)
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
 
     def close(self):
+        if self.data_dir is not None:
+            ingest_status.clear(self.data_dir)
         if self.bar is not None:
             self.bar.close()
 
@@ -152,7 +164,7 @@ def ingest(
     per_source: Counter[str] = Counter()
     taken: set[str] = set()  # title-keyed ids given out in this run
     read_ids: dict[str, set[str]] = {}  # source -> ids of its papers read in this run (`replace`)
-    bar = _Progress(progress, stream.files)
+    bar = _Progress(progress, stream.files, settings.data_dir)
     lexical: LexicalIndex | None = None
     try:
         for batch in _batches(stream, batch_papers):
@@ -176,6 +188,7 @@ def ingest(
                     embedder = Embedder.from_settings(settings, for_queries=False)
                 if lexical is None:
                     lexical = open_lexical(store)
+                    reuse = vector_source(settings, reuse)  # and the vectors shipped with the package
                 _store_papers(todo, chunker, embedder, store, report, lexical, reuse)
                 store.publish()  # open indexes reload and see this batch
             per_source.update(p.source for p in batch)

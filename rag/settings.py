@@ -177,6 +177,18 @@ class Settings(BaseSettings):
     # 16, not 64: on 2 CPU cores smaller batches pad less and stay in cache (make bench: 1.30x;
     # re-measured on a quiet machine: 400 chunks in 14.2 s at 16 against 18.2 s at 64).
     embed_batch_size: int = Field(default=16, ge=1, description="Chunks per encode batch.")
+    # None: the model's own value (rag/models_registry.py), the fastest backend that keeps its
+    # eval top-10 (docs/speed.md); `_model_defaults` fills it in.
+    embed_backend: Literal["torch", "onnx"] | None = Field(
+        default=None, description="How the embedder runs: 'torch' (sentence-transformers on PyTorch) or "
+        "'onnx' (the same model exported once into RAG_MODEL_CACHE_DIR and run on ONNX Runtime, CPU only; "
+        "unset: the model's value, docs/speed.md).",
+    )
+    shipped_vectors: bool = Field(
+        default=True, description="Take a chunk's vector from those shipped with the package (the bundled "
+        "corpus, both packaged models) when its text, the model's weights and the chunker settings all match; "
+        "off: embed every chunk (docs/speed.md).",
+    )
     # None: the model's own value (rag/models_registry.py), so switching RAG_EMBED_MODEL also
     # switches what was tuned for it; `_model_defaults` fills them in.
     chunk_size: int | None = Field(
@@ -205,8 +217,8 @@ class Settings(BaseSettings):
         from rag.models_registry import model_default, window_of
 
         filled = []
-        for name in ("chunk_size", "fusion_weight", "dense_full_match", "relative_cutoff", "feedback_papers",
-                     "feedback_weight", "feedback_terms"):
+        for name in ("chunk_size", "embed_backend", "fusion_weight", "dense_full_match", "relative_cutoff",
+                     "feedback_papers", "feedback_weight", "feedback_terms"):
             if name in type(self).model_fields and getattr(self, name) is None:
                 object.__setattr__(self, name, model_default(self.embed_model, name, None))
                 filled.append(name)

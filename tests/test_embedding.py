@@ -106,7 +106,8 @@ def test_worker_processes_give_the_same_vectors(tmp_path):
     texts = [f"paper {i} studies graph neural networks for molecule number {i}" for i in range(24)]
     single = Embedder("all-MiniLM-L6-v2", batch_size=8, device="cpu")
     pooled = Embedder.from_settings(Settings(data_dir=tmp_path, embed_processes=2, embed_batch_size=8,
-                                             embed_device="cpu"), for_queries=False)
+                                             embed_device="cpu", embed_backend="torch"),  # torch's pool
+                                    for_queries=False)
     try:
         got = pooled.embed(texts)
         assert pooled._pool is not None and len(pooled._pool["processes"]) == 2

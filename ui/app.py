@@ -36,6 +36,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 from fastapi.middleware import Middleware  # noqa: E402
 
+from rag import ingest_status  # noqa: E402
 from rag import sources as library_sources  # noqa: E402
 from rag.errors import ConfigError, RagError  # noqa: E402
 from rag.export import to_bibtex  # noqa: E402
@@ -222,6 +223,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
     def header() -> str:
         stats = render.stats_html(len(pipeline.index), pipeline.index.chunk_count, settings.embed_model,
                                   settings.retrieval_mode)
+        running = ingest_status.read(settings.data_dir)  # an ingest beside this UI: answers use what it committed
+        if running is not None:
+            stats = stats.replace("</div>", f'<span class="ingesting">{render.esc(running.line)}</span></div>', 1)
         return (f'<div class="app-header"><div><h1>Paper QA</h1><p>Grounded answers from research-paper '
                 f"abstracts. Every claim cites the abstract it comes from; when the papers do not cover "
                 f"a question, the assistant says so.</p></div>{stats}</div>")
@@ -244,6 +248,9 @@ def build_app(settings: Settings, pipeline=None, mcp: bool = False) -> gr.Blocks
                  fill_width=True, delete_cache=(3600, 3600)) as app:
         session = gr.State(Session())
         head = gr.HTML(header(), elem_id="header")
+        # The header follows an ingest running beside the UI (counts and its progress line).
+        gr.Timer(3.0).tick(lambda: (pipeline.index.refresh(), header())[1], None, head, api_visibility="private",
+                           show_progress="hidden")
         with gr.Row(equal_height=False):
             with gr.Column(scale=7, min_width=480):
                 chat = gr.Chatbot(

@@ -1,0 +1,40 @@
+"""The ONNX Runtime backend (rag/onnx_model.py) against PyTorch, with the real packaged model.
+
+The export is made once into the model cache (here under tmp_path) and reused; its vectors are
+PyTorch's, batched or one question at a time (unpadded: the traced graph must not depend on
+the padding of the sample it was exported with).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import PLUMBING_MODEL
+from rag.embedding import Embedder
+from rag.settings import Settings
+
+
+@pytest.mark.slow
+def test_onnx_backend_gives_torchs_vectors_and_exports_once(tmp_path, embedder, real_papers):
+    texts = [f"{p.title}\n{p.abstract}" for p in real_papers[:12]] + ["Which papers bridge CNNs and ViTs?"]
+    onnx = Embedder(PLUMBING_MODEL, 4, backend="onnx", cache_dir=tmp_path)
+    batched = onnx.embed(texts)
+    reference = embedder.embed(texts)
+    assert batched.shape == reference.shape
+    assert np.sum(batched * reference, axis=1).min() >= 0.9999
+    single = onnx.embed(texts[-1:])[0]
+    assert float(single @ reference[-1]) >= 0.9999
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+
+    exported = tmp_path / "all-minilm-l6-v2-onnx" / "model.onnx"
+    stamp = exported.stat().st_mtime_ns
+    again = Embedder(PLUMBING_MODEL, 4, backend="onnx", cache_dir=tmp_path)
+    assert float(again.embed(texts[:1])[0] @ reference[0]) >= 0.9999
+    assert exported.stat().st_mtime_ns == stamp  # reused, not exported again
+
+
+def test_backend_follows_the_model_unless_set():
+    assert Settings(embed_model=PLUMBING_MODEL).embed_backend in ("torch", "onnx")
+    assert Settings(embed_model=PLUMBING_MODEL, embed_backend="torch").embed_backend == "torch"
+    assert Settings(embed_model="/some/local/model").embed_backend == "torch"  # only packaged models are checked
