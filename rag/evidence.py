@@ -48,9 +48,9 @@ class Evidence:
 
 
 # A question the question model is unsure about (rag.questions.MIN_CONFIDENCE) is about one
-# paper when the evidence concentrates on it: the second paper scores under this share of the
-# first. On the eval sets no topic question falls under it (the lowest ratio is 0.60), while
-# most questions that describe one paper without naming it do.
+# paper when the evidence concentrates on it: in the ranking searched as a topic (with
+# feedback), the second paper scores under this share of the first. On the main, realistic-tune
+# and generalisation sets no topic question falls under it (the lowest ratio is 0.60).
 CONCENTRATED = 0.6
 
 

@@ -126,9 +126,15 @@ def fit_kind(kind: Kind, named: int) -> Kind:
 
 
 def classify(question: str, model: QuestionModel, named: int = 0) -> Prediction:
-    """The model's prediction, its kind corrected by `fit_kind`."""
+    """The model's prediction, decided in two steps: first a topic (list, overview, limits,
+    yes/no) or not, by the summed probability of the topic kinds, then the likeliest kind on
+    that side; corrected by `fit_kind`. A question the model splits between "list" and
+    "overview" is a topic question even when a one-paper kind is the single likeliest."""
     pred = model.predict(question)
-    return Prediction(fit_kind(pred.kind, named), pred.probabilities)
+    probs = pred.probabilities
+    topical = sum(p for k, p in probs.items() if k.topical) >= 0.5
+    kind = max((k for k in probs if k.topical == topical), key=probs.get)
+    return Prediction(fit_kind(kind, named), probs)
 
 
 def analyse(question: str, history: list[Message] | None, names: NameIndex, follow_up: bool | None = None,
