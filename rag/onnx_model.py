@@ -153,31 +153,3 @@ class OnnxSentenceModel:
                 mask[r, :n] = 1
             out[rows] = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m rag.onnx_model [MODEL ...]`: export now (`make setup` does it for the default
-    model), so the first `rag ui` or `rag ask` does not wait for it."""
-    import argparse
-    import sys
-
-    from rag.embedding import model_path, model_slug
-    from rag.settings import Settings
-
-    parser = argparse.ArgumentParser(prog="python -m rag.onnx_model", description=main.__doc__.split("\n\n")[0])
-    parser.add_argument("models", nargs="*", help="models to export (default: RAG_EMBED_MODEL's)")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    for model in args.models or [settings.embed_model]:
-        try:
-            out = export(Path(model_path(model, settings.model_cache_dir)),
-                         export_dir(model_slug(model), settings.model_cache_dir))
-        except ConfigError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        print(f"{model}: {out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
