@@ -3,8 +3,7 @@
     python -m eval.calibrate [--model NAME] [--write]
 
 Labels: unanswerable questions are "not covered", every other non-follow-up question is
-"covered"; the questions are the main set and the realistic set's tuning half (its held-out
-half is never fitted on). Features come from the first retrieval pass of the default configuration. The
+"covered". Features come from the first retrieval pass of the default configuration. The
 script reports 7-fold cross-validated decline / false-abstention rates and ROC AUC (what to
 expect on unseen questions), the same for the model fitted on all of them on the held-out
 generalisation set (never fitted on), and with `--write` stores the model fitted on all questions in
@@ -28,9 +27,6 @@ from rag.embedding import model_slug
 from rag.settings import Settings
 
 QUESTIONS = Path(__file__).with_name("questions.jsonl")
-# The realistic set's tuning half: questions worded the way people ask (eval/README_realistic.md).
-# Its held-out half is never fitted on.
-REALISTIC_TUNE = Path(__file__).with_name("realistic_tune.jsonl")
 HELD_OUT = Path(__file__).with_name("generalization.jsonl")  # never fitted on: a transfer check only
 CLASS_WEIGHT = {0: 1.0, 1: 3.0}  # a missed abstention (invented answer) costs more than a false one
 C = 1.0
@@ -69,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="embedding model to fit for (default: RAG_EMBED_MODEL, else the default)")
     args = parser.parse_args(argv)
 
-    questions = [json.loads(line) for path in (QUESTIONS, REALISTIC_TUNE)
-                 for line in path.read_text().splitlines() if line.strip()]
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     settings = Settings(**({"embed_model": args.model} if args.model else {}))
     x, y = feature_table(settings, questions)
     model = LogisticRegression(C=C, class_weight=CLASS_WEIGHT)
@@ -92,8 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     fitted = {
         "weights": dict(zip(FEATURES, map(float, model.coef_[0]))), "bias": float(model.intercept_[0]),
         "embed_model": settings.embed_model,
-        "fitted_on": f"{QUESTIONS.name} and {REALISTIC_TUNE.name}: {len(y)} questions",
-        "date": date.today().isoformat(),
+        "fitted_on": f"{QUESTIONS.name}: {len(y)} questions", "date": date.today().isoformat(),
         "cv_declined": round(declined, 3), "cv_false_abstention": round(false, 3), "cv_auc": round(auc, 3),
         "held_out": {"questions": HELD_OUT.name, "declined": round(held_declined, 3),
                      "false_abstention": round(held_false, 3), "auc": round(held_auc, 3)},
