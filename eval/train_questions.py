@@ -9,8 +9,10 @@ the model fitted on the whole fitting part is then scored on the test part. Ever
 deterministic (a fixed split, lbfgs, no shuffling without a seed), so `--write` run twice
 writes the same file, and a test holds the packaged model to what the data gives.
 
-Frame words are counted here too: words that at least FRAME_SHARE of the questions hold and
-that are FRAME_RATIO times more frequent in questions than in the bundled abstracts, except
+Frame words are counted here too: words that at least FRAME_MIN of the questions hold, that
+are FRAME_RATIO times more frequent in questions than in the bundled abstracts, and that the
+fitted model weighs (FRAME_WEIGHT: a word that tells the kind, not a topic the examples
+happen to repeat, such as "crowd counting"), except
 name-like tokens (an inner capital or a digit: "CvT", "YOLOv3"; or capitalised inside a
 question: "Swin"), which name a topic however often the examples use them.
 """
@@ -34,8 +36,9 @@ DATA = Path(str(resources.files("rag") / "data"))  # every question_kinds*.jsonl
 TEST_SHARE = 20  # percent of the questions held out (by hash), never fitted on
 MIN_DF = 2  # a feature seen in fewer fitting questions carries no weight
 C_GRID = (10.0, 30.0, 100.0)
-FRAME_SHARE = 0.005
+FRAME_MIN = 5  # questions that must use a word for it to be a frame word (a count: adding examples keeps it)
 FRAME_RATIO = 15.0
+FRAME_WEIGHT = 1.0  # the fitted model's largest |weight| for the word: it tells the kind, not the topic
 CHAT_MIN = 2  # small-talk examples that use a word no abstract has: a greeting, not a topic
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 
@@ -105,7 +108,8 @@ def cross_validate(rows: list[dict], c: float, folds: int = 5) -> float:
     return float(np.mean(scores))
 
 
-def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | None = None) -> list[str]:
+def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | None = None,
+                weight: dict[str, float] | None = None) -> list[str]:
     """Words that say how a question asks, not what about (see the module docstring); with
     `kinds` (each question's label), also the words that at least CHAT_MIN small-talk
     examples use and no abstract does ("hello", "hey"): a greeting before a question names
@@ -128,7 +132,7 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
         if a_count[w] == 0 and chat_df[w] >= CHAT_MIN:
             out.append(w)
             continue
-        if df < FRAME_SHARE * len(questions):
+        if df < FRAME_MIN or (weight is not None and weight.get(w, 0.0) < FRAME_WEIGHT):
             continue
         ratio = (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
         if ratio >= FRAME_RATIO:
@@ -173,7 +177,8 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
         "idf": {f: round(float(idf[vocab[f]]), 4) for f in names if f in weights},
         "weights": weights,
         "bias": [round(float(b), 4) for b in clf.intercept_],
-        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts(), [r["kind"] for r in fit_rows]),
+        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts(), [r["kind"] for r in fit_rows],
+                             {f[2:]: max(map(abs, ws)) for f, ws in weights.items() if f.startswith("w:")}),
     }
     loaded = QuestionModel(model["kinds"], model["idf"], model["weights"], model["bias"], model["frame"])
     test_acc = float(np.mean([loaded.predict(r["question"]).kind == r["kind"] for r in test_rows])) \

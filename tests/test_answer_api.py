@@ -95,8 +95,11 @@ def test_abstention_judges_the_topic_not_the_asking_scaffolding(pipeline):
     # were declined more often than the same topic asked bare.
     topic = "learn from measurements of people's brain activity?"
     bare = pipeline.abstain_features(topic)
-    assert pipeline.abstain_features(f"Which papers {topic}") == bare
-    assert pipeline.abstain_features(f"Is there anything in the collection that can {topic}") == bare
+    for asked in (f"Which papers {topic}", f"Is there anything in the collection that can {topic}"):
+        feats = pipeline.abstain_features(asked)
+        # The words' coverage is the topic's; the sentence embedding moves a little with the wording.
+        assert {k: v for k, v in feats.items() if k != "dense"} == {k: v for k, v in bare.items() if k != "dense"}
+        assert abs(feats["dense"] - bare["dense"]) < 0.02, asked
     assert bare["cover_max"] > 0.3  # the brain-activity papers cover the topic's words
 
 
