@@ -75,7 +75,7 @@ class Pipeline:
 
     def search(self, query: questions.Query, s: Settings, filters: Filters | None = None) -> Ranking:
         params = search_params(s)
-        if not query.kind.topical and not query.uncertain:
+        if not query.kind.topical:
             # Pseudo-relevance feedback is a recall device: it pulls in papers that describe the
             # topic in other words, which a "which papers ..." question wants. A question after
             # one fact wants the one paper it describes, and feedback's query, partly the top
@@ -118,14 +118,12 @@ class Pipeline:
             # A paper the conversation cites may have been removed since: it is no evidence now.
             query = replace(query, restrict=tuple(pid for pid in query.restrict if pid in self.index.papers))
         ranking = self.search(query, s, filters)
-        if query.uncertain and query.restrict is None and not query.single and query.kind != Kind.COMPARE:
-            # An unsure kind is searched as a topic (with feedback); when one paper still stands far
-            # above the rest, the question describes that paper: a fact, answered from the first
-            # pass, as a fact question is searched. Otherwise a topic: a list.
-            if evidence.concentrated(ranking.sources):
-                query, ranking = replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
-            elif not query.kind.topical:
-                query = replace(query, kind=Kind.LIST)
+        if query.uncertain and query.kind.topical and query.restrict is None and not query.single \
+                and evidence.concentrated(ranking.sources):
+            # A topic the model is unsure of, and one paper stands far above the rest even with
+            # feedback: the question describes that paper. A fact, answered from the first pass,
+            # as a fact question is searched.
+            query, ranking = replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
         used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
         if query.restrict is not None:
             abstain = not used

@@ -137,6 +137,15 @@ def classify(question: str, model: QuestionModel, named: int = 0) -> Prediction:
     return Prediction(fit_kind(kind, named), probs)
 
 
+def masked_names(question: str, mentions) -> str:
+    """The question with each named paper or method replaced by "X".
+
+    With a mention of "CvT" at 5-8: `masked_names("Does CvT use ImageNet?", ...)` -> "Does X use ImageNet?"."""
+    for m in sorted(mentions, key=lambda m: -m.start):
+        question = f"{question[:m.start]}X{question[m.end:]}"
+    return question
+
+
 def analyse(question: str, history: list[Message] | None, names: NameIndex, follow_up: bool | None = None,
             model: QuestionModel | None = None) -> Query:
     """The typed `Query` for a checked question; `follow_up` forces or forbids follow-up
@@ -162,8 +171,11 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
                   for m in identifying if conversation.only_names(question, m.start, m.end))
     # Papers picked by position count as named: "How does the first compare with the second?".
     # "And ConViT?" after "What does CvT propose?" asks the earlier question of another paper.
-    pred = classify(turn.question if swapped and turn.question else question, model,
-                    len(named) + (len(positions) if follow_up else 0))
+    # The kind is read from the question's frame, its names masked: a quoted title's words say
+    # which paper, not what is asked of it ("Compare '<title>' with '<title>'").
+    asked = turn.question if swapped and turn.question else question
+    masked = asked if asked is not question else masked_names(question, mentions)
+    pred = classify(masked, model, len(named) + (len(positions) if follow_up else 0))
     kind = pred.kind
     if follow_up and kind == Kind.CHITCHAT:
         kind = Kind.FACT  # "and the second?", "tell me more" ask about those papers, however short
