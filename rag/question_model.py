@@ -33,6 +33,7 @@ from importlib import resources
 from pathlib import Path
 
 from rag.errors import ConfigError
+from rag.text import INTERROGATIVES
 
 
 class Kind(StrEnum):
@@ -142,14 +143,15 @@ class QuestionModel:
         return Prediction(max(probs, key=probs.get), probs)
 
     def topic(self, question: str) -> str:
-        """The question without its frame words: what search looks for.
+        """The question without its frame words and interrogatives (`rag.text.INTERROGATIVES`):
+        what search looks for.
 
         With "summarize", "collection" and "say" frame words: `topic("Summarize what the
-        collection says about diffusion models")` -> "what the says about diffusion models"
+        collection says about diffusion models")` -> "the says about diffusion models"
         (stop words are left to the analyser). Returns the question itself when nothing but
         frame words is left ("Summarize the collection").
         """
-        kept = [w for w in re.split(r"(\s+)", question) if not _frame_word(w, self.frame)]
+        kept = [w for w in re.split(r"(\s+)", question) if not _frame_word(w, self.frame | INTERROGATIVES)]
         rest = "".join(kept).strip(" ,;:-")
         return " ".join(rest.split()) if any(c.isalnum() for c in rest) else question
 
