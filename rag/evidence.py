@@ -91,10 +91,7 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
         return select(ranked, s.relative_cutoff, 1, most)
     if query.kind == Kind.SUPERLATIVE and not query.single:
         return ranked[:max(most, SUPERLATIVE_POOL)]
-    # "Is there any paper that ...?" is answered "yes" with the papers that clearly do it: the
-    # cut-off sits halfway between the usual one and the best paper's score.
-    cutoff = (1 + s.relative_cutoff) / 2 if query.kind == Kind.EXISTS else s.relative_cutoff
-    used = select(ranked, cutoff, min(s.min_papers, most), most)
+    used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)
     return _led_by(query.titled[0], used, ranked, paper) if query.titled else used
 
 

@@ -143,16 +143,19 @@ class QuestionModel:
         return Prediction(max(probs, key=probs.get), probs)
 
     def topic(self, question: str) -> str:
-        """The question without its frame words and interrogatives (`rag.text.INTERROGATIVES`):
-        what search looks for.
+        """The question without its frame words and its opening interrogatives
+        (`rag.text.INTERROGATIVES`): what search looks for.
 
         With "summarize", "collection" and "say" frame words: `topic("Summarize what the
         collection says about diffusion models")` -> "the says about diffusion models"
         (stop words are left to the analyser). Returns the question itself when nothing but
         frame words is left ("Summarize the collection").
         """
-        kept = [w for w in re.split(r"(\s+)", question) if not _frame_word(w, self.frame | INTERROGATIVES)]
+        kept = [w for w in re.split(r"(\s+)", question) if not _frame_word(w, self.frame)]
         rest = "".join(kept).strip(" ,;:-")
+        # An interrogative that opens the question asks; inside it ("which parts of ...") it may not.
+        while (first := rest.split(maxsplit=1)) and _frame_word(first[0], INTERROGATIVES):
+            rest = first[1].lstrip(" ,;:-") if len(first) > 1 else ""
         return " ".join(rest.split()) if any(c.isalnum() for c in rest) else question
 
 
