@@ -137,6 +137,11 @@ def classify(question: str, model: QuestionModel, named: int = 0) -> Prediction:
     return Prediction(fit_kind(kind, named), probs)
 
 
+def _without_pointers(question: str) -> str:
+    rest = conversation.without_pointers(question)
+    return " ".join(rest.split()) if any(c.isalnum() for c in rest) else question
+
+
 def masked_names(question: str, mentions) -> str:
     """The question with each named paper or method replaced by "X".
 
@@ -188,12 +193,13 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
         more = conversation.asks_for_more(question)
         # Papers picked by position ("the first three") or asked about as "they" are each answered.
         each = more or len(positions) > 1 or (not positions and conversation.asks_about_each(question))
-        rest = conversation.without_pointers(question)  # "which of those" names no topic
-        searched = model.topic(rest if any(c.isalnum() for c in rest) else question)
+        searched = model.topic(_without_pointers(question))  # "which of those" names no topic
         return Query(question, question, searched, kind, True, tuple(restrict), named,
                      limit=requested_count(question), shown=turn.answer if more else "", each=each,
                      confidence=pred.confidence)
-    text = f"{turn.question} {question}" if follow_up and turn.question else question
+    # A follow-up that is not restricted (the earlier answer cited nothing, or it asks anew about
+    # the earlier topic) is searched with the earlier question; its pointers name no topic.
+    text = f"{turn.question} {_without_pointers(question)}" if follow_up and turn.question else question
     titled = tuple(dict.fromkeys(pid for m in identifying for pid in m.paper_ids)) \
         if kind in (*_SINGLE_WHEN_NAMED, Kind.COMPARE) else ()
     return Query(question, text, model.topic(text), kind, follow_up, None, named, titled,
