@@ -292,6 +292,7 @@ def rag_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
     developer, offline, the data dir given, and the plumbing model (the bundled test index's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_") and k != "OPENAI_API_KEY"}
     env["RAG_EMBED_MODEL"] = PLUMBING_MODEL
+    env["RAG_SHIPPED_VECTORS"] = "false"  # as in this process: plumbing tests count what ingest embeds
     if data_dir is not None:
         env["RAG_DATA_DIR"] = str(data_dir)
     env.update(extra)

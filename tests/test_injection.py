@@ -139,9 +139,10 @@ def test_llm_obeying_the_injection_loses_those_citations(injected, stub):
     answer = pipe.answer(QUESTION, settings=llm(s, stub.url))
     assert answer.answerer == "llm"
     assert answer.removed_markers == [7]
-    assert answer.unsupported == [f"{cite_x}.", f"{leak}."]
+    # Sentences no source supports are removed from the answer (docs/security.md) and listed.
+    assert answer.unsupported == [f"{cite_x}.", f"{leak}.", "All papers agree."]
     assert [(c.n, c.paper_id) for c in answer.citations] == [(1, used[fenced - 1].paper_id)]
-    assert answer.text == f"{honest} [1] {cite_x}. {leak}. All papers agree."
+    assert answer.text == f"{honest} [1]"
 
 
 def test_llm_answer_made_only_of_planted_citations_falls_back(injected, stub):
