@@ -60,9 +60,19 @@ def concentrated(ranked: list[Source]) -> bool:
                                 and ranked[1].score < CONCENTRATED * ranked[0].score)
 
 
-def _unranked(paper_id: str, ranked: list[Source], paper: Callable[[str], Paper]) -> Source:
-    """The paper's entry in the ranking, or a zero-score entry when retrieval missed it."""
-    return next((src for src in ranked if src.paper_id == paper_id), None) or Source(paper=paper(paper_id), score=0.0)
+def _unranked(paper_id: str, ranked: list[Source], paper: Callable[[str], Paper | None]) -> Source | None:
+    """The paper's entry in the ranking, or a zero-score entry when retrieval missed it; None
+    when the paper is no longer in the index (removed while the question was answered)."""
+    found = next((src for src in ranked if src.paper_id == paper_id), None)
+    if found is not None:
+        return found
+    record = paper(paper_id)
+    return None if record is None else Source(paper=record, score=0.0)
+
+
+def _entries(paper_ids, ranked: list[Source], paper: Callable[[str], Paper | None]) -> list[Source]:
+    """`_unranked` for each id, the removed papers left out."""
+    return [src for pid in paper_ids if (src := _unranked(pid, ranked, paper)) is not None]
 
 
 def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], Paper]) -> list[Source]:
@@ -79,7 +89,7 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
         # abstracts use ("ConvNeXt") would add a paper nobody asked about.
         compared = query.titled if len(query.titled) >= 2 else \
             query.named[:2] if len(query.named) >= 2 else query.restrict or ()
-        return [_unranked(pid, ranked, paper) for pid in compared[:MAX_COMPARED]]
+        return _entries(compared[:MAX_COMPARED], ranked, paper)
     # A number the question asks for ("Give me 3 papers ...") caps the list; the cut-off still
     # decides relevance, so fewer may come back, never papers it judged irrelevant.
     most = min(s.max_papers, query.limit or s.max_papers)
@@ -87,7 +97,7 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
         # "What did they find?" asks about every earlier paper, in the earlier answer's order
         # (so "the first three" keeps its numbering); "Which of those ..." chooses.
         if query.each:
-            return [_unranked(pid, ranked, paper) for pid in query.restrict[:most]]
+            return _entries(query.restrict[:most], ranked, paper)
         return select(ranked, s.relative_cutoff, 1, most)
     if query.kind == Kind.SUPERLATIVE and not query.single:
         return ranked[:max(most, SUPERLATIVE_POOL)]
@@ -98,7 +108,7 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
 def _led_by(paper_id: str, sources: list[Source], ranked: list[Source], paper: Callable[[str], Paper]) -> list[Source]:
     """`sources` with the paper `paper_id` first (its ranking entry, or a zero-score one), the
     rest in their order."""
-    return [_unranked(paper_id, ranked, paper)] + [src for src in sources if src.paper_id != paper_id]
+    return _entries([paper_id], ranked, paper) + [src for src in sources if src.paper_id != paper_id]
 
 
 def named_first(query: Query, ranked: list[Source], paper: Callable[[str], Paper]) -> list[Source]:

@@ -35,6 +35,7 @@ from rag.models import Answer, Citation, Paper, Source
 from rag.names import NameIndex, display_name
 from rag.question_model import Kind
 from rag.text import escape_md, query_terms, terms
+from rag.text import sentences as split_sentences
 
 _MEASURE = (r"accuracy|score|f1|bleu|auc|error|speed|speedup|parameters|flops|size|rate|resolution|latency|"
             r"throughput|improvement|gain|reduction|ap|map|iou|psnr|top-1|top-5|wer|precision|recall")
@@ -215,14 +216,23 @@ class Extractive:
             # is answered by the sentences that state the mechanism, not every one naming LoFTR.
             question = _without_names(question, [used[0].paper])
         scorer = SentenceScorer(question, self.idf, **CUES.get(kind, {}))
+        held = {src.paper_id: src.paper for src in used}
+
+        def of_paper(paper_id: str) -> list[str]:
+            try:
+                return self.sentences_of(paper_id)
+            except KeyError:  # removed from the index while this question was answered: the record at hand
+                return split_sentences(held[paper_id].abstract)
+
         if kind == Kind.COMPARE and len(used) >= 2:
-            return _as_asked(self._compare(question, used), asked)  # the papers compared: evidence.choose caps them
+            # the papers compared: evidence.choose caps them
+            return _as_asked(self._compare(question, used, of_paper), asked)
 
         def unshown(paper_id: str) -> list[str]:
-            sentences = self.sentences_of(paper_id)
+            sentences = of_paper(paper_id)
             return [s for s in sentences if quoted(s) not in shown] or sentences
 
-        sentences_of = unshown if shown else self.sentences_of  # no escaping work for a plain answer
+        sentences_of = unshown if shown else of_paper  # no escaping work for a plain answer
         if kind == Kind.SUPERLATIVE and not single:
             answer = self._superlative(asked or question, used, scorer, sentences_of)
         elif kind in LEADS and not single:
@@ -324,7 +334,7 @@ class Extractive:
             cites.append(Citation(n=n, paper_id=pid, title=src.title, quote=unmarked(rep.sentence)))
         return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
 
-    def _compare(self, question: str, papers: list[Source]) -> Answer:
+    def _compare(self, question: str, papers: list[Source], sentences_of: Callable[[str], list[str]]) -> Answer:
         # The papers' names say which paper a sentence is from, not what the question asks
         # about them ("how do ConViT and CvT differ in how they add convolutional bias"):
         # score sentences on the rest, and count the words of their titles less.
@@ -332,7 +342,7 @@ class Extractive:
         aspect = SentenceScorer(aspect_text, self.idf, topic={t for src in papers for t in terms(src.title)})
         contents = []
         for src in papers:
-            sents = self.sentences_of(src.paper_id)
+            sents = sentences_of(src.paper_id)
             contents.append([s for s in sents if states_content(s)] or sents)
         aspect_vec, vectors = self._vectors_for(aspect_text, contents)
         blocks, cites = [], []

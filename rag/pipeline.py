@@ -124,7 +124,7 @@ class Pipeline:
             # feedback: the question describes that paper. A fact, answered from the first pass,
             # as a fact question is searched.
             query, ranking = replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
-        used = evidence.choose(query, ranking, s, self.index.papers.__getitem__)
+        used = evidence.choose(query, ranking, s, self.index.paper)
         if query.restrict is not None:
             abstain = not used
         elif query.kind == Kind.COMPARE:
@@ -134,7 +134,7 @@ class Pipeline:
             # papers try to ... automatically" spends IDF mass on words no topic is about.
             abstain = should_abstain(query.searched, ranking.first, self.abstainer, self.index.idf, s.retrieval_mode,
                                      s.abstain_threshold)
-        ranked = evidence.named_first(query, ranking.sources, self.index.papers.__getitem__)
+        ranked = evidence.named_first(query, ranking.sources, self.index.paper)
         return Evidence(query, evidence.shape(query, used), ranked, ranking.first, used, abstain)
 
     def abstain_features(self, question: str, s: Settings | None = None) -> dict[str, float]:
