@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from docs.generated import sync
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 EVAL_SUMMARY = ROOT / "eval" / "summary.json"
@@ -201,15 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.eval:
         write_eval_summary(args.eval, args.generalization)
     text, wanted = current()
-    if args.check:
-        if text != wanted:
-            print("README.md's figures table is out of date: run `python -m docs.figures`", file=sys.stderr)
-            return 1
-        return 0
-    if text != wanted:
-        README.write_text(wanted, encoding="utf-8")
-        print("README.md: figures table rewritten")
-    return 0
+    return sync(README, text, wanted, args.check, "python -m docs.figures", "README.md's figures table")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from docs.generated import sync
+
 PAGE = Path(__file__).resolve().parent / "settings.md"
 
 INTRO = """\
@@ -56,15 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     wanted = page()
     have = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-    if "--check" in argv:
-        if have != wanted:
-            print("docs/settings.md is out of date: run `python -m docs.settings_doc`", file=sys.stderr)
-            return 1
-        return 0
-    if have != wanted:
-        PAGE.write_text(wanted, encoding="utf-8")
-        print("docs/settings.md rewritten")
-    return 0
+    return sync(PAGE, have, wanted, "--check" in argv, "python -m docs.settings_doc", "docs/settings.md")
 
 
 if __name__ == "__main__":
