@@ -122,3 +122,13 @@ def test_numbers_are_read_with_their_metric():
     assert direction("best top-1 accuracy on ImageNet", "top-1") == "max"
     assert direction("best error rate on SVHN", "error") == "min"
     assert reported("No numbers about error here.", "error") == []
+
+
+@pytest.mark.slow
+def test_the_packaged_model_is_what_the_labelled_questions_give():
+    """Refitting (deterministic: a fixed split, lbfgs) gives exactly the packaged file, so the
+    model in the repo is the one its training data and `python -m eval.train_questions` make."""
+    from eval.train_questions import load, train
+
+    model, _ = train(load())
+    assert model == json.loads((DATA / "question_model.json").read_text())
