@@ -48,6 +48,7 @@ class Pipeline:
         self.abstainer = abstainer
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
         self.question_model = question_model or QuestionModel.packaged()
+        self._reader = None  # (endpoint key, rag.understand_llm.LLMUnderstanding), built when first asked for
         # Frame words ("pls", "u") are how people ask, never typos of the corpus's words.
         self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.frame)
         # The index reloads itself when another process ingests or rebuilds; these read its
@@ -96,7 +97,10 @@ class Pipeline:
             return query
         from rag.understand_llm import LLMUnderstanding  # the openai client is imported only when used
 
-        reading = LLMUnderstanding(s).read(question, history)
+        key = (s.llm_base_url, s.llm_model, s.llm_timeout, s.llm_api_key)
+        if self._reader is None or self._reader[0] != key:  # one client per endpoint, not per question
+            self._reader = (key, LLMUnderstanding(s))
+        reading = self._reader[1].read(question, history)
         if reading is None:
             return query
         kind = questions.fit_kind(reading.kind, len(query.named) + len(query.restrict or ()))
