@@ -12,7 +12,9 @@ writes the same file, and a test holds the packaged model to what the data gives
 Frame words are counted here too: words that at least FRAME_MIN of the questions hold, that
 are FRAME_RATIO times more frequent in questions than in the bundled abstracts, and that the
 fitted model weighs (FRAME_WEIGHT: a word that tells the kind, not a topic the examples
-happen to repeat, such as "crowd counting"), except
+happen to repeat, such as "crowd counting"); or, less lopsided in frequency (KIND_RATIO), that
+the model weighs heavily (KIND_WEIGHT: "overview", "should", "explain", "limitations" decide
+the kind, and no topic word reaches that weight); except
 name-like tokens (an inner capital or a digit: "CvT", "YOLOv3"; or capitalised inside a
 question: "Swin"), which name a topic however often the examples use them.
 """
@@ -39,6 +41,8 @@ C_GRID = (10.0, 30.0, 100.0)
 FRAME_MIN = 5  # questions that must use a word for it to be a frame word (a count: adding examples keeps it)
 FRAME_RATIO = 15.0
 FRAME_WEIGHT = 1.0  # the fitted model's largest |weight| for the word: it tells the kind, not the topic
+KIND_RATIO = 3.0  # a word the model leans on this heavily is a frame word at this smaller ratio
+KIND_WEIGHT = 2.0  # topic words the examples repeat weigh under 1.5 ("imaging" 1.1, "resolution" 1.3)
 CHAT_MIN = 2  # small-talk examples that use a word no abstract has: a greeting, not a topic
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 
@@ -132,10 +136,11 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
         if a_count[w] == 0 and chat_df[w] >= CHAT_MIN:
             out.append(w)
             continue
-        if df < FRAME_MIN or (weight is not None and weight.get(w, 0.0) < FRAME_WEIGHT):
+        told = weight.get(w, 0.0) if weight is not None else FRAME_WEIGHT
+        if df < FRAME_MIN or told < FRAME_WEIGHT:
             continue
         ratio = (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
-        if ratio >= FRAME_RATIO:
+        if ratio >= FRAME_RATIO or (ratio >= KIND_RATIO and told >= KIND_WEIGHT):
             out.append(w)
     return sorted(out)
 

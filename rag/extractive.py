@@ -94,11 +94,18 @@ SENTENCE_BATCH = 8
 ORIGIN_POOL = 5  # candidates an origin question considers for the paper that introduces the name
 SUPERLATIVE_SHOWN = 5  # papers listed with their values under a superlative answer
 # Where an abstract defines a name it introduces: "dubbed ConvNeXt", "termed CDD-RED".
-_DEFINES = re.compile(r"\b(dubbed|named|called|termed|coined|namely)\b", re.I)
+_DEFINING = ("dubbed", "named", "called", "termed", "coined", "namely")
+_DEFINES = re.compile(rf"\b({'|'.join(_DEFINING)})\b", re.I)
 ASPECT_SENTENCES = 3  # per paper, quoted for the asked aspect besides what it does and its evaluation
-_CONTRIBUTION = re.compile(r"\b(we (propose|present|introduce|develop|design)|"
+_INTRODUCING = ("propose", "present", "introduce", "develop", "design")
+_CONTRIBUTION = re.compile(rf"\b(we ({'|'.join(_INTRODUCING)})|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
+# The words an origin question asks with ("who first proposed ...", "which paper coined ..."):
+# they say nothing about which name, so a later paper that "proposes" a variant gains nothing.
+_ASKING_ORIGIN = frozenset(terms(" ".join((*_INTRODUCING, *_DEFINING, "first", "paper", "come", "came",
+                                            "origin", "invent"))))
+_ACRONYM = re.compile(r"\b[A-Z]{3,7}s?\b")  # "YOLO", "LPIPS", "CNNs"
 
 
 class SentenceScorer:
@@ -280,12 +287,17 @@ class Extractive:
         ORIGIN_POOL, the one whose contribution sentences ("we propose ...", "dubbed ...") and
         title hold most of the question's IDF mass; ties keep the ranking's order. A paper that
         only cites a name mentions it, but does not propose it."""
-        q_terms = set(query_terms(question))
+        q_terms = set(query_terms(question)) - _ASKING_ORIGIN
+        acronyms = [(a.rstrip("s"), t) for a in _ACRONYM.findall(question) for t in terms(a)]
 
         def introduces(src: Source) -> float:
             said = [s for s in sentences_of(src.paper_id) if _CONTRIBUTION.search(s) or _DEFINES.search(s)]
             found = q_terms & set(terms(" ".join([src.title, *said])))
-            return sum(self.idf(t) for t in found)
+            # The paper that spells an acronym out ("You Only Look Once" for YOLO) defines it;
+            # one that uses it in a variant's name ("Mamba YOLO") does not.
+            text = f"{src.title}. {src.paper.abstract}"
+            expanded = sum(self.idf(t) for acronym, t in acronyms if _spells_out(acronym, text))
+            return sum(self.idf(t) for t in found) + expanded
 
         pool = used[:ORIGIN_POOL]
         first = max(pool, key=lambda src: (introduces(src), -pool.index(src)), default=None)
@@ -400,6 +412,15 @@ def nearest_aspect(sents: list[str], aspect: SentenceScorer, similarity: np.ndar
     chosen = by_terms[:n - 1] if closest in by_terms[:n - 1] else [*by_terms[:n - 1], closest]
     chosen += [i for i in by_terms[n - 1:] if i not in chosen][:n - len(chosen)]
     return [sents[i] for i in sorted(chosen)]
+
+
+def _spells_out(acronym: str, text: str) -> bool:
+    """Whether `text` holds consecutive words whose initials spell `acronym`.
+
+    `_spells_out("YOLO", "You Only Look Once: Unified ...")` -> True;
+    `_spells_out("YOLO", "Mamba YOLO: SSMs-Based YOLO ...")` -> False."""
+    words_of = r"[\s-]+".join(rf"{re.escape(c)}[\w']*" for c in acronym)
+    return re.search(rf"\b{words_of}\b", text, re.I) is not None
 
 
 def _as_asked(answer: Answer, asked: str | None) -> Answer:

@@ -159,7 +159,15 @@ class QuestionModel:
         return " ".join(rest.split()) if any(c.isalnum() for c in rest) else question
 
 
+_INFLECTIONS = ("s", "es", "d", "ed")  # not "-ing": "explaining models" is a topic, "explain" a frame
+
+
 def _frame_word(token: str, frame: frozenset[str]) -> bool:
-    """Whether a whitespace token is a frame word, punctuation around it ignored."""
+    """Whether a whitespace token is a frame word or a regular inflection of one ("says" of
+    "say", "reported" of "reports"), punctuation around it ignored."""
     core = words(token)
-    return len(core) == 1 and core[0] in frame
+    if len(core) != 1:
+        return False
+    word = core[0]
+    stems = {word} | {word[:-len(end)] for end in _INFLECTIONS if word.endswith(end) and len(word) > len(end) + 2}
+    return any(stem in frame or any(stem + end in frame for end in _INFLECTIONS) for stem in stems)

@@ -15,6 +15,7 @@ import pytest
 from rag.extractive import _LIMITATION
 
 LOFTR = "LoFTR: Detector-Free Local Feature Matching with Transformers"
+YOLO = "You Only Look Once: Unified, Real-Time Object Detection"
 GRAD_CAM = "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization"
 
 
@@ -68,6 +69,14 @@ def test_how_a_named_method_works_is_told_from_its_paper_by_its_mechanism(pipeli
                                       "where does Grad-CAM come from?"])
 def test_origin_questions_name_the_introducing_paper(pipeline, question):
     assert pipeline.answer(question).citations[0].title == GRAD_CAM
+
+
+@pytest.mark.parametrize("question", ["Which paper first proposed YOLO?", "who introduced YOLO",
+                                      "where does the name YOLO come from?"])
+def test_origin_of_an_acronym_is_the_paper_that_spells_it_out(pipeline, question):
+    """"Mamba YOLO" proposes a variant named with the acronym and ranks high for it; the paper
+    that spells YOLO out ("You Only Look Once") introduced it."""
+    assert pipeline.answer(question).citations[0].title == YOLO
 
 
 def test_typos_and_abbreviations_get_the_answer_of_the_right_spelling(pipeline):
