@@ -77,6 +77,15 @@ def title_head(title: str) -> str:
     return head
 
 
+def _coined_look(name: str) -> bool:
+    """Whether a name has what ordinary words lack: a capital inside a word or a digit.
+
+    `_coined_look("Grad-CAM")`, `_coined_look("ConViT")`, `_coined_look("YOLOv3")` -> True;
+    `_coined_look("Knowledge distillation")`, `_coined_look("Prototypical Networks")` -> False.
+    """
+    return any(c.isdigit() for c in name) or any(c.isupper() for w in re.split(r"[\s-]+", name) for c in w[1:])
+
+
 def display_name(title: str) -> str:
     """What an answer calls a paper: its short name when that is short, else the title."""
     head = short_name(title)
@@ -164,6 +173,7 @@ class NameIndex:
                  phrase_count: Callable[[str], int] | None = None):
         self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
         self.strong: dict[str, list[str]] = {}  # full titles and short names
+        self.short: dict[str, list[str]] = {}  # every short name, for reading answers back (`by_title`)
         where: dict[str, list[str]] = {}
         coined: dict[str, list[str]] = {}
         heads: dict[str, list[str]] = {}
@@ -172,7 +182,10 @@ class NameIndex:
             self.titles.setdefault(title, []).append(pid)
             self.strong.setdefault(title, []).append(pid)
             if head := short_name(paper.title):
-                self.strong.setdefault(head.casefold(), []).append(pid)
+                self.short.setdefault(head.casefold(), []).append(pid)
+                # "ConViT", "Grad-CAM", "Attention is All You Need?" name a paper; a head of
+                # ordinary words ("Knowledge distillation: A good teacher ...") may be a topic.
+                (self.strong if _coined_look(head) else heads).setdefault(head.casefold(), []).append(pid)
             elif head := title_head(paper.title):
                 heads.setdefault(head.casefold(), []).append(pid)
             every, coins = _method_tokens(paper)
@@ -187,9 +200,10 @@ class NameIndex:
         # paper that lists ConvNeXt among its backbones.
         self.coined = {t: [pid for pid in pids if pid in coined[t]] for t, pids in self.methods.items()
                        if any(pid in coined.get(t, ()) for pid in pids)}
-        # A head before a colon was chosen by the authors as a name. One cut from a title without
-        # a colon ("Prototypical Networks") is a name only where the corpus uses the phrase
-        # rarely; "Convolutional Neural Networks" heads titles too, and names a topic.
+        # A head of ordinary words, before a colon or cut from a title without one ("Prototypical
+        # Networks"), is a name only where the corpus uses the phrase rarely: "Convolutional
+        # Neural Networks" heads titles too, and "Knowledge distillation: ..." names a topic
+        # that many abstracts share ("what do the papers say about knowledge distillation?").
         if phrase_count is None:
             texts = [f"{p.title} {p.abstract}".casefold() for p in papers.values()] if heads else []
 
@@ -206,7 +220,7 @@ class NameIndex:
         """Ids of the papers with this exact title (case-insensitive), or, failing that, this
         short name: how an answer's reference lines and bold names are read back."""
         key = " ".join(title.split()).casefold()
-        return self.titles.get(key) or self.strong.get(key, [])
+        return self.titles.get(key) or self.strong.get(key) or self.short.get(key, [])
 
     def mentions(self, question: str, strong_only: bool = False) -> list[Mention]:
         """Every name in `question`, overlaps resolved (see `resolve`)."""

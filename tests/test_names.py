@@ -61,6 +61,21 @@ def test_uncoloned_heads_name_a_paper_only_where_the_phrase_is_rare():
     assert names.find("What do convolutional neural networks do?") == []  # a topic, not a name
 
 
+def test_a_colon_head_of_ordinary_words_names_a_paper_only_where_the_phrase_is_rare():
+    """"Knowledge distillation: A good teacher ..." is one paper's head, and a topic that many
+    abstracts share; "Grad-CAM: ..." is a coined name however many abstracts cite it."""
+    kd = Paper("kd", "Knowledge distillation: A good teacher is patient and consistent", "We distill.")
+    gradcam = Paper("gradcam", "Grad-CAM: Visual Explanations from Deep Networks", "We propose Grad-CAM.")
+    users = {f"u{i}": Paper(f"u{i}", f"Study {i}", "We use knowledge distillation and compare with Grad-CAM.")
+             for i in range(3)}
+    names = NameIndex({"kd": kd, "gradcam": gradcam, **users})
+    for question in ("what do these papers say about knowledge distillation?",
+                     "Give me an overview of knowledge distillation", "knowledge distillation limitations"):
+        assert names.find(question, strong_only=True) == [], question
+    assert names.find("How does Grad-CAM work?", strong_only=True) == ["gradcam"]
+    assert names.by_title("Knowledge distillation") == ["kd"]  # an answer's bold short name still reads back
+
+
 def test_a_quoted_full_title_wins_over_a_short_name_inside_it():
     papers = {"rl": Paper("rl", "Representation Learning: A Review and New Perspectives", "A review."),
               "ctx": Paper("ctx", "Unsupervised Visual Representation Learning by Context Prediction", "Context.")}
