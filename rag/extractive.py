@@ -316,17 +316,22 @@ class Extractive:
         rest = numbers.without_direction(question)
         metric_terms = set(terms(metric or ""))
         anchors = {t for name in numbers.names_in(rest) for t in terms(name)} - metric_terms
+        named = bool(anchors)  # a benchmark named as such, not only the rarest other word
         if not anchors:
             others = [t for t in query_terms(rest) if t not in metric_terms
                       and any(t in ts for sents in said.values() for _, ts in sents)]
             anchors = {max(others, key=self.idf)} if others else set()
+        # A value counts where it is stated for the benchmark (a sentence may list several).
+        def about(clause: str) -> bool:
+            return bool(anchors & set(terms(clause)))
+
+        read = {pid: [(s, len(anchors & ts), numbers.reported(s, metric, about if named else None)) for s, ts in sents]
+                for pid, sents in said.items()}
         # Of the sentences that report the metric, those naming most of the anchors compete.
-        reporting = {pid: [(s, len(anchors & ts)) for s, ts in sents if numbers.reported(s, metric)]
-                     for pid, sents in said.items()}
-        most = max((n for sents in reporting.values() for _, n in sents), default=0)
+        most = max((n for sents in read.values() for _, n, values in sents if values), default=0)
         found: dict[str, numbers.Reported] = {}
         for src in used:
-            values = [r for s, n in reporting[src.paper_id] if n == most for r in numbers.reported(s, metric)]
+            values = [r for _, n, reps in read[src.paper_id] if n == most for r in reps]
             if values:
                 pick = min if want == "min" else max
                 found[src.paper_id] = pick(values, key=lambda r: r.value)

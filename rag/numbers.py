@@ -15,6 +15,7 @@ its other words.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # metric word (regex) -> True when a lower value is better
@@ -81,28 +82,92 @@ class Reported:
     sentence: str
 
 
-def reported(sentence: str, metric: str | None) -> list[Reported]:
-    """The values a sentence reports for `metric` (any number when `metric` is None).
+def _mentions(sentence: str, metric: str) -> list[int]:
+    """Where a sentence names the metric. A metric of several words stated by the one of them
+    that is a metric itself ("box AP" as "64.3% AP on COCO", where box AP is the default;
+    "error rate" as "top-1 error of 3.6%") counts, unless another qualifier makes it another
+    metric ("mask AP")."""
+    found = [m.start() for m in re.finditer(rf"\b{re.escape(metric)}", sentence, re.I)]
+    words = metric.split()
+    if found or len(words) == 1:
+        return found
+    heads = [w for w in words if _METRIC.fullmatch(w)]
+    return [m.start(2) for head in heads for m in re.finditer(rf"(\w+\s+)?\b({re.escape(head)})\b", sentence, re.I)
+            if not (m.group(1) and _METRIC.fullmatch(f"{m.group(1).strip()} {head}"))]
+
+
+def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | None = None) -> list[Reported]:
+    """The values a sentence reports for `metric` (any number when `metric` is None); with
+    `about`, only those stated for the benchmark it recognises.
 
     >>> [r.value for r in reported("Our model reaches 2.1% error on CIFAR-10 and 15.6% on CIFAR-100.", "error")]
     [2.1]
     >>> [r.value for r in reported("ResNet-50 trained in 2019 gets 76.1% top-1 accuracy.", "accuracy")]
     [76.1]
+
+    A sentence can report one metric for several benchmarks ("68.4% PQ and 83.5% mIoU on
+    Cityscapes, and ADE20K val with 55.2% mIoU"): with `about`, the sentence is read clause by
+    clause (split at commas and semicolons), a clause is about the benchmark its names are, one
+    without names continues the clause before, and each mention of the metric in a clause
+    about the benchmark gives its nearest value.
     """
-    mentions = [m.start() for m in re.finditer(rf"\b{re.escape(metric)}", sentence, re.I)] if metric else []
+    if about is None:
+        return _nearest(sentence, metric, first_only=True)
+    out, current = [], False
+    for n, clause in enumerate(re.split(r"[,;]", sentence)):
+        if _names_a_benchmark(clause, opens_sentence=n == 0):
+            current = about(clause)
+        if current:
+            out += [Reported(r.value, r.text, sentence) for r in _nearest(clause, metric, first_only=False)]
+    return out
+
+
+_BEFORE_BENCHMARK = re.compile(r"\b(?:on|in|of|for|across|over)\s+(?:the\s+)?$", re.I)
+_AFTER_BENCHMARK = re.compile(r"^[\s\w-]{0,12}?\b(?:val\w*|test\w*|validation|set|dataset|benchmark|split)\b", re.I)
+
+
+def _names_a_benchmark(clause: str, opens_sentence: bool) -> bool:
+    """Whether a clause names a dataset or benchmark: a capitalised word (not the one that
+    opens the sentence) or letters with digits, placed as benchmarks are ("on ADE20K", "of
+    CIFAR-10", "Cityscapes val set", "COCO box AP"). A model named as the subject ("NASNet
+    achieves 2.4% error") is not one, nor is a metric ("top-1") or a bare number.
+
+    `_names_a_benchmark(" and 62.1% mIoU on ADE20K val", False)` -> True;
+    `_names_a_benchmark(" we reach 76% mIoU on the Pascal VOC 2012 dataset", False)` -> True;
+    `_names_a_benchmark(" NASNet achieves 2.4% error rate", False)` -> False.
+    """
+    for i, m in enumerate(re.finditer(r"[A-Za-z][\w-]*", clause)):
+        t = m.group(0)
+        if _METRIC.fullmatch(t) or not ((i > 0 or not opens_sentence) and t[:1].isupper() or re.search(r"\d", t)):
+            continue
+        after = clause[m.end():]
+        if _BEFORE_BENCHMARK.search(clause[:m.start()]) or _AFTER_BENCHMARK.match(after) \
+                or _METRIC.match(after.lstrip()):
+            return True
+    return False
+
+
+def _nearest(text: str, metric: str | None, first_only: bool) -> list[Reported]:
+    """The numbers within WINDOW characters of a mention of `metric` in `text` (every number
+    when `metric` is None): the single nearest (`first_only`) or the nearest to each mention."""
+    mentions = _mentions(text, metric) if metric else []
     if metric and not mentions:
         return []
-    out = []
-    for m in _VALUE.finditer(sentence):
+    values = []
+    for m in _VALUE.finditer(text):
         number = float(m.group(1))
         if m.group(2) is None and (1900 <= number <= 2100 and "." not in m.group(1)):
             continue  # a year
-        distance = min((abs(m.start() - p) for p in mentions), default=0)
-        if distance <= WINDOW:
-            out.append((distance, Reported(number, m.group(0).strip(), sentence)))
-    if mentions:  # the value nearest the metric's mention is the one reported for it
-        out = sorted(out, key=lambda pair: pair[0])[:1]
-    return [r for _, r in out]
+        values.append((m.start(), Reported(number, m.group(0).strip(), text)))
+    if not mentions:
+        return [r for _, r in values]
+    near = []
+    for p in mentions:
+        dist, rep = min(((abs(start - p), r) for start, r in values), default=(WINDOW + 1, None), key=lambda x: x[0])
+        if rep is not None and dist <= WINDOW and rep not in [r for _, r in near]:
+            near.append((dist, rep))
+    near.sort(key=lambda pair: pair[0])
+    return [r for _, r in (near[:1] if first_only else near)]
 
 
 def best(values: dict[str, Reported], want: str) -> str | None:

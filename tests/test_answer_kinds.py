@@ -98,6 +98,16 @@ def test_a_superlative_compares_the_reported_numbers(pipeline, question):
     assert all("CIFAR-10" in c.quote for c in answer.citations)
 
 
+@pytest.mark.parametrize("question", ["best mIoU on ADE20K in the collection?",
+                                      "which segmentation model reports the highest ADE20K mIoU"])
+def test_a_superlative_compares_the_values_stated_for_the_asked_benchmark(pipeline, question):
+    """Abstracts state mIoU for Cityscapes and ADE20K in one sentence: only ADE20K's counts."""
+    answer = pipeline.answer(question)
+    assert "reports the highest miou" in answer.text.lower(), answer.text
+    assert answer.citations[0].title.startswith("ViT-CoMer"), answer.text
+    assert "83.5%" not in answer.text  # kMaX-DeepLab's Cityscapes mIoU, in its ADE20K sentence
+
+
 @pytest.mark.parametrize("question", ["What are the weaknesses of vision transformers according to the papers?",
                                       "limitations of ViTs on small datasets?"])
 def test_limits_quote_the_sentences_that_state_a_limitation(pipeline, question):
