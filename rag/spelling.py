@@ -4,17 +4,23 @@ A question typed in a hurry ("tranformer segmantation") holds words no abstract 
 Searched as typed they match nothing, and the abstention model reads words no abstract holds
 as a topic the corpus does not cover. So a word is corrected when the index has no chunk
 holding its stem but has chunks holding the stem of a word one edit away (a letter deleted,
-inserted, replaced, or two swapped: Norvig's edits1); the candidate most chunks hold wins.
+inserted, replaced, or two swapped: Norvig's edits1). An English word the index holds wins,
+then the candidate most chunks hold: "segmantation" is "segmentation", not "semantation",
+whose stem happens to be that of "semantic", which more chunks hold.
 
-A short word that is neither ("obj", "imgs") is read as an abbreviation of the English word that
-starts with the same two letters, holds its letters in order, and most chunks hold.
+Short words (up to MAX_ABBREVIATION letters) are read as abbreviations, in two classes:
+- clipped words, the start of an English word ("seg", "impl", "perf", "obj"): the one most
+  chunks hold. A clip the index knows from a chunk or two ("recog") counts too, when the word it
+  clips is RARE_RATIO times as frequent;
+- contractions that drop letters ("imgs", "txt"): the English word that holds the
+  abbreviation's letters in order and starts with its first two letters, or with its first
+  and ends with its last ("txt" -> "text", but "dpo" is not "deploy"), most held first.
 
 Left as typed: words the index knows, English words (pyspellchecker's dictionary: "stock" in
 "stock price forecasting" is a topic the corpus lacks, which the abstention model must see,
-not a typo of "stack"), stop words, short words (under MIN_LENGTH letters: too many
-neighbours), name-like tokens ("LoFTR", "YOLOv3": a name is not a typo), and the words the
-caller says are how questions ask (the question model's frame words: "pls"). Of candidates
-whose stems are as frequent, an English word wins ("summarise" -> "summarize").
+not a typo of "stack"), stop words, words under MIN_ABBREVIATION letters, name-like tokens
+("LoFTR", "YOLOv3": a name is not a typo), and the words the caller says are how questions ask
+(the question model's frame words: "pls").
 One doc-frequency lookup per candidate stem, cached: a few hundred lookups per unknown word,
 none for a question without one.
 """
@@ -28,9 +34,11 @@ from functools import cache, lru_cache
 
 from rag.text import terms
 
-MIN_LENGTH = 4
+MIN_LENGTH = 4  # shorter words have too many neighbours one edit away to correct by edits
 MIN_ABBREVIATION = 3  # "obj", "seg": shorter words are too ambiguous to expand
 MAX_ABBREVIATION = 5
+RARE = 2  # chunks holding a clipped word ("recog") that the index happens to know
+RARE_RATIO = 50  # how many more chunks must hold the word it clips, per chunk holding the clip
 _WORD = re.compile(r"\b[A-Za-z][a-z]+\b")  # all lower case but perhaps the first letter: not a name
 
 
@@ -80,38 +88,53 @@ class Speller:
         """The correction of one lower-case word, or None when it needs none or has none."""
         if len(word) < MIN_ABBREVIATION or word in self.keep or self.is_word(word):
             return None
-        if self.known(word):  # "featur": the index knows its stem; the English word with that stem reads better
+        short = len(word) <= MAX_ABBREVIATION
+        if self.known(word):
+            # "recog": a clipped word one or two chunks happen to hold, when the word it clips is
+            # far more frequent.
+            if short and self._df(terms(word)[0]) <= RARE:
+                expanded, df = self._prefix_of(word)
+                if expanded and df >= RARE_RATIO * RARE:
+                    return expanded
+            # "featur": the index knows its stem; the English word with that stem reads better
             stem = terms(word)
             return next((c for c in sorted(edits1(word)) if self.is_word(c) and terms(c) == stem), None)
+        if short and (expanded := self._prefix_of(word)[0]):  # "seg", "impl", "perf": clipped words
+            return expanded
         if len(word) < MIN_LENGTH:
             return self._expand(word)
-        best, best_key = None, (0, False)
+        best, best_key = None, (False, 0)
         for candidate in sorted(edits1(word)):
             stems = terms(candidate)
             df = self._df(stems[0]) if len(stems) == 1 else 0
-            key = (df, df > 0 and self.is_word(candidate))
+            key = (df > 0 and self.is_word(candidate), df)  # an English word the index holds, then the most held
             if key > best_key:
                 best, best_key = candidate, key
-        if best is None or not best_key[1]:  # no English word one edit away: perhaps an abbreviation
+        if best is None or not best_key[0]:  # no English word one edit away: perhaps an abbreviation
             return self._expand(word) or best
         return best
 
-    def _expand(self, word: str) -> str | None:
-        """An abbreviation's English word: one that starts with the same two letters and holds
-        the abbreviation's letters in order ("obj" -> "object", "imgs" -> "images"), the one most
-        chunks hold. Acronyms typed in capitals never get here (they are names)."""
-        if len(word) > MAX_ABBREVIATION:
-            return None
+    def _prefix_of(self, word: str) -> tuple[str | None, int]:
+        """The English word that `word` clips ("seg" -> "segmentation"... whichever such word
+        most chunks hold), with that count; (None, 0) when the index holds none."""
+        return self._most_held(c for c in english_words(word[0]) if len(c) > len(word) and c.startswith(word))
+
+    def _most_held(self, candidates) -> tuple[str | None, int]:
         best, best_df = None, 0
-        for candidate in english_words(word[:2]):
-            if len(candidate) <= len(word) or not _subsequence(word, candidate):
-                continue
+        for candidate in candidates:
             stems = terms(candidate)
             df = self._df(stems[0]) if len(stems) == 1 else 0
             if df > best_df:
                 best, best_df = candidate, df
-        return best
+        return best, best_df
 
+    def _expand(self, word: str) -> str | None:
+        """A contraction's English word (see the module docstring): "imgs" -> "images", "txt" ->
+        "text". Acronyms typed in capitals never get here (they are names)."""
+        if len(word) > MAX_ABBREVIATION:
+            return None
+        return self._most_held(c for c in english_words(word[0]) if len(c) > len(word) and _subsequence(word, c)
+                               and (c[1] == word[1] or c[-1] == word[-1]))[0]
 
     def correct(self, text: str) -> str:
         """`text` with each correctable word replaced, capitalisation of its first letter kept."""
@@ -133,5 +156,5 @@ def _subsequence(short: str, long: str) -> bool:
 
 @cache
 def english_words(prefix: str) -> tuple[str, ...]:
-    """The dictionary's words that start with `prefix` (two letters), sorted."""
+    """The dictionary's words that start with `prefix`, sorted."""
     return tuple(sorted(w for w in _dictionary() if w.startswith(prefix) and w.isalpha()))

@@ -16,6 +16,7 @@ import pytest
 from rag.numbers import direction, metric_in, reported
 from rag.question_model import Kind, QuestionModel, features
 from rag.spelling import Speller
+from rag.text import terms
 
 DATA = Path(str(resources.files("rag") / "data"))
 
@@ -124,6 +125,26 @@ def test_speller_expands_abbreviations_to_words_the_index_holds():
     speller = Speller(lambda stem: df.get(stem, 0))  # the real English dictionary
     assert speller.correct("obj segmentaion in imgs") == "object segmentation in images"
     assert speller.correct("dpo for chat models") == "dpo for chat models"  # no word starts "dp...o" here
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("seg", "segmentation"), ("impl", "implementation"), ("perf", "performance"),  # clipped words
+    ("txt", "text"), ("imgs", "images"),  # contractions that keep the first letter
+    ("recog", "recognition"),  # a clip the index knows from one chunk, its word from many
+])
+def test_speller_reads_both_classes_of_abbreviation(typed, meant):
+    df = {"segment": 80, "set": 200, "implement": 30, "improv": 40, "perform": 150, "per": 300, "text": 25,
+          "imag": 90, "recog": 1, "recognit": 100}
+    speller = Speller(lambda stem: df.get(stem, 0))  # the real English dictionary
+    corrected = speller.correct(f"{typed} for vision")
+    assert terms(corrected) == terms(f"{meant} for vision"), corrected  # "segment" searches as "segmentation"
+
+
+def test_speller_prefers_an_english_word_to_a_more_frequent_stem():
+    """"semantation" (not a word) shares its stem with "semantic", which more chunks hold."""
+    df = {"segment": 30, "semant": 120}
+    speller = Speller(lambda stem: df.get(stem, 0))
+    assert speller.correct("segmantation") == "segmentation"
 
 
 def test_speller_leaves_english_words_to_the_abstention_model():
