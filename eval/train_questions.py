@@ -148,9 +148,9 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
 def _typo(word: str, abstract_counts: Counter) -> bool:
     """A word the abstracts never use that is one edit from one they use often: a typo the
     examples repeat ("tranformers"), not a frame word."""
-    from rag.spelling import MIN_LENGTH, edits1
+    from rag.spelling import MIN_LENGTH, edits1, english
 
-    if len(word) < MIN_LENGTH or abstract_counts[word]:
+    if len(word) < MIN_LENGTH or abstract_counts[word] or english()(word):  # "came" is no typo of "case"
         return False
     return any(abstract_counts[e] >= 5 for e in edits1(word))
 

@@ -186,6 +186,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
         kind = Kind.FACT  # "and the second?", "tell me more" ask about those papers, however short
     elif kind == Kind.CHITCHAT and (pred.confidence < MIN_CONFIDENCE or named):
         kind = Kind.LIST  # small talk only when the model is sure: a doubtful one searches its words
+    elif kind == Kind.LIMITS and pred.confidence < MIN_CONFIDENCE:
+        # A limits answer keeps only the papers that state a limitation: when the model is not
+        # sure weaknesses are asked for, every paper on the topic is answered, as an overview.
+        kind = Kind.OVERVIEW
     if kind in (Kind.FACT, Kind.HOW) and len({pid for m in identifying for pid in m.paper_ids}) >= 2:
         kind = Kind.COMPARE  # the same asked of two identified papers: answered side by side
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:

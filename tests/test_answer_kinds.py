@@ -72,7 +72,7 @@ def test_origin_questions_name_the_introducing_paper(pipeline, question):
 
 
 @pytest.mark.parametrize("question", ["Which paper first proposed YOLO?", "who introduced YOLO",
-                                      "where does the name YOLO come from?"])
+                                      "where does the name YOLO come from?", "who came up with YOLO"])
 def test_origin_of_an_acronym_is_the_paper_that_spells_it_out(pipeline, question):
     """"Mamba YOLO" proposes a variant named with the acronym and ranks high for it; the paper
     that spells YOLO out ("You Only Look Once") introduced it."""

@@ -276,3 +276,33 @@ def test_unrestricted_follow_up_searches_both_questions():
     q = analyse("And which of those use transformers?", history, names)
     assert q.follow_up and q.restrict is None
     assert q.text == "Which papers study speech? use transformers?"  # the pointers name no topic
+
+
+class _Unsure:
+    """A question model that splits a question between two kinds, as the packaged one does on
+    wordings far from its examples."""
+
+    def __init__(self, probabilities):
+        from rag.question_model import Kind, Prediction
+
+        self.prediction = Prediction(max(probabilities, key=probabilities.get),
+                                     {Kind(k): p for k, p in probabilities.items()})
+        self.frame = frozenset()
+
+    def predict(self, question):
+        return self.prediction
+
+    def topic(self, question):
+        return question
+
+
+def test_an_unsure_limits_reading_answers_every_paper_on_the_topic():
+    """A limits answer keeps only papers stating a limitation; when weaknesses are not clearly
+    asked for, the topic is answered as an overview (several wordings, one class)."""
+    names = NameIndex(PAPERS)
+    unsure = _Unsure({"limits": 0.38, "overview": 0.34, "list": 0.28})
+    sure = _Unsure({"limits": 0.8, "overview": 0.1, "list": 0.1})
+    for question in ("what's known about comparing representations of two networks",
+                     "representation similarity between networks: where are we?"):
+        assert analyse(question, None, names, model=unsure).kind == "overview"
+        assert analyse(question, None, names, model=sure).kind == "limits"
