@@ -74,9 +74,24 @@ _MECHANISM = re.compile(
     r"replac\w+|combin\w+|first|then|each|where)\b", re.I)
 _RESULT = re.compile(r"\b(experiments?|results?|outperform\w*|achiev\w*|benchmarks?|state-of-the-art|"
                      r"surpass\w*|ranks?|margin|demonstrat\w*)\b", re.I)
+# Class: questions about where a topic's papers are evaluated ("which datasets do the re-ID
+# papers use?", "what benchmarks are segmentation methods tested on?"), whose list answer
+# quotes, for each paper, the sentence that names its datasets or benchmarks.
+_ASKS_EVALUATION = re.compile(r"\b(datasets?|benchmarks?|evaluat\w*|tested|test\s+sets?)\b", re.I)
+_EVALUATION_WORDS = re.compile(r"\b(datasets?|benchmarks?|evaluat\w*|experiments?\s+on|tested\s+on|test\s+sets?)\b",
+                               re.I)
+
+
+def names_evaluation(sentence: str) -> bool:
+    """Whether a sentence says where a work is evaluated: evaluation words, or a benchmark
+    named as one ("segmentation of PASCAL VOC", "on COCO val2017"; `rag.numbers`), not a
+    list of backbones ("AlexNet, the VGG net, and GoogLeNet")."""
+    return bool(_EVALUATION_WORDS.search(sentence)) or numbers.names_a_benchmark(sentence)
+
+
 CUE_BONUS = 0.3  # a sentence of the kind asked for beats one that only shares more of the question's words
 # What a sentence answering each kind states: a limitation; how a method works, not its results.
-CUES = {Kind.LIMITS: {"cue": _LIMITATION}, Kind.HOW: {"cue": _MECHANISM, "avoid": _RESULT}}
+CUES = {Kind.LIMITS: {"cue": _LIMITATION.search}, Kind.HOW: {"cue": _MECHANISM.search, "avoid": _RESULT.search}}
 # The line that opens a topic answer, by kind; {n} is the number of papers.
 LEADS = {
     Kind.LIST: "Papers in the corpus that match ({n}):",
@@ -111,17 +126,18 @@ _ACRONYM = re.compile(r"\b[A-Z]{3,7}s?\b")  # "YOLO", "LPIPS", "CNNs"
 class SentenceScorer:
     """Scores a sentence by the IDF-weighted share of the question's terms it contains.
 
-    `topic` terms (a comparison's: the words of both papers' titles) count TOPIC_WEIGHT of
-    their IDF: they name what both papers are about, so nearly every sentence of either
-    abstract carries them, and a question repeating them ("how do FPN and RCNet combine
-    features from different pyramid levels?") would otherwise be answered with the
+    `topic` terms (a comparison's: the words of both papers' titles) count `topic_weight`
+    (TOPIC_WEIGHT) of their IDF: they name what both papers are about, so nearly every sentence
+    of either abstract carries them, and a question repeating them ("how do FPN and RCNet
+    combine features from different pyramid levels?") would otherwise be answered with the
     sentences that introduce the topic, not the one that states the asked mechanism."""
 
     def __init__(self, question: str, idf: Callable[[str], float], topic: Iterable[str] = (),
-                 cue: re.Pattern | None = None, avoid: re.Pattern | None = None):
+                 cue: Callable[[str], object] | None = None, avoid: Callable[[str], object] | None = None,
+                 topic_weight: float = TOPIC_WEIGHT):
         self.q_terms = set(query_terms(question))
         topic = set(topic)
-        self.weights = {t: idf(t) * (TOPIC_WEIGHT if t in topic else 1.0) for t in self.q_terms}
+        self.weights = {t: idf(t) * (topic_weight if t in topic else 1.0) for t in self.q_terms}
         self.total = sum(self.weights.values()) or 1.0
         self.wants_number = bool(_QUANTITY.search(question))
         self.cue = cue  # sentences of the kind asked for (a limitation) score CUE_BONUS more
@@ -136,9 +152,9 @@ class SentenceScorer:
             score += 0.25
         if _CONTRIBUTION.search(sentence):
             score += 0.05
-        if self.cue is not None and self.cue.search(sentence):
+        if self.cue is not None and self.cue(sentence):
             score += CUE_BONUS
-        if self.avoid is not None and not self.wants_number and self.avoid.search(sentence):
+        if self.avoid is not None and not self.wants_number and self.avoid(sentence):
             score -= CUE_BONUS  # unless the question asks a quantity ("how much faster ..."): results state it
         return score - 0.01 * position  # ties go to the earlier sentence
 
@@ -222,7 +238,11 @@ class Extractive:
             # The paper's names say which paper, not what is asked of it: "How does LoFTR work?"
             # is answered by the sentences that state the mechanism, not every one naming LoFTR.
             question = _without_names(question, [used[0].paper])
-        scorer = SentenceScorer(question, self.idf, **CUES.get(kind, {}))
+        cues = CUES.get(kind, {})
+        evaluation = kind.topical and kind != Kind.LIMITS and bool(_ASKS_EVALUATION.search(asked or question))
+        if evaluation:
+            cues = {"cue": names_evaluation}
+        scorer = SentenceScorer(question, self.idf, **cues)
         held = {src.paper_id: src.paper for src in used}
 
         def of_paper(paper_id: str) -> list[str]:
@@ -245,7 +265,7 @@ class Extractive:
         elif kind in LEADS and not single:
             if kind == Kind.LIMITS:
                 used = self._stating_limits(question, used, sentences_of)
-            answer = self._list(question, used, scorer, sentences_of, LEADS[kind])
+            answer = self._list(question, used, scorer, sentences_of, LEADS[kind], own_topic=evaluation)
         else:
             if kind == Kind.ORIGIN and not single:
                 used = self._originator(question, used, sentences_of)
@@ -253,10 +273,17 @@ class Extractive:
         return _as_asked(answer, asked)
 
     def _list(self, question: str, used: list[Source], scorer: SentenceScorer,
-              sentences_of: Callable[[str], list[str]], lead: str = LEADS[Kind.LIST]) -> Answer:
+              sentences_of: Callable[[str], list[str]], lead: str = LEADS[Kind.LIST],
+              own_topic: bool = False) -> Answer:
+        """Each paper with its best sentence. `own_topic`: a paper's title words count nothing
+        in its own sentences (they are why the paper was chosen, and nearly every sentence of
+        it holds them), so the sentence of the asked aspect (its benchmarks) wins over the one
+        restating the topic."""
         lines, cites = [lead.format(n=len(used)), ""], []
         for n, src in enumerate(used, start=1):
-            (quote,) = best_sentences(sentences_of(src.paper_id), scorer, 1)
+            own = SentenceScorer(question, self.idf, topic=terms(src.title), cue=scorer.cue, topic_weight=0.0) \
+                if own_topic else scorer
+            (quote,) = best_sentences(sentences_of(src.paper_id), own, 1)
             lines.append(f"{n}. **{escape_md(src.title)}** [{n}]: {quoted(quote)}")
             cites.append(Citation(n=n, paper_id=src.paper_id, title=src.title, quote=unmarked(quote)))
         return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)

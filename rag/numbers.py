@@ -115,7 +115,7 @@ def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | N
         return _nearest(sentence, metric, first_only=True)
     out, current = [], False
     for n, clause in enumerate(re.split(r"[,;]", sentence)):
-        if _names_a_benchmark(clause, opens_sentence=n == 0):
+        if names_a_benchmark(clause, opens_sentence=n == 0):
             current = about(clause)
         if current:
             out += [Reported(r.value, r.text, sentence) for r in _nearest(clause, metric, first_only=False)]
@@ -126,15 +126,15 @@ _BEFORE_BENCHMARK = re.compile(r"\b(?:on|in|of|for|across|over)\s+(?:the\s+)?$",
 _AFTER_BENCHMARK = re.compile(r"^[\s\w-]{0,12}?\b(?:val\w*|test\w*|validation|set|dataset|benchmark|split)\b", re.I)
 
 
-def _names_a_benchmark(clause: str, opens_sentence: bool) -> bool:
+def names_a_benchmark(clause: str, opens_sentence: bool = True) -> bool:
     """Whether a clause names a dataset or benchmark: a capitalised word (not the one that
     opens the sentence) or letters with digits, placed as benchmarks are ("on ADE20K", "of
     CIFAR-10", "Cityscapes val set", "COCO box AP"). A model named as the subject ("NASNet
     achieves 2.4% error") is not one, nor is a metric ("top-1") or a bare number.
 
-    `_names_a_benchmark(" and 62.1% mIoU on ADE20K val", False)` -> True;
-    `_names_a_benchmark(" we reach 76% mIoU on the Pascal VOC 2012 dataset", False)` -> True;
-    `_names_a_benchmark(" NASNet achieves 2.4% error rate", False)` -> False.
+    `names_a_benchmark(" and 62.1% mIoU on ADE20K val", False)` -> True;
+    `names_a_benchmark(" we reach 76% mIoU on the Pascal VOC 2012 dataset", False)` -> True;
+    `names_a_benchmark(" NASNet achieves 2.4% error rate", False)` -> False.
     """
     for i, m in enumerate(re.finditer(r"[A-Za-z][\w-]*", clause)):
         t = m.group(0)

@@ -108,6 +108,25 @@ def test_a_superlative_compares_the_values_stated_for_the_asked_benchmark(pipeli
     assert "83.5%" not in answer.text  # kMaX-DeepLab's Cityscapes mIoU, in its ADE20K sentence
 
 
+@pytest.mark.parametrize("question", ["what benchmarks are semantic segmentation methods tested on?",
+                                      "which datasets do the semantic segmentation papers evaluate on",
+                                      "semantic segmentation benchmarks used in these papers"])
+def test_where_papers_are_evaluated_is_quoted_for_each(pipeline, question):
+    """A question about where a topic's papers are evaluated quotes, for each paper, the
+    sentence naming its benchmarks: FCN's "segmentation of PASCAL VOC ...", not its backbones."""
+    answer = pipeline.answer(question)
+    fcn = [c for c in answer.citations if c.title == "Fully Convolutional Networks for Semantic Segmentation"]
+    assert fcn and all("PASCAL VOC" in c.quote for c in fcn), answer.text
+
+
+def test_names_evaluation_tells_benchmarks_from_backbones():
+    from rag.extractive import names_evaluation
+
+    assert names_evaluation("It achieves improved segmentation of PASCAL VOC, NYUDv2 and SIFT Flow.")
+    assert names_evaluation("Experiments on three public datasets show gains.")
+    assert not names_evaluation("We adapt classification networks (AlexNet, the VGG net, and GoogLeNet).")
+
+
 @pytest.mark.parametrize("question", ["What are the weaknesses of vision transformers according to the papers?",
                                       "limitations of ViTs on small datasets?"])
 def test_limits_quote_the_sentences_that_state_a_limitation(pipeline, question):
