@@ -164,10 +164,11 @@ _INFLECTIONS = ("s", "es", "d", "ed")  # not "-ing": "explaining models" is a to
 
 def _frame_word(token: str, frame: frozenset[str]) -> bool:
     """Whether a whitespace token is a frame word or a regular inflection of one ("says" of
-    "say", "reported" of "reports"), punctuation around it ignored."""
+    "say"; not "report" of "reports": the plain word is the likelier topic, "report generation"),
+    punctuation around it ignored."""
     core = words(token)
     if len(core) != 1:
         return False
     word = core[0]
-    stems = {word} | {word[:-len(end)] for end in _INFLECTIONS if word.endswith(end) and len(word) > len(end) + 2}
-    return any(stem in frame or any(stem + end in frame for end in _INFLECTIONS) for stem in stems)
+    return word in frame or any(word.endswith(end) and len(word) > len(end) + 2 and word[:-len(end)] in frame
+                                for end in _INFLECTIONS)
