@@ -312,8 +312,10 @@ class Extractive:
                     ) -> list[Source]:
         """`used` with the paper that introduces what the question names first: of the first
         ORIGIN_POOL, the one whose contribution sentences ("we propose ...", "dubbed ...") and
-        title hold most of the question's IDF mass; ties keep the ranking's order. A paper that
-        only cites a name mentions it, but does not propose it."""
+        title hold most of the question's IDF mass (not counting the words the question asks
+        with: "first", "proposed"), and that spells out an acronym the question asks about;
+        ties keep the ranking's order. A paper that only cites a name mentions it, but does
+        not propose it."""
         q_terms = set(query_terms(question)) - _ASKING_ORIGIN
         acronyms = [(a.rstrip("s"), t) for a in _ACRONYM.findall(question) for t in terms(a)]
 
