@@ -7,6 +7,8 @@ the padding of the sample it was exported with).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,12 +18,17 @@ from rag.embedding import Embedder
 from rag.settings import Settings
 
 
+def _against_torch(backend: str, cache: Path, torch_embedder, papers) -> tuple[Embedder, list[str], np.ndarray,
+                                                                           np.ndarray]:
+    """An embedder of `backend` (its export made under `cache`), the texts, its vectors, torch's."""
+    texts = [f"{p.title}\n{p.abstract}" for p in papers[:12]] + ["Which papers bridge CNNs and ViTs?"]
+    other = Embedder(PLUMBING_MODEL, 4, backend=backend, cache_dir=cache)
+    return other, texts, other.embed(texts), torch_embedder.embed(texts)
+
+
 @pytest.mark.slow
 def test_onnx_backend_gives_torchs_vectors_and_exports_once(tmp_path, embedder, real_papers):
-    texts = [f"{p.title}\n{p.abstract}" for p in real_papers[:12]] + ["Which papers bridge CNNs and ViTs?"]
-    onnx = Embedder(PLUMBING_MODEL, 4, backend="onnx", cache_dir=tmp_path)
-    batched = onnx.embed(texts)
-    reference = embedder.embed(texts)
+    onnx, texts, batched, reference = _against_torch("onnx", tmp_path, embedder, real_papers)
     assert batched.shape == reference.shape
     assert np.sum(batched * reference, axis=1).min() >= 0.9999
     single = onnx.embed(texts[-1:])[0]
@@ -45,10 +52,7 @@ def test_backend_follows_the_model_unless_set():
 def test_int8_backend_quantises_only_the_smoothed_linear_layers(tmp_path, embedder, real_papers):
     import onnx
 
-    texts = [f"{p.title}\n{p.abstract}" for p in real_papers[:12]] + ["Which papers bridge CNNs and ViTs?"]
-    int8 = Embedder(PLUMBING_MODEL, 4, backend="onnx-int8", cache_dir=tmp_path)
-    vectors = int8.embed(texts)
-    reference = embedder.embed(texts)
+    _, _, vectors, reference = _against_torch("onnx-int8", tmp_path, embedder, real_papers)
     cosine = np.sum(vectors * reference, axis=1)
     # 0.9988 mean, 0.9984 least here; quantised as before (no smoothing, embeddings and
     # down-projections int8 too) 0.993 and 0.987 (docs/speed.md).
