@@ -191,3 +191,40 @@ def stage_backends(corpus: str, work: str, questions: str, models: list[str], ev
         shutil.rmtree(tmp, ignore_errors=True)
     return {"questions": len(qs), "reps": reps, "cores": os.cpu_count(), "models": per_model,
             "peak_rss_mb": peak_rss_mb()}
+
+
+def stage_retrieve(index: str, corpus: str, questions: str, model: str, backends: list[str] | None = None,
+                   **_old) -> dict:
+    """Warm `retrieve()` per backend on the benchmark's index (its vectors are the build's;
+    only the question is embedded by each backend). One pipeline, its embedder swapped per
+    call; the backends interleaved question by question, each question new to every embedder
+    (nothing cached). Also each backend's top-10 overlap with torch's on these questions."""
+    import rag
+    from bench.stages import WARM_UP_QUESTION, _settings
+    from rag.embedding import set_torch_threads
+
+    s = _settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
+    qs = load_questions(Path(questions))
+    names = list(backends or BACKENDS)
+    # The query path's embedders, as `Embedder.from_settings` builds them (torch's threads and
+    # spin set first); onnx-int8 is no Settings value, so each is built here with its backend.
+    set_torch_threads(s.embed_threads)
+    embedders = {b: Embedder(model, s.embed_batch_size, s.embed_threads, device=s.embed_device,
+                             cache_dir=s.model_cache_dir, backend=b) for b in names}
+    pipe = rag.default_assistant(s).pipeline
+    for emb in embedders.values():
+        pipe.index.embedder = emb
+        pipe.retrieve(WARM_UP_QUESTION, settings=s)  # loads the model, first-use initialisation
+    times: dict[str, list[float]] = {b: [] for b in names}
+    top10: dict[str, list[list[str]]] = {b: [] for b in names}
+    for q in qs:
+        for b in names:
+            pipe.index.embedder = embedders[b]
+            t = time.perf_counter()
+            found = pipe.retrieve(q, settings=s)
+            times[b].append((time.perf_counter() - t) * 1000)
+            top10[b].append([src.paper_id for src in found])
+    return {"questions": len(qs), "model": model, "peak_rss_mb": peak_rss_mb(),
+            "rows": [{"backend": b, "retrieve_ms": summary(times[b], 2),
+                      "top10_overlap_vs_torch": _overlap(top10["torch"], top10[b]) if "torch" in top10 else None}
+                     for b in names]}

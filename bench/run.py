@@ -8,8 +8,10 @@ in-process and as `rag ingest`), warm (`retrieve`/`answer` p50/p95), cold (`rag 
 process vs. a process that only imports chromadb + sentence_transformers and loads the model;
 `rag --help` and `rag stats`), newcomer (install done -> URL and first answer, with and
 without the shipped vectors: `bench.newcomer`), backends (torch / ONNX / ONNX int8 per packaged
-model: `bench.backends`). The scale section of the results is written by `bench.scale` and
-kept here. The build section turns the shipped vectors off: it times the embedder.
+model: `bench.backends`), retrieve (warm `retrieve()` p50/p95 of the default model with each
+backend's question embedding, interleaved on the build's index). The scale section of the
+results is written by `bench.scale` and kept here. The build section turns the shipped vectors
+off: it times the embedder.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from rag.embedding import model_path, model_slug
 from rag.models_registry import MODELS
 from rag.settings import BUNDLED_CORPUS, Settings
 
-SECTIONS = ("newcomer", "build", "noop", "warm", "cold", "backends")
+SECTIONS = ("newcomer", "build", "noop", "warm", "cold", "backends", "retrieve")
 DEFAULT_MODEL = Settings.model_fields["embed_model"].default
 COLD_QUESTION = "Which papers bridge CNNs and ViTs?"
 
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "build" in sections:
         done("build", stage("build", keep=str(index), reps=1 if quick else 3, model=model, **common))
-    if {"noop", "warm", "cold"} & set(sections) and not (index / "chroma" / "chroma.sqlite3").exists():
+    if {"noop", "warm", "cold", "retrieve"} & set(sections) and not (index / "chroma" / "chroma.sqlite3").exists():
         parser.error(f"no benchmark index at {index}: run the build section first")
     if "noop" in sections:
         noop = stage("noop", index=str(index), reps=3 if quick else 5, model=model, **common)
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         done("backends", stage("backends", work=str(args.work), questions=str(QUESTIONS), models=models,
                                every=8 if quick else 4, quality_every=8 if quick else 1, reps=1 if quick else 3,
                                **common))
+    if "retrieve" in sections:
+        done("retrieve", stage("retrieve", index=str(index), questions=str(QUESTIONS), model=model, **common))
     print(f"bench: wrote {args.out / 'results.md'}", file=sys.stderr)
     return 0
 

@@ -7,7 +7,8 @@ its own and no stage warms a cache for the next. Stages:
   compute floor (sentence-transformers encoding the same chunk texts in one call);
 - `noop`: `ingest` again over a complete index (nothing to embed);
 - `warm`: `rag.retrieve` and `rag.answer` over the eval questions once the index is open.
-The embedding-backend comparison lives in `bench.backends`.
+The embedding-backend comparison (`backends`) and warm `retrieve()` per backend (`retrieve`)
+live in `bench.backends`.
 """
 
 from __future__ import annotations
@@ -194,8 +195,10 @@ STAGES = {"build": stage_build, "noop": stage_noop, "warm": stage_warm}
 
 def main(argv: list[str]) -> int:
     name, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    if name == "backends":
-        from bench.backends import stage_backends as fn
+    if name in ("backends", "retrieve"):
+        from bench import backends
+
+        fn = backends.stage_backends if name == "backends" else backends.stage_retrieve
     else:
         fn = STAGES[name]
     result = fn(**params)

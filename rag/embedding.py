@@ -150,8 +150,9 @@ class Embedder:
     0.59 of mpnet's top-10 papers (the rule is 0.99), for a 2-2.5x faster query embedding.
     `backend`: "torch" (sentence-transformers on PyTorch), "onnx" (the same model exported
     once and run on ONNX Runtime, CPU only: `rag.onnx_model`; with `device` "cuda"/"mps"
-    named explicitly torch runs instead), or "onnx-int8" (its dynamic int8 quantisation;
-    measured, below the quality rule, so not a setting: docs/speed.md).
+    named explicitly torch runs instead), or "onnx-int8" (its int8 quantisation, linear
+    weights only, inputs smoothed: `rag.onnx_model.quantize_int8`; measured, below the
+    quality rule, so not a setting: docs/speed.md).
     """
 
     def __init__(self, model_name: str, batch_size: int = 64, threads: int | None = None, *,

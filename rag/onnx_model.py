@@ -9,10 +9,19 @@ PyTorch's to a cosine of 0.99999 (docs/speed.md; `tests/test_embedding_backends.
 
 The export goes to `<model cache>/<model slug>-onnx/` (beside the assembled model; the
 packaged MiniLM's own directory may be read-only), written to a temporary name and renamed
-into place, so two processes exporting at once both end with a whole file. `int8` is
-onnxruntime's dynamic int8 quantisation of that graph (measured, not adopted: see
-docs/speed.md). torch is needed for the export only: a process that finds the export in
-place never imports it.
+into place, so two processes exporting at once both end with a whole file. torch is needed
+for the export only: a process that finds the export in place never imports it.
+
+`int8` (`quantize_int8`, measured, not adopted: docs/speed.md) is onnxruntime's dynamic int8
+quantisation done the way these models need. Only the weights of the linear layers are
+quantised (per output channel); embeddings, attention scores, LayerNorm stay float. Their
+inputs are quantised per tensor at run time, and these models carry a few input channels up
+to 50x the rest (the same channels in every text): quantised as they are, mpnet's vectors
+kept a cosine of 0.88 to float. So each layer is first smoothed (SmoothQuant, alpha 0.5: an
+input channel divided by s, the weight row multiplied by s, the product unchanged), with s
+from the largest value each channel takes on calibration texts of the bundled corpus; and
+the feed-forward down-projections stay float: their inputs (after GELU) have outliers of
+100 that smoothing does not tame (quantised, they alone took mpnet's cosine to 0.89).
 """
 
 from __future__ import annotations
@@ -27,7 +36,10 @@ import numpy as np
 from rag.errors import ConfigError
 
 EXPORT_VERSION = 1  # bumped when the exported graph changes; an older export is redone
+INT8_FILE = "model-int8-v2.onnx"  # renamed when the quantisation recipe changes
 INPUTS = ("input_ids", "attention_mask")
+SMOOTH_ALPHA = 0.5  # SmoothQuant's migration strength: s = max|x|^a / max|w|^(1-a)
+CALIBRATION_EVERY = 8  # every 8th paper of the bundled corpus calibrates the int8 smoothing
 
 
 def export_dir(slug: str, cache_dir: Path) -> Path:
@@ -38,7 +50,7 @@ def export_dir(slug: str, cache_dir: Path) -> Path:
 def export(model_dir: Path, out_dir: Path, quantized: bool = False) -> Path:
     """The .onnx file of the model in `model_dir` under `out_dir`, exported (and, with
     `quantized`, quantised to int8) on first use; ConfigError when that cannot be done here."""
-    target = out_dir / ("model-int8.onnx" if quantized else "model.onnx")
+    target = out_dir / (INT8_FILE if quantized else "model.onnx")
     if _current(out_dir) and target.exists():
         return target
     try:
@@ -46,11 +58,8 @@ def export(model_dir: Path, out_dir: Path, quantized: bool = False) -> Path:
         if not (_current(out_dir) and (out_dir / "model.onnx").exists()):
             _export_fp32(model_dir, out_dir)
         if quantized and not target.exists():
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             tmp = _tmp_name(out_dir, ".onnx")
-            quantize_dynamic(str(out_dir / "model.onnx"), str(tmp), weight_type=QuantType.QInt8,
-                             per_channel=True, reduce_range=True)
+            quantize_int8(out_dir / "model.onnx", Path(model_dir) / "tokenizer.json", tmp)
             os.replace(tmp, target)
     except ImportError as err:
         raise ConfigError(f"RAG_EMBED_BACKEND=onnx needs the packages onnx and onnxruntime ({err.name} is "
@@ -110,6 +119,77 @@ def _export_fp32(model_dir: Path, out_dir: Path) -> None:
     tmp = _tmp_name(out_dir, ".json")
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, out_dir / "export.json")
+
+
+def quantize_int8(fp32_file: Path, tokenizer_file: Path, out_file: Path, texts: list[str] | None = None) -> None:
+    """Write the int8 model of `fp32_file` to `out_file` (see the module docstring): smoothed
+    with the channel ranges seen on `texts` (default: `calibration_texts()`), linear weights
+    int8 per channel, feed-forward down-projections float."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(fp32_file))
+    weights = {init.name: init for init in model.graph.initializer}
+    layers: dict[str, list] = {}  # input tensor -> the linear layers (MatMul by a weight) reading it
+    for node in model.graph.node:
+        if node.op_type == "MatMul" and node.input[1] in weights:
+            layers.setdefault(node.input[0], []).append(node)
+    ranges = _input_ranges(fp32_file, tokenizer_file, list(layers), texts or calibration_texts())
+    for x, nodes in layers.items():
+        w = [numpy_helper.to_array(weights[n.input[1]]) for n in nodes]
+        w_range = np.max([np.abs(m).max(axis=1) for m in w], axis=0)
+        s = np.clip(np.maximum(ranges[x], 1e-5) ** SMOOTH_ALPHA / np.maximum(w_range, 1e-5) ** (1 - SMOOTH_ALPHA),
+                    1e-2, 1e2).astype(np.float32)
+        inverse = numpy_helper.from_array((1 / s).astype(np.float32), f"{x}/smooth_inverse")
+        model.graph.initializer.append(inverse)
+        model.graph.node.insert(list(model.graph.node).index(nodes[0]),
+                                helper.make_node("Mul", [x, inverse.name], [f"{x}/smoothed"], name=f"{x}/smooth"))
+        for node, m in zip(nodes, w):
+            weights[node.input[1]].CopyFrom(numpy_helper.from_array((m * s[:, None]).astype(np.float32),
+                                                                    node.input[1]))
+            node.input[0] = f"{x}/smoothed"
+    # The down-projections: the layers whose input is wider than their output (3072 -> 768).
+    keep_float = [n.name for nodes in layers.values() for n in nodes
+                  if numpy_helper.to_array(weights[n.input[1]]).shape[0] > numpy_helper.to_array(
+                      weights[n.input[1]]).shape[1]]
+    smoothed = out_file.with_suffix(".smoothed.onnx")
+    try:
+        onnx.save(model, str(smoothed))
+        quantize_dynamic(str(smoothed), str(out_file), weight_type=QuantType.QInt8, per_channel=True,
+                         reduce_range=True, op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_float)
+    finally:
+        smoothed.unlink(missing_ok=True)
+
+
+def calibration_texts() -> list[str]:
+    """Title and abstract of every `CALIBRATION_EVERY`-th paper of the bundled corpus."""
+    from rag.corpus import PaperStream
+    from rag.settings import BUNDLED_CORPUS
+
+    return [f"{p.title}\n{p.abstract}" for p in list(PaperStream([BUNDLED_CORPUS]))[::CALIBRATION_EVERY]]
+
+
+def _input_ranges(onnx_file: Path, tokenizer_file: Path, tensors: list[str], texts: list[str]) -> dict:
+    """tensor -> the largest absolute value each of its channels takes over `texts` (run
+    one at a time, unpadded: padding would widen the ranges with values no text has)."""
+    import onnx
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    model = onnx.load(str(onnx_file))
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.enable_truncation(json.loads((onnx_file.parent / "export.json").read_text())["window"])
+    tok.no_padding()
+    ranges: dict[str, np.ndarray] = {}
+    for text in texts:
+        ids = np.array([tok.encode(text).ids], dtype=np.int64)
+        for name, value in zip(tensors, session.run(tensors, {"input_ids": ids, "attention_mask": np.ones_like(ids)})):
+            top = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
+            ranges[name] = np.maximum(ranges[name], top) if name in ranges else top
+    return ranges
 
 
 class OnnxSentenceModel:

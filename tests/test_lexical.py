@@ -174,3 +174,57 @@ def test_kill_during_lexical_updates_then_rerun(tmp_path):
     lex.reload()
     assert lex.num_docs == 200 * 150 and lex.num_papers == 200 * 50
     assert len(lex.search(["word7"], 1000)) == 150
+
+
+def _bm25_from_scratch(lex: LexicalIndex, q_terms: list[str]) -> dict[str, float]:
+    """Every chunk's BM25 (bm25s' "lucene", as `LexicalIndex.search` documents it) from the
+    stored chunk bodies, with the index's own statistics (document frequencies, mean length):
+    no rescoring pool, no counts kept from an earlier search."""
+    import math
+
+    import tantivy
+
+    from rag.lexical import K1, B
+
+    searcher = lex.chunks.searcher()
+    hits = searcher.search(tantivy.Query.all_query(), lex.num_docs, count=False).hits
+    bodies = {d.get_first("chunk_id"): d.get_first("body").split(" ") for d in (searcher.doc(a) for _, a in hits)}
+    avgdl = lex._avgdl(searcher, hits[0][1])
+    weights = {t: q_terms.count(t) * math.log(1 + (lex.num_docs - lex.doc_freq(t) + 0.5) / (lex.doc_freq(t) + 0.5))
+               for t in dict.fromkeys(q_terms)}
+    out = {}
+    for cid, words in bodies.items():
+        norm = K1 * (1 - B + B * len(words) / avgdl)
+        if any(t in words for t in weights):
+            out[cid] = sum(w * words.count(t) / (words.count(t) + norm) for t, w in weights.items() if t in words)
+    return out
+
+
+def test_bm25_scores_stay_exact_with_counts_kept_between_searches_and_reloads(tmp_path, embedder, real_papers,
+                                                                             write_corpus):
+    # `search` keeps each rescored chunk's term counts until the next reload; a repeated search
+    # and one after an ingest that changed the chunks (other documents at the same addresses)
+    # must both score exactly what the stored chunks say.
+    s = Settings(data_dir=tmp_path / "data")
+    corpus = write_corpus(tmp_path / "a.jsonl", real_papers[:12])
+    ingest([corpus], s, _store(s), embedder=embedder)
+    store = _store(s)
+    lex = open_lexical(store)
+    queries = [terms(real_papers[i].title + " " + real_papers[i].abstract[:120]) for i in (1, 5, 9)]
+
+    def check() -> None:
+        for q in queries:
+            expected = _bm25_from_scratch(lex, q)
+            got = {cid: score for cid, _, score in lex.search(q, 100)}
+            assert got.keys() == expected.keys()
+            assert got == pytest.approx(expected, rel=1e-6)
+
+    check()
+    check()  # counts kept from the first searches
+    # Another file's papers in place of these: their chunks come in new segments and the old
+    # segments go, so the same document addresses now name other chunks.
+    assert remove_source(s, "a.jsonl", store) == 12
+    ingest([write_corpus(tmp_path / "b.jsonl", real_papers[20:32])], s, store, embedder=embedder)
+    lex.reload()
+    queries = [terms(real_papers[i].title + " " + real_papers[i].abstract[:120]) for i in (21, 25, 29)] + queries
+    check()
