@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.measure import load_questions, peak_rss_mb, summary
+from bench.measure import WARM_UP_QUESTION, bench_settings, load_questions, peak_rss_mb, summary
 from rag.embedding import Embedder
 from rag.settings import Settings
 
@@ -200,10 +200,9 @@ def stage_retrieve(index: str, corpus: str, questions: str, model: str, backends
     call; the backends interleaved question by question, each question new to every embedder
     (nothing cached). Also each backend's top-10 overlap with torch's on these questions."""
     import rag
-    from bench.stages import WARM_UP_QUESTION, _settings
     from rag.embedding import set_torch_threads
 
-    s = _settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
+    s = bench_settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
     qs = load_questions(Path(questions))
     names = list(backends or BACKENDS)
     # The query path's embedders, as `Embedder.from_settings` builds them (torch's threads and

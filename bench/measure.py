@@ -20,6 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
+# The question each warm measurement asks first, untimed: it loads the model and initialises
+# the answer path.
+WARM_UP_QUESTION = "Which methods make neural networks smaller and faster at inference time?"
+
+
+def bench_settings(data_dir: Path, corpus: Path, **extra):
+    """Settings of a benchmark's own index. No shipped vectors: the build times the embedder
+    (the newcomer section times them)."""
+    from rag.settings import Settings
+
+    return Settings(data_dir=data_dir, corpus_paths=[corpus], shipped_vectors=False, **extra)
+
 VENV_BIN = Path(sys.executable).parent
 # The checkout: the benchmarks run from a clone (they are not part of the installed package).
 ROOT = Path(__file__).resolve().parent.parent

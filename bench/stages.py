@@ -20,11 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.measure import load_questions, peak_rss_mb, summary
+from bench.measure import WARM_UP_QUESTION, bench_settings, load_questions, peak_rss_mb, summary
 from rag.embedding import Embedder
 from rag.settings import Settings
-
-WARM_UP_QUESTION = "Which methods make neural networks smaller and faster at inference time?"
 
 
 class TimedEmbedder:
@@ -48,11 +46,6 @@ class TimedEmbedder:
 
     def embed_query(self, text: str):
         return self.inner.embed_query(text)
-
-
-def _settings(data_dir: Path, corpus: Path, **extra) -> Settings:
-    # No shipped vectors: the build times the embedder (the newcomer section times them).
-    return Settings(data_dir=data_dir, corpus_paths=[corpus], shipped_vectors=False, **extra)
 
 
 def stage_build(corpus: str, keep: str, model: str, reps: int = 3, batch_size: int = 64) -> dict:
@@ -81,7 +74,7 @@ def stage_build(corpus: str, keep: str, model: str, reps: int = 3, batch_size: i
     for rep in range(reps):
         target = keep_dir if rep == 0 else Path(tempfile.mkdtemp(prefix="bench-build-"))
         shutil.rmtree(target, ignore_errors=True)
-        s = _settings(target, corpus_path, embed_model=model, embed_batch_size=batch_size)
+        s = bench_settings(target, corpus_path, embed_model=model, embed_batch_size=batch_size)
         timed = TimedEmbedder(embedder)
         t = time.perf_counter()
         store = Store(open_client(s), s.embed_model)
@@ -112,7 +105,7 @@ def stage_noop(index: str, corpus: str, model: str, reps: int = 5) -> dict:
     from rag.ingest import ingest
     from rag.store import Store, open_client
 
-    s = _settings(Path(index), Path(corpus), embed_model=model)
+    s = bench_settings(Path(index), Path(corpus), embed_model=model)
     times, ingest_only, report = [], [], None
     for _ in range(reps):
         t = time.perf_counter()
@@ -134,7 +127,7 @@ def stage_warm(index: str, corpus: str, questions: str, model: str, passes: int 
     """
     import rag
 
-    s = _settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
+    s = bench_settings(Path(index), Path(corpus), embed_model=model, answerer="extractive")
     qs = load_questions(Path(questions))
     t = time.perf_counter()
     rag.retrieve(WARM_UP_QUESTION, settings=s)  # opens the index and loads the model

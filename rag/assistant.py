@@ -158,8 +158,11 @@ class Assistant:
                 raise FileNotFoundError(2, "No such file or directory", str(p))
         with self._lock:
             check_writable(s)
-            client = open_client(s)
-            with writer_lock(s, client if s.uses_server else None):
+            server = open_client(s) if s.uses_server else None  # the server holds its own lock
+            with writer_lock(s, server):
+                # A local store is opened under the lock: two first ingests opening a new data
+                # directory at once both create Chroma's tables, and one fails.
+                client = server or open_client(s)
                 report = ingest(files, s, Store(client, s.embed_model), progress=progress,
                                 batch_papers=batch_papers or BATCH_PAPERS)
             self._refresh()

