@@ -112,13 +112,13 @@ def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | N
     about the benchmark gives its nearest value.
     """
     if about is None:
-        return _nearest(sentence, metric, first_only=True)
+        return _nearest(sentence, metric, first_only=True, sentence=sentence)
     out, current = [], False
     for n, clause in enumerate(re.split(r"[,;]", sentence)):
         if names_a_benchmark(clause, opens_sentence=n == 0):
             current = about(clause)
         if current:
-            out += [Reported(r.value, r.text, sentence) for r in _nearest(clause, metric, first_only=False)]
+            out += _nearest(clause, metric, first_only=False, sentence=sentence)
     return out
 
 
@@ -147,9 +147,10 @@ def names_a_benchmark(clause: str, opens_sentence: bool = True) -> bool:
     return False
 
 
-def _nearest(text: str, metric: str | None, first_only: bool) -> list[Reported]:
+def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> list[Reported]:
     """The numbers within WINDOW characters of a mention of `metric` in `text` (every number
-    when `metric` is None): the single nearest (`first_only`) or the nearest to each mention."""
+    when `metric` is None): the single nearest (`first_only`) or the nearest to each mention;
+    each reported as stated in `sentence` (the one `text` is, or a clause of it)."""
     mentions = _mentions(text, metric) if metric else []
     if metric and not mentions:
         return []
@@ -158,7 +159,7 @@ def _nearest(text: str, metric: str | None, first_only: bool) -> list[Reported]:
         number = float(m.group(1))
         if m.group(2) is None and (1900 <= number <= 2100 and "." not in m.group(1)):
             continue  # a year
-        values.append((m.start(), Reported(number, m.group(0).strip(), text)))
+        values.append((m.start(), Reported(number, m.group(0).strip(), sentence)))
     if not mentions:
         return [r for _, r in values]
     near = []

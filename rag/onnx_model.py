@@ -136,8 +136,10 @@ def quantize_int8(fp32_file: Path, tokenizer_file: Path, out_file: Path, texts: 
         if node.op_type == "MatMul" and node.input[1] in weights:
             layers.setdefault(node.input[0], []).append(node)
     ranges = _input_ranges(fp32_file, tokenizer_file, list(layers), texts or calibration_texts())
+    keep_float = []  # the down-projections: layers whose input is wider than their output (3072 -> 768)
     for x, nodes in layers.items():
         w = [numpy_helper.to_array(weights[n.input[1]]) for n in nodes]
+        keep_float += [n.name for n, m in zip(nodes, w) if m.shape[0] > m.shape[1]]
         w_range = np.max([np.abs(m).max(axis=1) for m in w], axis=0)
         s = np.clip(np.maximum(ranges[x], 1e-5) ** SMOOTH_ALPHA / np.maximum(w_range, 1e-5) ** (1 - SMOOTH_ALPHA),
                     1e-2, 1e2).astype(np.float32)
@@ -149,10 +151,6 @@ def quantize_int8(fp32_file: Path, tokenizer_file: Path, out_file: Path, texts: 
             weights[node.input[1]].CopyFrom(numpy_helper.from_array((m * s[:, None]).astype(np.float32),
                                                                     node.input[1]))
             node.input[0] = f"{x}/smoothed"
-    # The down-projections: the layers whose input is wider than their output (3072 -> 768).
-    keep_float = [n.name for nodes in layers.values() for n in nodes
-                  if numpy_helper.to_array(weights[n.input[1]]).shape[0] > numpy_helper.to_array(
-                      weights[n.input[1]]).shape[1]]
     smoothed = out_file.with_suffix(".smoothed.onnx")
     try:
         onnx.save(model, str(smoothed))
@@ -175,14 +173,11 @@ def _input_ranges(onnx_file: Path, tokenizer_file: Path, tensors: list[str], tex
     one at a time, unpadded: padding would widen the ranges with values no text has)."""
     import onnx
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
     model = onnx.load(str(onnx_file))
     model.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    tok = Tokenizer.from_file(str(tokenizer_file))
-    tok.enable_truncation(json.loads((onnx_file.parent / "export.json").read_text())["window"])
-    tok.no_padding()
+    tok = _tokenizer(tokenizer_file, _export_meta(onnx_file))
     ranges: dict[str, np.ndarray] = {}
     for text in texts:
         ids = np.array([tok.encode(text).ids], dtype=np.int64)
@@ -192,6 +187,21 @@ def _input_ranges(onnx_file: Path, tokenizer_file: Path, tensors: list[str], tex
     return ranges
 
 
+def _export_meta(onnx_file: Path) -> dict:
+    """What the export recorded beside `onnx_file` (window, pad id, dimension)."""
+    return json.loads((onnx_file.parent / "export.json").read_text())
+
+
+def _tokenizer(tokenizer_file: Path, meta: dict):
+    """The model's tokenizer as the exported graph reads it: truncated at its window, unpadded."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_file))
+    tok.enable_truncation(meta["window"])
+    tok.no_padding()
+    return tok
+
+
 class OnnxSentenceModel:
     """An exported model with the part of `SentenceTransformer`'s interface `Embedder` uses:
     `encode` batches like sentence-transformers (sorted by length, each batch padded to its
@@ -199,12 +209,9 @@ class OnnxSentenceModel:
 
     def __init__(self, model_dir: Path, onnx_file: Path, threads: int = 0):
         import onnxruntime as ort
-        from tokenizers import Tokenizer
 
-        meta = json.loads((onnx_file.parent / "export.json").read_text())
-        self._tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-        self._tok.enable_truncation(meta["window"])
-        self._tok.no_padding()
+        meta = _export_meta(onnx_file)
+        self._tok = _tokenizer(Path(model_dir) / "tokenizer.json", meta)
         self._pad = int(meta["pad_id"])
         self._dimension = int(meta["dimension"])
         opts = ort.SessionOptions()

@@ -90,14 +90,14 @@ class Speller:
             return None
         short = len(word) <= MAX_ABBREVIATION
         if self.known(word):
+            stem = terms(word)
             # "recog": a clipped word one or two chunks happen to hold, when the word it clips is
             # far more frequent.
-            if short and self._df(terms(word)[0]) <= RARE:
+            if short and self._df(stem[0]) <= RARE:
                 expanded, df = self._prefix_of(word)
                 if expanded and df >= RARE_RATIO * RARE:
                     return expanded
             # "featur": the index knows its stem; the English word with that stem reads better
-            stem = terms(word)
             return next((c for c in sorted(edits1(word)) if self.is_word(c) and terms(c) == stem), None)
         if short and (expanded := self._prefix_of(word)[0]):  # "seg", "impl", "perf": clipped words
             return expanded
@@ -117,7 +117,7 @@ class Speller:
     def _prefix_of(self, word: str) -> tuple[str | None, int]:
         """The English word that `word` clips ("seg" -> "segmentation"... whichever such word
         most chunks hold), with that count; (None, 0) when the index holds none."""
-        return self._most_held(c for c in english_words(word[0]) if len(c) > len(word) and c.startswith(word))
+        return self._most_held(c for c in english_words(word[:2]) if len(c) > len(word) and c.startswith(word))
 
     def _most_held(self, candidates) -> tuple[str | None, int]:
         best, best_df = None, 0

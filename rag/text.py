@@ -209,10 +209,10 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.casefold())
 
 
-# Numbers written as words, as questions use them ("give me three papers", "the first two").
 # Interrogatives: how a question asks, never what about. Like the question stems above they are
 # no query term; they are left out of the text a question is searched with, too (a sentence
 # embedding of "Which ..." leans towards every abstract that proposes something).
 INTERROGATIVES = frozenset({"which", "what", "who", "whom", "whose", "when", "where", "why", "how"})
+# Numbers written as words, as questions use them ("give me three papers", "the first two").
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                 "ten": 10, "twelve": 12, "fifteen": 15, "twenty": 20}
