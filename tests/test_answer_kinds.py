@@ -48,6 +48,27 @@ def test_a_yes_no_question_about_a_covered_topic_says_yes_with_the_papers(pipeli
     assert LOFTR in [c.title for c in answer.citations]
 
 
+@pytest.mark.parametrize(("question", "paper"), [
+    ("Is there a paper on chess?", r"chess"),
+    ("do you have anything about chromosome karyotyping?", r"chromosome"),
+    ("is there any paper on detecting transaction fraud?", r"fraud"),
+    ("any work on fraud detection?", r"fraud"),
+])
+def test_a_yes_no_question_one_paper_answers_cites_that_paper_alone(pipeline, question, paper):
+    """The first pass finds one paper far above the rest; pseudo-relevance feedback would add
+    papers that merely resemble it (other classifiers, other sequence models)."""
+    answer = pipeline.answer(question)
+    assert answer.text.startswith("Yes"), answer.text
+    assert len(answer.citations) == 1 and _about(pipeline, answer.citations[0], paper), answer.text
+
+
+@pytest.mark.parametrize("question", ["has anyone worked on network pruning?",
+                                      "Is there any paper on self-supervised learning?"])
+def test_a_yes_no_question_many_papers_answer_lists_them(pipeline, question):
+    answer = pipeline.answer(question)
+    assert answer.text.startswith("Yes") and len(answer.citations) >= 3, answer.text
+
+
 @pytest.mark.parametrize("question", [
     "Is there any paper about protein structure prediction?",
     "has anyone studied stock price forecasting?",
