@@ -44,6 +44,8 @@ FRAME_WEIGHT = 1.0  # the fitted model's largest |weight| for the word: it tells
 KIND_RATIO = 3.0  # a word the model leans on this heavily is a frame word at this smaller ratio
 KIND_WEIGHT = 2.0  # topic words the examples repeat weigh under 1.5 ("imaging" 1.1, "resolution" 1.3)
 CHAT_MIN = 2  # small-talk examples that use a word no abstract has: a greeting, not a topic
+FILLER_KINDS = 3  # kinds whose examples use a word no abstract has: how people ask ("pls", "u"), not what
+PHRASE_SHARE = 0.5  # a word beside the same uncommon word this often is part of a topic's name ("crowd counting")
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 
 
@@ -115,11 +117,26 @@ def cross_validate(rows: list[dict], c: float, folds: int = 5) -> float:
 def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | None = None,
                 weight: dict[str, float] | None = None) -> list[str]:
     """Words that say how a question asks, not what about (see the module docstring); with
-    `kinds` (each question's label), also the words that at least CHAT_MIN small-talk
-    examples use and no abstract does ("hello", "hey"): a greeting before a question names
-    no topic."""
+    `kinds` (each question's label), also the words no abstract uses that at least CHAT_MIN
+    small-talk examples use ("hello", "hey": a greeting before a question names no topic) or
+    that FRAME_MIN examples of FILLER_KINDS different kinds use, each time beside different
+    words ("pls", "newbie": chat words, whatever is asked; "counting" in the examples' "crowd
+    counting" questions is half of a topic's name)."""
     q_df = Counter(w for q in questions for w in set(words(q)))
     chat_df = Counter(w for q, k in zip(questions, kinds or ()) if k == Kind.CHITCHAT for w in set(words(q)))
+    asked_as: dict[str, set[str]] = {}
+    for q, k in zip(questions, kinds or ()):
+        for w in words(q):
+            asked_as.setdefault(w, set()).add(k)
+    # Pairs of adjacent words, counted once per question; "uncommon" neighbours are those few
+    # questions use (a topic's other word), unlike "can", "the" or "papers".
+    pairs = Counter(p for q in questions for toks in [words(q)]
+                    for p in {*zip(toks, toks[1:]), *zip(toks[1:], toks)})
+    uncommon = len(questions) * 0.02
+
+    def in_phrase(w: str) -> bool:
+        return any(a == w and q_df[b] < uncommon and n >= PHRASE_SHARE * q_df[w] for (a, b), n in pairs.items())
+
     q_total = sum(len(words(q)) for q in questions) or 1
     q_count = Counter(w for q in questions for w in words(q))
     a_count = Counter(w for a in abstracts for w in words(a))
@@ -133,7 +150,9 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
     for w, df in q_df.items():
         if w in name_like or _typo(w, a_count):
             continue
-        if a_count[w] == 0 and chat_df[w] >= CHAT_MIN:
+        if a_count[w] == 0 and (chat_df[w] >= CHAT_MIN
+                                or (df >= FRAME_MIN and len(asked_as.get(w, ())) >= FILLER_KINDS
+                                    and not in_phrase(w))):
             out.append(w)
             continue
         told = weight.get(w, 0.0) if weight is not None else FRAME_WEIGHT
