@@ -39,14 +39,17 @@ TEST_SHARE = 20  # percent of the questions held out (by hash), never fitted on
 MIN_DF = 2  # a feature seen in fewer fitting questions carries no weight
 C_GRID = (10.0, 30.0, 100.0)
 FRAME_MIN = 5  # questions that must use a word for it to be a frame word (a count: adding examples keeps it)
-FRAME_RATIO = 15.0
+FRAME_RATIO = 10.0
 FRAME_WEIGHT = 1.0  # the fitted model's largest |weight| for the word: it tells the kind, not the topic
+FRAME_C = 30.0  # the regularisation of the fit whose weights FRAME_WEIGHT and KIND_WEIGHT are measured on
 KIND_RATIO = 3.0  # a word the model leans on this heavily is a frame word at this smaller ratio
 KIND_WEIGHT = 2.0  # topic words the examples repeat weigh under 1.5 ("imaging" 1.1, "resolution" 1.3)
 CHAT_MIN = 2  # small-talk examples that use a word no abstract has: a greeting, not a topic
 FILLER_KINDS = 3  # kinds whose examples use a word no abstract has: how people ask ("pls", "u"), not what
-PHRASE_SHARE = 0.5  # a word beside the same uncommon word this often is part of a topic's name ("crowd counting")
+FILLER_RATIO = 30.0  # or that nearly none has: "pls" (a PLS regression in 3 abstracts), "u" (U-Net's "u")
+PHRASE_SHARE = 0.5  # a word used with the same topic word this often is part of a topic ("crowd counting")
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
+_SENTENCE_END = re.compile(r"[.!?:]$")
 
 
 def load(path: Path = DATA) -> list[dict]:
@@ -117,50 +120,62 @@ def cross_validate(rows: list[dict], c: float, folds: int = 5) -> float:
 def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | None = None,
                 weight: dict[str, float] | None = None) -> list[str]:
     """Words that say how a question asks, not what about (see the module docstring); with
-    `kinds` (each question's label), also the words no abstract uses that at least CHAT_MIN
-    small-talk examples use ("hello", "hey": a greeting before a question names no topic) or
-    that FRAME_MIN examples of FILLER_KINDS different kinds use, each time beside different
-    words ("pls", "newbie": chat words, whatever is asked; "counting" in the examples' "crowd
-    counting" questions is half of a topic's name)."""
+    `kinds` (each question's label), also
+    - the words no abstract uses that at least CHAT_MIN small-talk examples use ("hello",
+      "hey": a greeting before a question names no topic);
+    - chat words: words no abstract uses, or nearly none (FILLER_RATIO), that FRAME_MIN
+      examples of FILLER_KINDS different kinds use, not mostly with the same topic word
+      ("pls", "newbie", "rundown" go with any topic; "counting", which no abstract here
+      uses either, goes with "crowd" in most of its examples: it is a topic)."""
     q_df = Counter(w for q in questions for w in set(words(q)))
-    chat_df = Counter(w for q, k in zip(questions, kinds or ()) if k == Kind.CHITCHAT for w in set(words(q)))
-    asked_as: dict[str, set[str]] = {}
-    for q, k in zip(questions, kinds or ()):
-        for w in words(q):
-            asked_as.setdefault(w, set()).add(k)
-    # Pairs of adjacent words, counted once per question; "uncommon" neighbours are those few
-    # questions use (a topic's other word), unlike "can", "the" or "papers".
-    pairs = Counter(p for q in questions for toks in [words(q)]
-                    for p in {*zip(toks, toks[1:]), *zip(toks[1:], toks)})
-    uncommon = len(questions) * 0.02
-
-    def in_phrase(w: str) -> bool:
-        return any(a == w and q_df[b] < uncommon and n >= PHRASE_SHARE * q_df[w] for (a, b), n in pairs.items())
-
     q_total = sum(len(words(q)) for q in questions) or 1
     q_count = Counter(w for q in questions for w in words(q))
     a_count = Counter(w for a in abstracts for w in words(a))
     a_total = sum(a_count.values()) or 1
     # Names: a token with an inner capital or a digit ("CvT", "YOLOv3"), or capitalised
-    # anywhere but at the start of a question ("Swin", "Transformer-XL").
-    name_like = {w.lower() for q in questions for i, w in enumerate(re.findall(r"\S+", q))
-                 if _NAME_LIKE.search(w) or (i > 0 and w[:1].isupper())}
+    # anywhere but at the start of a sentence ("Swin", "Transformer-XL"); "I" and "I'm" are
+    # capitalised wherever they stand.
+    name_like = {w.lower() for q in questions for toks in [re.findall(r"\S+", q)] for i, w in enumerate(toks)
+                 if _NAME_LIKE.search(w) or (i > 0 and w[:1].isupper() and not _SENTENCE_END.search(toks[i - 1])
+                                             and words(w)[:1] not in (["i"], ["i'm"], ["i've"], ["i'd"], ["i'll"]))}
     name_like = {t for w in name_like for t in words(w)}
-    out = []
-    for w, df in q_df.items():
-        if w in name_like or _typo(w, a_count):
-            continue
-        if a_count[w] == 0 and (chat_df[w] >= CHAT_MIN
-                                or (df >= FRAME_MIN and len(asked_as.get(w, ())) >= FILLER_KINDS
-                                    and not in_phrase(w))):
-            out.append(w)
-            continue
+    candidates = [w for w in q_df if w not in name_like and not _typo(w, a_count)]
+
+    def ratio(w: str) -> float:
+        return (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
+
+    out = set()
+    for w in candidates:
         told = weight.get(w, 0.0) if weight is not None else FRAME_WEIGHT
-        if df < FRAME_MIN or told < FRAME_WEIGHT:
-            continue
-        ratio = (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
-        if ratio >= FRAME_RATIO or (ratio >= KIND_RATIO and told >= KIND_WEIGHT):
-            out.append(w)
+        if q_df[w] >= FRAME_MIN and told >= FRAME_WEIGHT and \
+                (ratio(w) >= FRAME_RATIO or (ratio(w) >= KIND_RATIO and told >= KIND_WEIGHT)):
+            out.add(w)
+    if kinds is None:
+        return sorted(out)
+    chat_df = Counter(w for q, k in zip(questions, kinds) if k == Kind.CHITCHAT for w in set(words(q)))
+    asked_as: dict[str, set[str]] = {}
+    for q, k in zip(questions, kinds):
+        for w in words(q):
+            asked_as.setdefault(w, set()).add(k)
+    # A topic word is a word of the abstracts, of three letters or more, that few questions
+    # use ("crowd"); not "can", "the", "papers", the "q" of "quick q" or a frame word.
+    uncommon = len(questions) * 0.02
+    topic_word = {w for w in q_df if q_df[w] < uncommon and a_count[w] and len(w) > 2 and w not in out}
+    together: dict[str, Counter] = {}
+    for q in questions:
+        ws = set(words(q))
+        for w in ws:
+            together.setdefault(w, Counter()).update(ws & topic_word - {w})
+
+    def tied(w: str) -> bool:
+        return any(n >= PHRASE_SHARE * q_df[w] for n in together[w].values())
+
+    for w in candidates:
+        if a_count[w] == 0 and chat_df[w] >= CHAT_MIN:
+            out.add(w)
+        elif (a_count[w] == 0 or ratio(w) >= FILLER_RATIO) and q_df[w] >= FRAME_MIN \
+                and len(asked_as[w]) >= FILLER_KINDS and not tied(w):
+            out.add(w)
     return sorted(out)
 
 
@@ -189,6 +204,11 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
     cv = {c: cross_validate(fit_rows, c) for c in C_GRID}
     best = max(C_GRID, key=lambda c: (round(cv[c], 4), -c))  # ties: the stronger regularisation
     clf, vocab, idf = _fit(fit_rows, best)
+    # The frame-word thresholds on weights are on the scale of one regularisation strength:
+    # the cross-validated one moves as examples are added, and weights grow with it.
+    frame_clf, frame_vocab = (clf, vocab) if best == FRAME_C else _fit(fit_rows, FRAME_C)[:2]
+    frame_weight = {f[2:]: float(np.abs(frame_clf.coef_[:, i]).max())
+                    for f, i in frame_vocab.items() if f.startswith("w:")}
     kinds = [str(k) for k in clf.classes_]
     names = sorted(vocab, key=vocab.get)
     weights = {}
@@ -202,7 +222,7 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
         "weights": weights,
         "bias": [round(float(b), 4) for b in clf.intercept_],
         "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts(), [r["kind"] for r in fit_rows],
-                             {f[2:]: max(map(abs, ws)) for f, ws in weights.items() if f.startswith("w:")}),
+                             frame_weight),
     }
     loaded = QuestionModel(model["kinds"], model["idf"], model["weights"], model["bias"], model["frame"])
     test_acc = float(np.mean([loaded.predict(r["question"]).kind == r["kind"] for r in test_rows])) \
