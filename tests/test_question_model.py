@@ -84,6 +84,48 @@ def test_frame_words_leave_the_topic_for_search():
     assert model.topic("Summarize") == "Summarize"  # nothing but frame words: kept as asked
 
 
+# Chat wrappers around a topic, in wordings of no training example (checked below).
+CHAT_WRAPPED = [
+    ("hey quick q, gimme the rundown on diffusion models pls", "diffusion models"),
+    ("newbie here, any refs on knowledge distillation? tbh idk where to begin", "knowledge distillation"),
+    ("my advisor wants a primer on point clouds asap, can u help", "point clouds"),
+    ("ngl the lowdown on graph neural networks would be super helpful fyi", "graph neural networks"),
+]
+
+
+def test_chat_wrappings_are_not_training_examples():
+    seen = _training_questions()
+    assert not [q for q, _ in CHAT_WRAPPED if q.lower() in seen]
+
+
+@pytest.mark.parametrize(("question", "topic"), CHAT_WRAPPED)
+def test_chat_words_leave_the_search(question, topic):
+    """The words people wrap a topic in when they chat ("rundown", "pls", "newbie", "my
+    advisor") are frame words: search, and the abstention model, see the topic."""
+    searched = QuestionModel.packaged().topic(question).lower()
+    assert topic in searched, searched
+    chat = {"quick", "gimme", "rundown", "pls", "newbie", "refs", "tbh", "idk", "my", "advisor", "primer",
+            "asap", "u", "ngl", "lowdown", "helpful", "fyi"}
+    assert not chat & set(searched.replace(",", " ").replace("?", " ").split()), searched
+
+
+def test_chat_words_are_told_from_topics_the_examples_repeat():
+    """A word no abstract uses, asked in examples of several kinds, is a chat word when it goes
+    with any topic ("pls") and a topic when it mostly goes with the same topic word
+    ("counting" with "crowd"): the corpus lacking a topic does not make it chat."""
+    from eval.train_questions import frame_words
+
+    topics = [f"topic{i}" for i in range(100)]
+    kinds = ["list", "overview", "how", "exists", "limits", "fact"]
+    rows = [(f"which papers study {t} and {u}?", "list") for t in topics for u in topics[:5]]
+    rows += [(f"papers on {t} pls", kinds[i % 6]) for i, t in enumerate(topics[:12])]
+    rows += [(f"papers on crowd counting {t}", kinds[i % 6]) for i, t in enumerate(topics[:8])]
+    abstracts = [" ".join(["crowd", *topics])]  # no abstract uses "pls" or "counting"
+    found = frame_words([q for q, _ in rows], abstracts, [k for _, k in rows], weight={})
+    assert "pls" in found
+    assert "counting" not in found and "crowd" not in found
+
+
 @pytest.mark.parametrize("question", [
     "Give me an overview of what the collection says about diffusion models",
     "What do the papers say about diffusion models, and what should I read first?",
@@ -95,7 +137,8 @@ def test_inflected_and_kind_telling_frame_words_leave_the_search(question):
     kind by ("overview", "should", "explain"), say how the question asks: search drops them."""
     words = QuestionModel.packaged().topic(question).lower().split()
     assert "diffusion" in words
-    assert not {"says", "say", "overview", "should", "first", "explain", "according"} & set(words), words
+    # "first" is not among them: abstracts use it too ("the first", "first-order").
+    assert not {"says", "say", "overview", "should", "explain", "according"} & set(words), words
 
 
 def test_a_topic_word_that_merely_starts_like_a_frame_word_stays():
