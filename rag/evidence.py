@@ -48,10 +48,11 @@ class Evidence:
         return self.query.follow_up
 
 
-# A question the question model is unsure about (rag.questions.MIN_CONFIDENCE) is about one
-# paper when the evidence concentrates on it: in the ranking searched as a topic (with
-# feedback), the second paper scores under this share of the first. On the main, realistic-tune
-# and generalisation sets no topic question falls under it (the lowest ratio is 0.60).
+# A question read as a topic is about one paper when the evidence concentrates on it: in the
+# ranking searched as a topic (with feedback), the second paper scores under this share of the
+# first. On the main, generalisation and both realistic sets no question with several gold
+# papers falls under it (the lowest ratio is 0.63); a long question that describes one paper's
+# result, which the model may read as a list, does.
 CONCENTRATED = 0.6
 # A topic question whose first-pass ranking (before pseudo-relevance feedback, which pulls in
 # papers resembling the top one) has its second paper under this share of the first is about

@@ -78,6 +78,27 @@ def test_a_yes_no_question_about_an_absent_topic_says_no_and_cites_nothing(pipel
     assert answer.abstained and not answer.citations and answer.text.startswith("No"), answer.text
 
 
+@pytest.mark.parametrize(("question", "topic"), [
+    ("yo, real quick: gimme the lowdown on diffusion models for images pls", r"diffusion"),
+    ("noob here, any good refs on knowledge distillation? asking for my advisor", r"distill"),
+    ("tbh i dunno where to begin with contrastive learning, cheat sheet of the papers?", r"contrastive"),
+])
+def test_chat_words_around_a_covered_topic_do_not_hide_it(pipeline, question, topic):
+    """Words people chat in ("lowdown", "noob", "refs", "dunno") are no topic the corpus
+    lacks: the question is answered from the papers on its topic, not declined."""
+    answer = pipeline.answer(question)
+    assert not answer.abstained and answer.citations, answer.text
+    assert all(_about(pipeline, c, topic) for c in answer.citations[:3]), answer.text
+
+
+@pytest.mark.parametrize("question", [
+    "yo, real quick: gimme the lowdown on protein structure prediction pls",
+    "noob here, any good refs on stock price forecasting? asking for my advisor",
+])
+def test_chat_words_around_an_absent_topic_still_decline(pipeline, question):
+    assert pipeline.answer(question).abstained
+
+
 @pytest.mark.parametrize("question", ["How does LoFTR work?", "explain LoFTR", "what's the idea behind LoFTR?"])
 def test_how_a_named_method_works_is_told_from_its_paper_by_its_mechanism(pipeline, question):
     answer = pipeline.answer(question)
