@@ -58,6 +58,7 @@ class Kind(StrEnum):
 
 MODEL_FILE = "data/question_model.json"  # inside the rag package
 _WORD = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
 
 
 def words(question: str) -> list[str]:
@@ -143,7 +144,7 @@ class QuestionModel:
         return Prediction(max(probs, key=probs.get), probs)
 
     def topic(self, question: str) -> str:
-        """The question without its frame words and its opening interrogatives
+        """The question without its frame words and the interrogatives that open its sentences
         (`rag.text.INTERROGATIVES`): what search looks for.
 
         With "summarize", "collection" and "say" frame words: `topic("Summarize what the
@@ -152,11 +153,15 @@ class QuestionModel:
         frame words is left ("Summarize the collection").
         """
         kept = [w for w in re.split(r"(\s+)", question) if not _frame_word(w, self.frame)]
-        rest = "".join(kept).strip(" ,;:-")
-        # An interrogative that opens the question asks; inside it ("which parts of ...") it may not.
-        while (first := rest.split(maxsplit=1)) and _frame_word(first[0], INTERROGATIVES):
-            rest = first[1].lstrip(" ,;:-") if len(first) > 1 else ""
-        return " ".join(rest.split()) if any(c.isalnum() for c in rest) else question
+        # An interrogative that opens a sentence asks ("I use a ResNet. What should I read?");
+        # inside one ("which parts of ...") it may be part of the topic.
+        sentences = []
+        for rest in _SENTENCES.split("".join(kept).strip(" ,;:-")):
+            while (first := rest.split(maxsplit=1)) and _frame_word(first[0], INTERROGATIVES):
+                rest = first[1].lstrip(" ,;:-") if len(first) > 1 else ""
+            sentences.append(rest)
+        rest = " ".join(" ".join(sentences).split())
+        return rest if any(c.isalnum() for c in rest) else question
 
 
 _INFLECTIONS = ("s", "es", "d", "ed")  # not "-ing": "explaining models" is a topic, "explain" a frame

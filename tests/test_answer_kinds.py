@@ -62,6 +62,21 @@ def test_a_yes_no_question_one_paper_answers_cites_that_paper_alone(pipeline, qu
     assert len(answer.citations) == 1 and _about(pipeline, answer.citations[0], paper), answer.text
 
 
+@pytest.mark.parametrize(("question", "paper"), [
+    ("Which papers classify chromosome images?", r"chromosome"),
+    ("what do the papers say about transaction fraud?", r"fraud"),
+    ("summarize the research on karyotyping", r"chromosome"),
+])
+def test_a_topic_one_paper_stands_out_for_is_answered_from_that_paper(pipeline, question, paper):
+    """However confidently the question reads as a list or an overview, when one paper stands
+    far above the rest the answer is that paper's, not a list padded with papers that merely
+    resemble it."""
+    answer = pipeline.answer(question)
+    assert not answer.abstained and answer.citations, answer.text
+    assert {c.paper_id for c in answer.citations} == {answer.citations[0].paper_id}, answer.text
+    assert _about(pipeline, answer.citations[0], paper), answer.text
+
+
 @pytest.mark.parametrize("question", ["has anyone worked on network pruning?",
                                       "Is there any paper on self-supervised learning?"])
 def test_a_yes_no_question_many_papers_answer_lists_them(pipeline, question):

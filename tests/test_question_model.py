@@ -93,6 +93,18 @@ CHAT_WRAPPED = [
 ]
 
 
+@pytest.mark.parametrize(("question", "gone", "kept"), [
+    ("I train a ResNet on X-rays. What should I read about attention blocks?", "what", "attention"),
+    ("We have drone footage. Which detectors work on tiny objects?", "which", "detectors"),
+    ("Which parts of the input drove the decision?", "which", "parts"),
+])
+def test_an_interrogative_that_opens_a_sentence_leaves_the_search(question, gone, kept):
+    """An interrogative opens each sentence of a question that gives context first; inside a
+    sentence it may belong to the topic, so only sentence openings are dropped."""
+    searched = QuestionModel.packaged().topic(question).lower().split()
+    assert gone not in searched and kept in searched, searched
+
+
 def test_chat_wrappings_are_not_training_examples():
     seen = _training_questions()
     assert not [q for q, _ in CHAT_WRAPPED if q.lower() in seen]
