@@ -2,7 +2,8 @@
 
     python -m docs.figures                       # rewrite the README block from the committed files
     python -m docs.figures --check               # exit 1 when the README block is out of date
-    python -m docs.figures --eval MAIN_DIR --generalization GEN_DIR   # first refresh eval/summary.json
+    python -m docs.figures --eval MAIN_DIR --generalization GEN_DIR --realistic REAL_DIR
+                                                 # first refresh eval/summary.json
 
 Inputs: `eval/summary.json` (a compact digest of `rag eval` results folders, written by
 `--eval`, so the 1-2 MB results.json files stay out of the repository) and
@@ -29,7 +30,7 @@ START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 
 # What the digest keeps of each question type's row (eval.metrics.AGGREGATION names).
 KEPT = ("n", "recall@10", "recall@20", "mrr", "ndcg@10", "cite_precision", "cite_recall", "cite_f1",
-        "invalid_citations", "correct", "abstention", "false_abstention", "latency_p50", "latency_p95")
+        "invalid_citations", "correct", "abstention", "false_abstention", "yes_no", "latency_p50", "latency_p95")
 
 
 def digest(results: dict) -> dict:
@@ -50,13 +51,17 @@ def digest(results: dict) -> dict:
             "summary": {group: {k: row[k] for k in KEPT if k in row} for group, row in summary[name].items()}}
 
 
-def write_eval_summary(main: Path, generalization: Path | None, out: Path = EVAL_SUMMARY) -> None:
-    """eval/summary.json from results folders of `rag eval` (main set, generalisation set)."""
+def write_eval_summary(main: Path, generalization: Path | None, out: Path = EVAL_SUMMARY,
+                       realistic: Path | None = None) -> None:
+    """eval/summary.json from results folders of `rag eval` (main set, generalisation set, and
+    the realistic set that was written blind and scored once)."""
     sets = {"main": digest(json.loads((main / "results.json").read_text(encoding="utf-8")))}
-    if generalization is not None:
-        sets["generalization"] = digest(json.loads((generalization / "results.json").read_text(encoding="utf-8")))
+    for name, folder in (("generalization", generalization), ("realistic", realistic)):
+        if folder is not None:
+            sets[name] = digest(json.loads((folder / "results.json").read_text(encoding="utf-8")))
     data = {"about": "Digest of `rag eval` results (default configuration) that the README's figures table is "
-                     "generated from: python -m docs.figures --eval MAIN_DIR --generalization GEN_DIR.",
+                     "generated from: python -m docs.figures --eval MAIN_DIR --generalization GEN_DIR "
+                     "--realistic REAL_DIR.",
             "sets": sets}
     out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
@@ -100,6 +105,18 @@ def quality_rows(sets: dict) -> list[tuple[str, str, str]]:
             ("compare correct / near misses declined / false abstention",
              f"{_f(gen.get('compare', {}).get('correct'))} / {_f(gen.get('unanswerable', {}).get('abstention'))} / "
              f"{_f(gen['overall']['false_abstention'])}", where),
+        ]
+    if "realistic" in sets:
+        real = sets["realistic"]["summary"]
+        overall = real["overall"]
+        where = f"realistic wording, written blind, scored once ({sets['realistic']['questions']} questions)"
+        rows += [
+            ("citation precision / recall / F1",
+             f"{_f(overall['cite_precision'])} / {_f(overall['cite_recall'])} / {_f(overall['cite_f1'])}", where),
+            ("correct: fact, how, origin, numeric answers / yes-no answers",
+             f"{_f(overall.get('correct'))} / {_f(overall.get('yes_no'))}", where),
+            ("unanswerable declined / answerable falsely declined",
+             f"{_f(real.get('unanswerable', {}).get('abstention'))} / {_f(overall['false_abstention'])}", where),
         ]
     return rows
 
@@ -209,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
                         "refresh eval/summary.json from it first")
     parser.add_argument("--generalization", type=Path, metavar="DIR",
                         help="a `rag eval --questions eval/generalization.jsonl` results folder")
+    parser.add_argument("--realistic", type=Path, metavar="DIR",
+                        help="a `rag eval` results folder of the realistic set written blind and scored once")
     args = parser.parse_args(argv)
     if args.eval:
-        write_eval_summary(args.eval, args.generalization)
+        write_eval_summary(args.eval, args.generalization, realistic=args.realistic)
     text, wanted = current()
     return sync(README, text, wanted, args.check, "python -m docs.figures", "README.md's figures table")
 

@@ -190,8 +190,11 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
         # A limits answer keeps only the papers that state a limitation: when the model is not
         # sure weaknesses are asked for, every paper on the topic is answered, as an overview.
         kind = Kind.OVERVIEW
-    if kind in (Kind.FACT, Kind.HOW) and len({pid for m in identifying for pid in m.paper_ids}) >= 2:
-        kind = Kind.COMPARE  # the same asked of two identified papers: answered side by side
+    if kind in (Kind.FACT, Kind.HOW) and (len({pid for m in identifying for pid in m.paper_ids}) >= 2
+                                          or (follow_up and len(positions) >= 2)):
+        # The same asked of two identified papers, by name or by position in the conversation
+        # ("How does the first compare with the second?"): answered side by side.
+        kind = Kind.COMPARE
     if follow_up and restrict and not conversation.names_earlier_topic(question) and not swapped:
         # Restricted to papers already judged relevant: a list when the new question keeps several.
         more = conversation.asks_for_more(question)

@@ -178,7 +178,9 @@ def test_words_the_embedder_does_not_know_are_found_by_their_papers(default_pipe
     default, before = [found(w, settings) for w in words], [found(w, plain) for w in words]
     assert sum(f[0] for f in default) > sum(f[0] for f in before), (default, before)
     assert sum(f[0] for f in default) >= 0.7 * sum(f[1] for f in default), default  # 19 of 24 here
-    assert not default[0][2] and before[0][2]  # VGG: answered now, declined before
+    # VGG is answered. (Plain fusion declined it while "use" was searched too; "use" is now a
+    # frame word, so both search "VGG" and the ranking above is what tells them apart.)
+    assert not default[0][2]
     hits, naming, _ = found("MSCOCO", settings)
     assert hits >= 3 and naming == 5, hits  # 4 of 5 here
 
