@@ -85,6 +85,28 @@ def test_eval_digest_keeps_the_default_configuration(tmp_path):
                                 "answerer": "extractive", "summary": {"overall": {"n": 3, "mrr": 0.5}}}}
 
 
+def test_the_blind_realistic_set_gets_its_own_rows(tmp_path):
+    figures = _figures()
+    results = {"meta": {"created": "2026-12-07T02:37:00", "n_questions": 44,
+                        "configs": {"default": {"embed_model": "m", "answerer": "extractive"}}},
+               "summary": {"default": {"overall": {"n": 44, "cite_precision": 0.776, "cite_recall": 0.784,
+                                                   "cite_f1": 0.666, "correct": 0.786, "yes_no": 0.667,
+                                                   "false_abstention": 0.189},
+                                       "unanswerable": {"n": 7, "abstention": 1.0}}}}
+    for name in ("main", "real"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    out = tmp_path / "summary.json"
+    figures.write_eval_summary(tmp_path / "main", None, out, realistic=tmp_path / "real")
+    sets = json.loads(out.read_text(encoding="utf-8"))["sets"]
+    assert sets["realistic"]["summary"]["overall"]["yes_no"] == 0.667
+    rows = [r for r in figures.quality_rows({"main": {"questions": 44, "summary": {
+        "overall": {"recall@10": 1, "recall@20": 1, "mrr": 1, "ndcg@10": 1, "cite_precision": 1, "cite_recall": 1,
+                    "cite_f1": 1, "invalid_citations": 0, "false_abstention": 0}}}, "realistic": sets["realistic"]})
+            if r[2].startswith("realistic")]
+    assert [r[1] for r in rows] == ["0.776 / 0.784 / 0.666", "0.786 / 0.667", "1.000 / 0.189"]
+
+
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: `slug("The chat UI as a service")` -> `"the-chat-ui-as-a-service"`."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())

@@ -17,10 +17,12 @@ from eval.metrics import AGGREGATION, TYPES, summarize
 from eval.runner import evaluate, load_questions
 
 FLOORS = Path(__file__).resolve().parent.parent / "eval" / "floors.json"  # the checkout's; not package data
-# Realistic wording: both first halves gated together under floors["realistic"], the fresh set
-# (written blind, scored once before its floors were set) under floors["realistic_fresh"].
+# Realistic wording: both first halves gated together under floors["realistic"], the fresh sets
+# (each written blind, scored once before its floors were set) under floors["realistic_fresh"]
+# and floors["realistic_fresh2"].
 REALISTIC = {"realistic": ("realistic_tune.jsonl", "realistic_heldout.jsonl"),
-             "realistic_fresh": ("realistic_fresh.jsonl",)}
+             "realistic_fresh": ("realistic_fresh.jsonl",),
+             "realistic_fresh2": ("realistic_fresh2.jsonl",)}
 
 
 def gates() -> dict:
