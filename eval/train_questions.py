@@ -53,6 +53,7 @@ FILLER_RATIO = 30.0  # or that nearly none has: "pls" (a PLS regression in 3 abs
 PHRASE_SHARE = 0.5  # a word used with the same topic word this often is part of a topic ("crowd counting")
 _NAME_LIKE = re.compile(r"[a-z][A-Z]|\d")
 _SENTENCE_END = re.compile(r"[.!?:]$")
+_PRONOUN_I = frozenset({"i", "i'm", "i've", "i'd", "i'll"})  # capitalised wherever they stand
 
 
 def load(path: Path = DATA) -> list[dict]:
@@ -140,7 +141,7 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
     # capitalised wherever they stand.
     name_like = {w.lower() for q in questions for toks in [re.findall(r"\S+", q)] for i, w in enumerate(toks)
                  if _NAME_LIKE.search(w) or (i > 0 and w[:1].isupper() and not _SENTENCE_END.search(toks[i - 1])
-                                             and words(w)[:1] not in (["i"], ["i'm"], ["i've"], ["i'd"], ["i'll"]))}
+                                             and not set(words(w)[:1]) & _PRONOUN_I)}
     name_like = {t for w in name_like for t in words(w)}
     # Interrogatives are left to `QuestionModel.topic`, which drops only the opening one: inside
     # a question one may belong to the topic ("which parts of the input drove the decision").

@@ -4,7 +4,8 @@
 - a comparison uses the two papers the question names, ranked or not;
 - a follow-up restricted to the previous answer's papers keeps every one the new question
   matches (they were already judged relevant);
-- a topic question whose first-pass evidence concentrates on one paper is answered from it;
+- a topic question whose evidence concentrates on one paper is about that paper (`focus`:
+  a fact; a yes/no or a first pass far ahead of the rest: that paper alone);
 - otherwise the relative cut-off (`rag.retrieval.select`) keeps the papers whose score is
   close enough to the best one, and a fact question that names its paper by title or short
   name is answered from that paper first.
@@ -14,7 +15,7 @@ Deciding whether to answer at all is rag/abstain.py's; this module only picks pa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.models import Paper, Source
 from rag.question_model import Kind
@@ -67,6 +68,17 @@ def concentrated(ranked: list[Source], share: float = CONCENTRATED) -> bool:
     """One paper far above the rest: `concentrated([<1.0>, <0.4>, ...])` -> True."""
     return len(ranked) == 1 or (len(ranked) > 1 and ranked[0].score > 0
                                 and ranked[1].score < share * ranked[0].score)
+
+
+def focus(query: Query, ranking: Ranking) -> tuple[Query, Ranking]:
+    """The question as its evidence reads it. Read as a topic, but one paper stands far above
+    the rest even with feedback: the question describes that paper, and is answered as a fact
+    from the first pass, as a fact question is searched. A confident yes/no keeps its shape
+    ("Yes: 1 paper ..."); `choose` answers it from that one paper."""
+    if query.kind.topical and (query.uncertain or query.kind != Kind.EXISTS) and query.restrict is None \
+            and not query.single and concentrated(ranking.sources):
+        return replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
+    return query, ranking
 
 
 def _unranked(paper_id: str, ranked: list[Source], paper: Callable[[str], Paper | None]) -> Source | None:

@@ -121,13 +121,7 @@ class Pipeline:
         if query.restrict is not None:
             # A paper the conversation cites may have been removed since: it is no evidence now.
             query = replace(query, restrict=tuple(pid for pid in query.restrict if pid in self.index.papers))
-        ranking = self.search(query, s, filters)
-        if query.kind.topical and (query.uncertain or query.kind != Kind.EXISTS) and query.restrict is None \
-                and not query.single and evidence.concentrated(ranking.sources):
-            # Read as a topic, but one paper stands far above the rest even with feedback: the
-            # question describes that paper. A fact, answered from the first pass, as a fact
-            # question is searched. A confident yes/no keeps its shape ("Yes: 1 paper ...").
-            query, ranking = replace(query, kind=Kind.FACT), Ranking(ranking.first, ranking.first)
+        query, ranking = evidence.focus(query, self.search(query, s, filters))
         used = evidence.choose(query, ranking, s, self.index.paper)
         if query.restrict is not None:
             abstain = not used
