@@ -58,8 +58,9 @@ CONCENTRATED = 0.6
 # A topic question whose first-pass ranking (before pseudo-relevance feedback, which pulls in
 # papers resembling the top one) has its second paper under this share of the first is about
 # that paper: "Is there a paper on chess?" finds the one paper on chess (second at 0.21), and
-# feedback would add papers that classify other images. On the main, generalisation and realistic sets every topic question with
-# several gold papers has its second paper at 0.47 or more.
+# feedback would add papers that classify other images. On the main, generalisation and
+# realistic sets every topic question with several gold papers has its second paper at 0.47
+# or more.
 FIRST_PASS_CONCENTRATED = 0.4
 
 
