@@ -65,7 +65,11 @@ _AVAILABILITY = re.compile(
 _LIMITATION = re.compile(
     r"\b(however|but|limitations?|limited|limits?|drawbacks?|weakness(?:es)?|shortcomings?|fails?|failures?|"
     r"suffers?|struggles?|challeng\w*|difficult\w*|costly|expensive|lacks?|lacking|insufficient|poor(?:ly)?|"
-    r"bottlenecks?|issues?|problems?|vulnerab\w*|sensitive|degrades?|remains?|unclear|hinders?|prone)\b", re.I)
+    r"bottlenecks?|issues?|problems?|vulnerab\w*|sensitive|degrades?|remains?|unclear|hinders?|prone|"
+    # ... and what methods do not do: "they do not generalise across attacks", "existing pooling
+    # ignores the channels", "failing to capture local features", "negatively affect accuracy".
+    r"(do|does|did|can|could) not|cannot|unable|fail(s|ed|ing)? to|neglect\w*|ignor(e|es|ed|ing)|"
+    r"overlook\w*|hurts?|harm(s|ed|ful)?|negatively)\b", re.I)
 # Class: sentences that state how a method works (what it does and by what means), which a "how
 # does X work?" answer quotes before the sentences that report results.
 _MECHANISM = re.compile(
@@ -108,9 +112,12 @@ TOPIC_WEIGHT = 0.5  # share of its IDF a word of the compared papers' titles cou
 SENTENCE_BATCH = 8
 ORIGIN_POOL = 5  # candidates an origin question considers for the paper that introduces the name
 SUPERLATIVE_SHOWN = 5  # papers listed with their values under a superlative answer
-# Where an abstract defines a name it introduces: "dubbed ConvNeXt", "termed CDD-RED".
+# Where an abstract defines a name it introduces: "dubbed ConvNeXt", "termed CDD-RED", and the
+# first-person forms, in any tense: "which we call cardinality", "we name our approach INTR",
+# "we term ICLL", "we refer to our method as G-SimCLR", "referred to as DELF".
 _DEFINING = ("dubbed", "named", "called", "termed", "coined", "namely")
-_DEFINES = re.compile(rf"\b({'|'.join(_DEFINING)})\b", re.I)
+_DEFINES = re.compile(rf"\b({'|'.join(_DEFINING)}|we (call|name|term|dub|coin)"
+                      r"|(we )?refer(red)? to (it |this |them |our [\w-]+ )?as)\b", re.I)
 ASPECT_SENTENCES = 3  # per paper, quoted for the asked aspect besides what it does and its evaluation
 _INTRODUCING = ("propose", "present", "introduce", "develop", "design")
 _CONTRIBUTION = re.compile(rf"\b(we ({'|'.join(_INTRODUCING)})|"

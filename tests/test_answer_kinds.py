@@ -13,6 +13,7 @@ import re
 import pytest
 
 from rag.extractive import _LIMITATION
+from rag.models import Source
 
 LOFTR = "LoFTR: Detector-Free Local Feature Matching with Transformers"
 YOLO = "You Only Look Once: Unified, Real-Time Object Detection"
@@ -196,3 +197,42 @@ def test_limits_quote_the_sentences_that_state_a_limitation(pipeline, question):
 def test_a_greeting_before_a_question_is_no_topic(pipeline):
     answer = pipeline.answer("Hello, which papers study GANs?")
     assert not answer.abstained and len(answer.citations) >= 2
+
+
+RESNEXT = "Aggregated Residual Transformations for Deep Neural Networks"
+UNIFIED_EMBEDDING = "Unified Embedding: Battle-Tested Feature Representations for Web-Scale ML Systems"
+NETWORK_FEATURE_COMPLEXITY = ("Going Beyond Neural Network Feature Similarity: The Network Feature Complexity and "
+                              "Its Interpretation Using Category Theory")
+
+
+@pytest.mark.parametrize(("question", "introducing"), [
+    ("who introduced cardinality?", RESNEXT),  # "a new dimension, which we call cardinality"
+    ("which paper coined cardinality as a dimension of network design?", RESNEXT),
+    ("where do functionally equivalent features come from?", NETWORK_FEATURE_COMPLEXITY),  # "what we call ..."
+    ("who first defined functionally equivalent features", NETWORK_FEATURE_COMPLEXITY),
+])
+def test_origin_reads_first_person_definitions(pipeline, question, introducing):
+    """Class: a paper defines its name in the first person ("which we call X", "we refer to our
+    method as X") in a sentence that does not say "we propose". Asked with the other paper
+    ranked first (Unified Embedding mentions "high-cardinality features" and features), the
+    answer is the paper that defines the name, not the first-ranked one."""
+    by_title = {p.title: (pid, p) for pid, p in pipeline.index.papers.items()}
+    pool = [Source(paper=by_title[t][1], score=1.0 - n / 10) for n, t in enumerate((UNIFIED_EMBEDDING, introducing))]
+    answer = pipeline.extractive(question, pool, "origin")
+    assert answer.citations[0].title == introducing, answer.text
+
+
+@pytest.mark.parametrize(("sentence", "states"), [
+    ("While many methods exist for defending against attacks, they do not generalise across a range of attacks.", True),
+    ("Despite their effectiveness, the existing pooling strategies do not consider the channel-wise difference.", True),
+    ("LVLMs attend to global image features, while failing to capture prompt-relevant local features.", True),
+    ("Moreover, these methods ignore the fine-grained dependencies among skeleton joints.", True),
+    ("By only using the category name, they neglect the rich context that language affords.", True),
+    ("We release our code and data at https://serre-lab.github.io/Harmonization to help the field.", False),
+    ("We propose a detector that runs in real time on a phone.", False),
+])
+def test_a_limitation_is_also_what_methods_do_not_do(sentence, states):
+    """Class: limitations stated by negation ("do not generalise", "ignore", "fail to"), which a
+    weaknesses answer quotes and keeps the paper for; words that merely contain such a stem do
+    not count."""
+    assert bool(_LIMITATION.search(sentence)) is states
