@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.numbers import METRIC_NAME
 from rag.question_model import MODEL_FILE, Kind, QuestionModel, features, words
 from rag.text import INTERROGATIVES
 
@@ -145,7 +146,12 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
     name_like = {t for w in name_like for t in words(w)}
     # Interrogatives are left to `QuestionModel.topic`, which drops only the opening one: inside
     # a question one may belong to the topic ("which parts of the input drove the decision").
-    candidates = [w for w in q_df if w not in name_like and w not in INTERROGATIVES and not _typo(w, a_count)]
+    # What a number measures is what a question asks about, never how it asks: the words the
+    # abstracts use inside a metric's name ("error rate", "model size", "frame rate") stay in
+    # the search, however often superlative and fact examples use them.
+    measured = {w for a in abstracts for found in METRIC_NAME.finditer(a) for w in words(found.group())}
+    candidates = [w for w in q_df if w not in name_like and w not in INTERROGATIVES and w not in measured
+                  and not _typo(w, a_count)]
 
     def ratio(w: str) -> float:
         return (q_count[w] / q_total) / ((a_count[w] + 1) / a_total)
@@ -164,9 +170,10 @@ def frame_words(questions: list[str], abstracts: list[str], kinds: list[str] | N
         for w in words(q):
             asked_as.setdefault(w, set()).add(k)
     # A topic word is a word of the abstracts, of three letters or more, that few questions
-    # use ("crowd"); not "can", "the", "papers", the "q" of "quick q" or a frame word.
+    # use ("crowd"); not "can", "the", "papers" or the "q" of "quick q". A word that asks in
+    # most questions can still make a phrase in a few: "report" in "radiology report".
     uncommon = len(questions) * 0.02
-    topic_word = {w for w in q_df if q_df[w] < uncommon and a_count[w] and len(w) > 2 and w not in out}
+    topic_word = {w for w in q_df if q_df[w] < uncommon and a_count[w] and len(w) > 2}
     together: dict[str, Counter] = {}
     for q in questions:
         ws = set(words(q))

@@ -27,7 +27,8 @@ METRICS: dict[str, bool] = {
     r"m?iou|dice|f1|f-score|f-measure|auc|psnr|ssim|bleu|rouge|recall|precision|ndcg|mrr": False,
     r"fps|frames?\s+per\s+second|throughput|speed-?up": False,
 }
-_METRIC = re.compile(r"\b(" + "|".join(f"(?:{m})" for m in METRICS) + r")\b", re.I)
+METRIC_NAME = re.compile(  # a metric named in text: "error rate", "mAP", "frames per second"
+    r"\b(" + "|".join(f"(?:{m})" for m in METRICS) + r")\b", re.I)
 _LOW = re.compile(r"\b(lowest|least|fewest|smallest|minimal|minimum|cheapest|lightest|shortest)\b", re.I)
 _HIGH = re.compile(r"\b(highest|most|largest|maximum|greatest|biggest|top|strongest)\b", re.I)
 _BEST = re.compile(rf"{_LOW.pattern}|{_HIGH.pattern}|\b(best|worst|better|fastest|slowest|report(?:s|ed)?)\b", re.I)
@@ -51,7 +52,7 @@ def names_in(question: str) -> list[str]:
 
 def metric_in(text: str) -> str | None:
     """The first metric the text names, lower-cased: `metric_in("lowest error on CIFAR-10")` -> "error"."""
-    found = _METRIC.search(text)
+    found = METRIC_NAME.search(text)
     return found.group(1).lower() if found else None
 
 
@@ -91,9 +92,9 @@ def _mentions(sentence: str, metric: str) -> list[int]:
     words = metric.split()
     if found or len(words) == 1:
         return found
-    heads = [w for w in words if _METRIC.fullmatch(w)]
+    heads = [w for w in words if METRIC_NAME.fullmatch(w)]
     return [m.start(2) for head in heads for m in re.finditer(rf"(\w+\s+)?\b({re.escape(head)})\b", sentence, re.I)
-            if not (m.group(1) and _METRIC.fullmatch(f"{m.group(1).strip()} {head}"))]
+            if not (m.group(1) and METRIC_NAME.fullmatch(f"{m.group(1).strip()} {head}"))]
 
 
 def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | None = None) -> list[Reported]:
@@ -138,11 +139,11 @@ def names_a_benchmark(clause: str, opens_sentence: bool = True) -> bool:
     """
     for i, m in enumerate(re.finditer(r"[A-Za-z][\w-]*", clause)):
         t = m.group(0)
-        if _METRIC.fullmatch(t) or not ((i > 0 or not opens_sentence) and t[:1].isupper() or re.search(r"\d", t)):
+        if METRIC_NAME.fullmatch(t) or not ((i > 0 or not opens_sentence) and t[:1].isupper() or re.search(r"\d", t)):
             continue
         after = clause[m.end():]
         if _BEFORE_BENCHMARK.search(clause[:m.start()]) or _AFTER_BENCHMARK.match(after) \
-                or _METRIC.match(after.lstrip()):
+                or METRIC_NAME.match(after.lstrip()):
             return True
     return False
 
