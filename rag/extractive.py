@@ -123,6 +123,9 @@ _INTRODUCING = ("propose", "present", "introduce", "develop", "design")
 _CONTRIBUTION = re.compile(rf"\b(we ({'|'.join(_INTRODUCING)})|"
                            r"this (paper|work|study) (proposes|presents|introduces)|"
                            r"(is|are) proposed|we study|we show)\b", re.I)
+# What a paper puts forward besides a method, which an origin question may ask about ("who
+# proposed classifying dynamic networks by ...": "we provide a logical taxonomy ...").
+_PUTS_FORWARD = re.compile(r"\bwe (provide|offer|define|formulate|argue|survey|review|categori[sz]e)\b", re.I)
 # The words an origin question asks with ("who first proposed ...", "which paper coined ..."):
 # they say nothing about which name, so a later paper that "proposes" a variant gains nothing.
 _ASKING_ORIGIN = frozenset(terms(" ".join((*_INTRODUCING, *_DEFINING, "first", "paper", "come", "came",
@@ -327,7 +330,8 @@ class Extractive:
         acronyms = [(a.rstrip("s"), t) for a in _ACRONYM.findall(question) for t in terms(a)]
 
         def introduces(src: Source) -> float:
-            said = [s for s in sentences_of(src.paper_id) if _CONTRIBUTION.search(s) or _DEFINES.search(s)]
+            said = [s for s in sentences_of(src.paper_id)
+                    if _CONTRIBUTION.search(s) or _DEFINES.search(s) or _PUTS_FORWARD.search(s)]
             found = q_terms & set(terms(" ".join([src.title, *said])))
             # The paper that spells an acronym out ("You Only Look Once" for YOLO) defines it;
             # one that uses it in a variant's name ("Mamba YOLO") does not.
