@@ -21,7 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from rag import conversation
+from rag import conversation, numbers
 from rag.conversation import Message
 from rag.errors import QuestionError
 from rag.names import NameIndex
@@ -190,6 +190,10 @@ def analyse(question: str, history: list[Message] | None, names: NameIndex, foll
         # A limits answer keeps only the papers that state a limitation: when the model is not
         # sure weaknesses are asked for, every paper on the topic is answered, as an overview.
         kind = Kind.OVERVIEW
+    elif kind == Kind.SUPERLATIVE and pred.confidence < MIN_CONFIDENCE and numbers.metric_in(question) is None:
+        # Numbers are compared across papers by the measure asked for: with none named and the
+        # model unsure, "which application do they argue benefits most" asks a fact of a paper.
+        kind = max((Kind.FACT, Kind.HOW, Kind.ORIGIN), key=lambda k: pred.probabilities.get(k, 0.0))
     if kind in (Kind.FACT, Kind.HOW) and (len({pid for m in identifying for pid in m.paper_ids}) >= 2
                                           or (follow_up and len(positions) >= 2)):
         # The same asked of two identified papers, by name or by position in the conversation

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.conversation import cited_titles, previous_turn
 from rag.models import Paper
 from rag.names import Mention, NameIndex, display_name, find_word, resolve, short_name, title_head
@@ -306,3 +308,30 @@ def test_an_unsure_limits_reading_answers_every_paper_on_the_topic():
                      "representation similarity between networks: where are we?"):
         assert analyse(question, None, names, model=unsure).kind == "overview"
         assert analyse(question, None, names, model=sure).kind == "limits"
+
+
+def _unsure_model(probabilities: dict[str, float]):
+    """A question model that reads every question with these kind probabilities."""
+    import math
+
+    from rag.question_model import QuestionModel
+
+    kinds = list(probabilities)
+    return QuestionModel(kinds, {}, {}, [math.log(probabilities[k]) for k in kinds], ())
+
+
+@pytest.mark.parametrize("question", [
+    "the gan survey - which application do they say gains the most?",
+    "which pretraining variant came out best?",
+    "what do they argue helps most in that review?",
+])
+def test_an_unsure_superlative_that_names_no_measure_asks_a_fact(question):
+    """Class: a superlative compares one measure across papers. When the model is unsure and the
+    question names no measure ("which variant came out best"), there is nothing to compare: it
+    asks a fact of one paper. A measure named, or a sure model, keeps the comparison."""
+    names = NameIndex(PAPERS)
+    unsure = _unsure_model({"superlative": 0.45, "fact": 0.3, "how": 0.1, "list": 0.15})
+    assert analyse(question, None, names, model=unsure).kind == "fact"
+    assert analyse(f"{question} (lowest error rate)", None, names, model=unsure).kind == "superlative"
+    sure = _unsure_model({"superlative": 0.8, "fact": 0.1, "how": 0.05, "list": 0.05})
+    assert analyse(question, None, names, model=sure).kind == "superlative"
