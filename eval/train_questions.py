@@ -9,6 +9,9 @@ the model fitted on the whole fitting part is then scored on the test part. Ever
 deterministic (a fixed split, lbfgs, no shuffling without a seed), so `--write` run twice
 writes the same file, and a test holds the packaged model to what the data gives.
 
+Rows marked `"boundary": true` (question_kinds_refs.jsonl) are fitted like the others but
+not counted for frame words (see `train`).
+
 Frame words are counted here too: words that at least FRAME_MIN of the questions hold, that
 are FRAME_RATIO times more frequent in questions than in the bundled abstracts, and that the
 fitted model weighs (FRAME_WEIGHT: a word that tells the kind, not a topic the examples
@@ -213,13 +216,17 @@ def bundled_abstracts() -> list[str]:
 def train(rows: list[dict]) -> tuple[dict, dict]:
     """The model as JSON data, and the figures that describe its fit."""
     fit_rows = [r for r in rows if not held_out(r["question"])]
+    # Boundary examples teach where one kind ends and the next begins, in repeated templates
+    # ("... anything on that or nah?" a dozen times): they say nothing of the words people ask
+    # with, so frame words are counted, and their weights read, on the other examples only.
+    asking_rows = [r for r in fit_rows if not r.get("boundary")]
     test_rows = [r for r in rows if held_out(r["question"])]
     cv = {c: cross_validate(fit_rows, c) for c in C_GRID}
     best = max(C_GRID, key=lambda c: (round(cv[c], 4), -c))  # ties: the stronger regularisation
     clf, vocab, idf = _fit(fit_rows, best)
     # The frame-word thresholds on weights are on the scale of one regularisation strength:
     # the cross-validated one moves as examples are added, and weights grow with it.
-    frame_clf, frame_vocab = (clf, vocab) if best == FRAME_C else _fit(fit_rows, FRAME_C)[:2]
+    frame_clf, frame_vocab = _fit(asking_rows, FRAME_C)[:2]
     frame_weight = {f[2:]: float(np.abs(frame_clf.coef_[:, i]).max())
                     for f, i in frame_vocab.items() if f.startswith("w:")}
     kinds = [str(k) for k in clf.classes_]
@@ -234,8 +241,8 @@ def train(rows: list[dict]) -> tuple[dict, dict]:
         "idf": {f: round(float(idf[vocab[f]]), 4) for f in names if f in weights},
         "weights": weights,
         "bias": [round(float(b), 4) for b in clf.intercept_],
-        "frame": frame_words([r["question"] for r in fit_rows], bundled_abstracts(), [r["kind"] for r in fit_rows],
-                             frame_weight),
+        "frame": frame_words([r["question"] for r in asking_rows], bundled_abstracts(),
+                             [r["kind"] for r in asking_rows], frame_weight),
     }
     loaded = QuestionModel(model["kinds"], model["idf"], model["weights"], model["bias"], model["frame"])
     test_acc = float(np.mean([loaded.predict(r["question"]).kind == r["kind"] for r in test_rows])) \
