@@ -17,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from rag import numbers
 from rag.models import Paper, Source
 from rag.question_model import Kind
 from rag.questions import Query
 from rag.retrieval import Ranking, select
 from rag.settings import Settings
+from rag.text import terms
 
 MAX_COMPARED = 5  # papers side by side in one comparison ("Compare CvT, ConViT and CrossViT")
 # Candidates a superlative question compares numbers across: the cut-off keeps the papers
@@ -96,8 +98,10 @@ def _entries(paper_ids, ranked: list[Source], paper: Callable[[str], Paper | Non
     return [src for pid in paper_ids if (src := _unranked(pid, ranked, paper)) is not None]
 
 
-def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], Paper]) -> list[Source]:
-    """The papers to answer `query` from, best first; `paper(id)` looks a paper up.
+def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], Paper],
+           naming: Callable[[list[str]], list[str]] | None = None) -> list[Source]:
+    """The papers to answer `query` from, best first; `paper(id)` looks a paper up, and
+    `naming(terms)` lists the papers whose text holds those terms, best first (the lexical index).
 
     With a ranking scored [1.0, 0.9, 0.2] and `s.relative_cutoff` 0.3, a list question uses
     the first two; "How do ConViT and CvT differ?" uses ConViT and CvT whatever their rank (up
@@ -121,7 +125,15 @@ def choose(query: Query, ranking: Ranking, s: Settings, paper: Callable[[str], P
             return _entries(query.restrict[:most], ranked, paper)
         return select(ranked, s.relative_cutoff, 1, most)
     if query.kind == Kind.SUPERLATIVE and not query.single:
-        return ranked[:max(most, SUPERLATIVE_POOL)]
+        pool = ranked[:max(most, SUPERLATIVE_POOL)]
+        benchmark = [t for name in numbers.benchmarks_in(query.asked) for t in terms(name)]
+        if benchmark and naming is not None:
+            # The best number on a named benchmark may be in a paper that names it once, which
+            # the question's other words ("top accuracy") rank low: every paper naming the
+            # benchmark competes, after the ranked ones.
+            seen = {src.paper_id for src in pool}
+            pool += _entries([pid for pid in naming(benchmark) if pid not in seen][:SUPERLATIVE_POOL], ranked, paper)
+        return pool
     if query.kind.topical and not query.titled and concentrated(ranking.first, FIRST_PASS_CONCENTRATED):
         return _entries([ranking.first[0].paper_id], ranked, paper)
     used = select(ranked, s.relative_cutoff, min(s.min_papers, most), most)

@@ -32,8 +32,9 @@ METRIC_NAME = re.compile(  # a metric named in text: "error rate", "mAP", "frame
 _LOW = re.compile(r"\b(lowest|least|fewest|smallest|minimal|minimum|cheapest|lightest|shortest)\b", re.I)
 _HIGH = re.compile(r"\b(highest|most|largest|maximum|greatest|biggest|top|strongest)\b", re.I)
 _BEST = re.compile(rf"{_LOW.pattern}|{_HIGH.pattern}|\b(best|worst|better|fastest|slowest|report(?:s|ed)?)\b", re.I)
-# A number as a value: not glued to a name ("ResNet-50", "CIFAR-10", "YOLOv3"), not a year.
-_VALUE = re.compile(r"(?<![\w.-])(\d+(?:\.\d+)?)\s*(%|percent|ms|fps|[MBG]\b|x\b|×)?", re.I)
+# A number as a value: not glued to a name ("ResNet-50", "CIFAR-10", "YOLOv3"), not a year,
+# and not signed: "+21.3% on STL10" is a gain over another method, not the accuracy reached.
+_VALUE = re.compile(r"(?<![\w.+\-−±])(\d+(?:\.\d+)?)\s*(%|percent|ms|fps|[MBG]\b|x\b|×)?", re.I)
 WINDOW = 60  # characters between a metric's mention and its value
 
 
@@ -48,6 +49,13 @@ def names_in(question: str) -> list[str]:
     `names_in("best ImageNet top-1 for a plain ResNet-50")` -> ["ImageNet", "top-1", "ResNet-50"]."""
     tokens = re.findall(r"[\w-]+", question)
     return [t for i, t in enumerate(tokens) if (i > 0 and t[:1].isupper()) or re.search(r"\d", t)]
+
+
+def benchmarks_in(question: str) -> list[str]:
+    """The names in a superlative question that are not its metric: where the number must be
+    reported. `benchmarks_in("Which paper reports the lowest top-1 error on CIFAR-10?")` ->
+    ["CIFAR-10"]; `benchmarks_in("which pretraining variant came out best?")` -> []."""
+    return [n for n in names_in(question) if not METRIC_NAME.fullmatch(n) and not _BEST.fullmatch(n)]
 
 
 def metric_in(text: str) -> str | None:

@@ -122,7 +122,9 @@ class Pipeline:
             # A paper the conversation cites may have been removed since: it is no evidence now.
             query = replace(query, restrict=tuple(pid for pid in query.restrict if pid in self.index.papers))
         query, ranking = evidence.focus(query, self.search(query, s, filters))
-        used = evidence.choose(query, ranking, s, self.index.paper)
+        used = evidence.choose(query, ranking, s, self.index.paper,
+                               naming=lambda words: list(self.index.lexical(words, evidence.SUPERLATIVE_POOL,
+                                                                            filters=filters)))
         if query.restrict is not None:
             abstain = not used
         elif query.kind == Kind.COMPARE:

@@ -14,6 +14,7 @@ import pytest
 
 from rag.extractive import _LIMITATION
 from rag.models import Source
+from rag.text import terms
 
 LOFTR = "LoFTR: Detector-Free Local Feature Matching with Transformers"
 YOLO = "You Only Look Once: Unified, Real-Time Object Detection"
@@ -256,3 +257,29 @@ def test_a_limitation_is_also_what_methods_do_not_do(sentence, states):
     weaknesses answer quotes and keeps the paper for; words that merely contain such a stem do
     not count."""
     assert bool(_LIMITATION.search(sentence)) is states
+
+
+@pytest.mark.parametrize(("question", "benchmark"), [
+    ("Which paper reports the highest accuracy on CIFAR10?", "CIFAR10"),
+    ("lowest error on MNIST reported here?", "MNIST"),
+    ("best top-1 accuracy anyone reports on Tiny ImageNet", "Tiny ImageNet"),
+    ("which paper has the best AP on COCO?", "COCO"),
+])
+def test_a_superlative_on_a_named_benchmark_weighs_every_paper_that_names_it(pipeline, question, benchmark):
+    """Class: the best number on a benchmark may sit in a paper that names the benchmark once and
+    that the question's other words ("top accuracy") rank low: every paper naming it competes."""
+    evidence = pipeline.gather(question, None, pipeline.settings)
+    naming = set(pipeline.index.lexical(terms(benchmark), 15))
+    assert naming <= {src.paper_id for src in evidence.used}
+
+
+@pytest.mark.parametrize("question", ["which method gets the highest accuracy on CIFAR10?",
+                                      "best accuracy reported on CIFAR10 here?"])
+def test_a_superlative_with_no_comparable_number_lists_the_benchmark_papers(pipeline, question):
+    """No abstract states an accuracy level on CIFAR10 (SCAN's "+26.6% on CIFAR10" is a gain over
+    other methods): with no value to compare, the answer lists the papers on the named
+    benchmark, not the whole pool of candidates a comparison draws on."""
+    answer = pipeline.answer(question)
+    assert "reports the highest" not in answer.text, answer.text
+    assert 3 <= len(answer.citations) < 10, answer.text
+    assert all(_about(pipeline, c, r"cifar-?10") for c in answer.citations), answer.text

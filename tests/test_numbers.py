@@ -54,3 +54,25 @@ def test_a_metric_of_several_words_stated_by_its_metric_word_counts():
 
 def test_another_qualifier_is_another_metric():
     assert numbers.reported("It reaches 45.1 mask AP on COCO.", "box ap") == []
+
+
+@pytest.mark.parametrize(("sentence", "values"), [
+    ("We outperform the state of the art in accuracy by +26.6% on CIFAR10.", []),
+    ("It improves the top-1 accuracy by +2.1% over the baseline.", []),
+    ("Accuracy changes by −0.4% when the prior is removed.", []),
+    ("Our model reaches 94.1% accuracy, +3.2% over the baseline.", [94.1]),
+])
+def test_a_signed_number_is_a_gain_not_the_value_reached(sentence, values):
+    """Class: "+26.6%" says how much better than another method, not the accuracy reached, so a
+    superlative never compares it with values."""
+    assert [r.value for r in numbers.reported(sentence, "accuracy")] == values
+
+
+@pytest.mark.parametrize(("question", "benchmarks"), [
+    ("Which paper reports the lowest top-1 error on CIFAR-10?", ["CIFAR-10"]),
+    ("top reported mAP on COCO among these papers?", ["COCO"]),
+    ("best accuracy anyone gets on Kinetics-400", ["Kinetics-400"]),
+    ("which pretraining variant came out best?", []),
+])
+def test_the_benchmark_a_superlative_names_is_not_its_metric(question, benchmarks):
+    assert numbers.benchmarks_in(question) == benchmarks
