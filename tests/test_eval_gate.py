@@ -18,12 +18,11 @@ from eval.runner import evaluate, load_questions
 
 FLOORS = Path(__file__).resolve().parent.parent / "eval" / "floors.json"  # the checkout's; not package data
 # Realistic wording: both first halves gated together under floors["realistic"], the fresh sets
-# (each written blind, scored once before its floors were set) under floors["realistic_fresh"],
-# ["realistic_fresh2"] and ["realistic_fresh3"].
+# (each written blind, scored once before its floors were set) under floors["realistic_fresh"]
+# to ["realistic_fresh5"].
 REALISTIC = {"realistic": ("realistic_tune.jsonl", "realistic_heldout.jsonl"),
-             "realistic_fresh": ("realistic_fresh.jsonl",),
-             "realistic_fresh2": ("realistic_fresh2.jsonl",),
-             "realistic_fresh3": ("realistic_fresh3.jsonl",)}
+             **{f"realistic_{name}": (f"realistic_{name}.jsonl",)
+                for name in ("fresh", "fresh2", "fresh3", "fresh4", "fresh5")}}
 
 
 def gates() -> dict:
