@@ -40,6 +40,20 @@ _DEFINED = re.compile(r"\b(?:dubbed|named|called|termed|coined|namely)\s+([A-Z][
 MAX_PAPERS_PER_NAME = 2  # a name more papers share names none of them
 
 
+def _word_name(head: str) -> bool:
+    """A paper's short name that is also an English word, written as a name ("GIST", "POINTS",
+    "FILM", "Twins"; not "HorNet" or "LeViT", whose inner capitals coin them)."""
+    from rag.spelling import english  # the dictionary loads once, on first use
+
+    return head.isalpha() and (head.isupper() or head[1:].islower()) and english()(head.lower())
+
+
+def _as_name(written: str) -> bool:
+    """Whether a question writes a word-like short name as a name, with a capital: "the GIST
+    paper", "Twins", not "give me the gist of ...", "by how many points"."""
+    return written != written.lower()
+
+
 def short_name(title: str) -> str:
     """The head the authors gave a title, before its colon, or "" when it has none.
 
@@ -174,6 +188,7 @@ class NameIndex:
         self.titles: dict[str, list[str]] = {}  # full title -> ids (two versions share a title)
         self.strong: dict[str, list[str]] = {}  # full titles and short names
         self.short: dict[str, list[str]] = {}  # every short name, for reading answers back (`by_title`)
+        self.word_names: set[str] = set()  # short names that are English words ("GIST", "Twins"): `_as_name`
         where: dict[str, list[str]] = {}
         coined: dict[str, list[str]] = {}
         heads: dict[str, list[str]] = {}
@@ -183,6 +198,8 @@ class NameIndex:
             self.strong.setdefault(title, []).append(pid)
             if head := short_name(paper.title):
                 self.short.setdefault(head.casefold(), []).append(pid)
+                if _word_name(head):
+                    self.word_names.add(head.casefold())
                 # "ConViT", "Grad-CAM", "Attention is All You Need?" name a paper; a head of
                 # ordinary words ("Knowledge distillation: A good teacher ...") may be a topic.
                 (self.strong if _coined_look(head) else heads).setdefault(head.casefold(), []).append(pid)
@@ -229,7 +246,8 @@ class NameIndex:
         for name, pids in self.strong.items():
             pos = find_word(low, name)
             while pos >= 0:
-                found.append(Mention(pos, pos + len(name), tuple(pids), True))
+                if name not in self.word_names or _as_name(question[pos:pos + len(name)]):
+                    found.append(Mention(pos, pos + len(name), tuple(pids), True))
                 pos = find_word(low, name, pos + 1)
         if not strong_only:
             for token in set(_NAME_TOKEN.findall(question)):

@@ -335,3 +335,30 @@ def test_an_unsure_superlative_that_names_no_measure_asks_a_fact(question):
     assert analyse(f"{question} (lowest error rate)", None, names, model=unsure).kind == "superlative"
     sure = _unsure_model({"superlative": 0.8, "fact": 0.1, "how": 0.05, "list": 0.05})
     assert analyse(question, None, names, model=sure).kind == "superlative"
+
+
+WORD_NAMED = {
+    "gist": Paper(paper_id="gist", title="GIST: Generating Image-Specific Text for Fine-grained Object Classification",
+                  abstract="We generate text."),
+    "points": Paper(paper_id="points", title="POINTS: Improving Your Vision-language Model with Affordable Strategies",
+                    abstract="We improve a model."),
+    "twins": Paper(paper_id="twins", title="Twins: Revisiting the Design of Spatial Attention in Vision Transformers",
+                   abstract="We revisit attention."),
+    "hornet": Paper(paper_id="hornet", title="HorNet: Efficient High-Order Spatial Interactions with Recursive Gated "
+                    "Convolutions", abstract="We propose HorNet."),
+}
+
+
+@pytest.mark.parametrize(("question", "named"), [
+    ("give me the gist of the work on random features", []),
+    ("by how many points does the method beat the baseline?", []),
+    ("are identical twins hard for face recognition?", []),
+    ("How does GIST write image-specific text?", ["gist"]),
+    ("what does POINTS improve in a VLM?", ["points"]),
+    ("Which attention design does Twins revisit?", ["twins"]),
+    ("how does hornet do high-order interactions", ["hornet"]),  # coined (inner capital): any case
+])
+def test_a_short_name_that_is_an_english_word_names_its_paper_only_when_written_as_a_name(question, named):
+    """Class: a paper whose short name is an ordinary word ("GIST", "POINTS", "Twins") is named
+    by that word written with a capital, not by the word in a sentence ("the gist of ...")."""
+    assert NameIndex(WORD_NAMED).find(question) == named
