@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rag.models import Paper
+from rag.spelling import english  # its dictionary loads on first use (the pipeline's speller loads it)
 from rag.text import words
 
 # Heads that name no paper: "Rethinking: ..." or "Towards ...".
@@ -43,8 +44,6 @@ MAX_PAPERS_PER_NAME = 2  # a name more papers share names none of them
 def _word_name(head: str) -> bool:
     """A paper's short name that is also an English word, written as a name ("GIST", "POINTS",
     "FILM", "Twins"; not "HorNet" or "LeViT", whose inner capitals coin them)."""
-    from rag.spelling import english  # the dictionary loads once, on first use
-
     return head.isalpha() and (head.isupper() or head[1:].islower()) and english()(head.lower())
 
 
