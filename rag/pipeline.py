@@ -50,7 +50,8 @@ class Pipeline:
         self.question_model = question_model or QuestionModel.packaged()
         self._reader = None  # (endpoint key, rag.understand_llm.LLMUnderstanding), built when first asked for
         # Frame words ("pls", "u") are how people ask, never typos of the corpus's words.
-        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.frame)
+        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.frame,
+                               phrase_count=lambda pair: self.index.lexical_index.count_papers("words", list(pair)))
         # The index reloads itself when another process ingests or rebuilds; these read its
         # current tables through it, and the name table is rebuilt when its version moves.
         self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),

@@ -16,6 +16,12 @@ Short words (up to MAX_ABBREVIATION letters) are read as abbreviations, in two c
   abbreviation's letters in order and starts with its first two letters, or with its first
   and ends with its last ("txt" -> "text", but "dpo" is not "deploy"), most held first.
 
+A compound typed closed that the abstracts write open or hyphenated ("fewshot", "zeroshot",
+"finetuning", "selfsupervised") is split where the two parts make a phrase that most papers
+hold ("few-shot"), before any edit is tried: its parts are what the index holds, and as one
+word it would read as a topic no abstract covers. A word whose parts no abstract puts side by
+side ("deepfake" here) is left to the abstention model.
+
 Left as typed: words the index knows, English words (pyspellchecker's dictionary: "stock" in
 "stock price forecasting" is a topic the corpus lacks, which the abstention model must see,
 not a typo of "stack"), stop words, words under MIN_ABBREVIATION letters, name-like tokens
@@ -35,6 +41,7 @@ from functools import cache, lru_cache
 from rag.text import terms
 
 MIN_LENGTH = 4  # shorter words have too many neighbours one edit away to correct by edits
+MIN_COMPOUND = 6  # "fewshot": shorter closed compounds are rare, and a short typo may split into a phrase
 MIN_ABBREVIATION = 3  # "obj", "seg": shorter words are too ambiguous to expand
 MAX_ABBREVIATION = 5
 RARE = 2  # chunks holding a clipped word ("recog") that the index happens to know
@@ -72,11 +79,14 @@ def english() -> Callable[[str], bool]:
 
 class Speller:
     """`Speller(doc_freq).correct("tranformer models")` -> "transformer models", where
-    `doc_freq(stem)` is how many chunks of the index hold a term."""
+    `doc_freq(stem)` is how many chunks of the index hold a term, and `phrase_count(words)` how
+    many papers hold those words side by side (`("few", "shot")`; without it no compound is split)."""
 
     def __init__(self, doc_freq: Callable[[str], int], keep: Collection[str] = (),
-                 is_word: Callable[[str], bool] | None = None):
+                 is_word: Callable[[str], bool] | None = None,
+                 phrase_count: Callable[[tuple[str, str]], int] | None = None):
         self._df = lru_cache(maxsize=65536)(doc_freq)
+        self._phrases = None if phrase_count is None else lru_cache(maxsize=65536)(phrase_count)
         self.keep = frozenset(keep)
         self.is_word = is_word or english()
 
@@ -99,6 +109,8 @@ class Speller:
                     return expanded
             # "featur": the index knows its stem; the English word with that stem reads better
             return next((c for c in sorted(edits1(word)) if self.is_word(c) and terms(c) == stem), None)
+        if (split := self._split(word)) is not None:  # "fewshot": a compound typed closed
+            return split
         if short and (expanded := self._prefix_of(word)[0]):  # "seg", "impl", "perf": clipped words
             return expanded
         if len(word) < MIN_LENGTH:
@@ -113,6 +125,14 @@ class Speller:
         if best is None or not best_key[0]:  # no English word one edit away: perhaps an abbreviation
             return self._expand(word) or best
         return best
+
+    def _split(self, word: str) -> str | None:
+        """The compound `word` written as the abstracts write it: "fewshot" -> "few-shot", the
+        split whose parts most papers hold as a phrase; None when no split is such a phrase."""
+        if self._phrases is None or len(word) < MIN_COMPOUND:
+            return None
+        held, at = max((self._phrases((word[:i], word[i:])), i) for i in range(2, len(word) - 1))
+        return f"{word[:at]}-{word[at:]}" if held else None
 
     def _prefix_of(self, word: str) -> tuple[str | None, int]:
         """The English word that `word` clips ("seg" -> "segmentation"... whichever such word

@@ -147,6 +147,20 @@ def test_typos_and_abbreviations_get_the_answer_of_the_right_spelling(pipeline):
     assert not pipeline.answer("video obj segmentaion w memory networks").abstained
 
 
+@pytest.mark.parametrize(("typed", "written"), [
+    ("fewshot classification with clip", "few-shot classification with clip"),
+    ("zeroshot semantic segmentation", "zero-shot semantic segmentation"),
+    ("superresolution transformers", "super-resolution transformers"),
+])
+def test_a_compound_typed_closed_gets_the_answer_of_the_abstracts_spelling(pipeline, typed, written):
+    """As one word the compound is a term no abstract holds: searched and judged for coverage
+    as typed, it would read as a topic the corpus lacks."""
+    right = pipeline.answer(written)
+    answer = pipeline.answer(typed)
+    assert not answer.abstained and answer.citations
+    assert [c.paper_id for c in answer.citations] == [c.paper_id for c in right.citations]
+
+
 @pytest.mark.parametrize("question", ["Which paper reports the lowest error on CIFAR-10?",
                                       "lowest CIFAR-10 error rate in the collection?"])
 def test_a_superlative_compares_the_reported_numbers(pipeline, question):

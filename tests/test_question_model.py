@@ -229,6 +229,17 @@ def test_speller_corrects_against_the_index_vocabulary():
     assert speller.correct("stock prices") == "stock prices"  # an English word the index lacks: no typo
 
 
+def test_speller_splits_a_compound_typed_closed_where_the_abstracts_write_a_phrase():
+    df = {"few": 5, "shot": 5, "zero": 3, "learn": 9}
+    phrases = {("few", "shot"): 4, ("zero", "shot"): 2, ("fews", "hot"): 0}
+    speller = Speller(lambda stem: df.get(stem, 0), is_word={"few", "shot", "zero", "learning"}.__contains__,
+                      phrase_count=lambda pair: phrases.get(pair, 0))
+    assert speller.correct("fewshot learning") == "few-shot learning"
+    assert speller.correct("Zeroshot") == "Zero-shot"
+    assert speller.correct("deepfake") == "deepfake"  # no abstract puts "deep fake" side by side
+    assert Speller(lambda stem: df.get(stem, 0), is_word=bool).correct("fewshot") == "fewshot"  # no phrase lookup
+
+
 def test_speller_expands_abbreviations_to_words_the_index_holds():
     df = {"object": 60, "imag": 90, "segment": 30, "deploy": 3}
     speller = Speller(lambda stem: df.get(stem, 0))  # the real English dictionary
