@@ -49,15 +49,14 @@ class Pipeline:
         self.llm = llm  # an rag.llm.LLMAnswerer, built per endpoint when first asked for
         self.question_model = question_model or QuestionModel.packaged()
         self._reader = None  # (endpoint key, rag.understand_llm.LLMUnderstanding), built when first asked for
-        # Frame words ("pls", "u") are how people ask, never typos of the corpus's words.
-        self.speller = Speller(lambda term: self.index.lexical_index.doc_freq(term), self.question_model.frame,
-                               phrase_count=lambda pair: self.index.lexical_index.count_papers("words", list(pair)))
         # The index reloads itself when another process ingests or rebuilds; these read its
-        # current tables through it, and the name table is rebuilt when its version moves.
+        # current tables through it, and the name table and the speller (whose caches hold
+        # the index's counts) are rebuilt when its version moves.
         self.extractive = Extractive(index.sentences, lambda term: self.index.idf(term),
                                      embed=lambda texts: self.index.embedder.embed(texts, batch_size=SENTENCE_BATCH))
         self._names_version = -1
         self._names: CorpusNames | None = None
+        self._speller: tuple[int, Speller] | None = None
 
     @property
     def names(self) -> CorpusNames:
@@ -66,6 +65,18 @@ class Pipeline:
             self._names = CorpusNames(self.index.lexical_index, self.index.get_papers)
             self._names_version = self.index.version
         return self._names
+
+    @property
+    def speller(self) -> Speller:
+        """Typo correction against the index's current words: a word a later ingest brought in
+        is no longer corrected away, nor a compound it now holds as a phrase left closed."""
+        if self._speller is None or self._speller[0] != self.index.version:
+            lexical = self.index.lexical_index
+            # Frame words ("pls", "u") are how people ask, never typos of the corpus's words.
+            self._speller = (self.index.version, Speller(
+                lexical.doc_freq, self.question_model.frame,
+                phrase_count=lambda pair: lexical.count_papers("words", list(pair))))
+        return self._speller[1]
 
     def retrieve(self, question: str, k: int = 10, settings: Settings | None = None,
                  filters: Filters | None = None) -> list[Source]:

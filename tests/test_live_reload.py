@@ -52,6 +52,26 @@ def test_later_ingest_is_seen_and_replaced_text_never_quoted(tmp_path, embedder,
     assert pipe.index.sentences(real_papers[1].paper_id) != old_sentences
 
 
+def test_spelling_follows_a_later_ingest(tmp_path, embedder, real_papers, write_corpus, rag_cli):
+    """"fewshot" stays one word while no paper writes "few-shot", and is read as "few-shot"
+    once another process ingests one that does: the speller's cached counts are the index's
+    of the moment, not of the first question."""
+    def says_few_shot(p):
+        return "few-shot" in f"{p.title} {p.abstract}".lower() or "few shot" in f"{p.title} {p.abstract}".lower()
+
+    base = [p for p in real_papers if not says_few_shot(p)][:5]
+    newcomer = next(p for p in real_papers if says_few_shot(p))
+    s = _index(tmp_path, embedder, base, write_corpus)
+    pipe = build_pipeline(s, embedder=embedder)
+    assert pipe.speller.correct("fewshot classification") == "fewshot classification"
+
+    added = rag_cli("ingest", "--quiet", str(write_corpus(tmp_path / "corpus.jsonl", base + [newcomer])),
+                    data_dir=s.data_dir)
+    assert added.returncode == 0, added.stderr
+    pipe.answer("fewshot classification")  # a question reloads the index
+    assert pipe.speller.correct("fewshot classification") == "few-shot classification"
+
+
 def test_rebuild_under_a_serving_process(tmp_path, embedder, real_papers, write_corpus, rag_cli):
     s = _index(tmp_path, embedder, real_papers[:5], write_corpus)
     pipe = build_pipeline(s, embedder=embedder)
