@@ -79,6 +79,24 @@ def test_a_topic_one_paper_stands_out_for_is_answered_from_that_paper(pipeline, 
     assert _about(pipeline, answer.citations[0], paper), answer.text
 
 
+@pytest.mark.parametrize(("question", "paper"), [
+    ("is there a paper that swaps the dot product in attention for a different similarity function?",
+     r"^Neural Attention"),
+    ("does any work train image classifiers on billions of social media images with hashtags?",
+     r"^Exploring the Limits of Weakly Supervised"),
+    ("did anyone build a benchmark of word images in Indian scripts?", r"^IndicSTR12"),
+])
+def test_a_narrow_yes_no_question_names_only_the_close_matches(pipeline, question, paper):
+    """"Yes: N papers do" claims each named paper does it. When the first pass peaks, the
+    question is narrow, and papers sharing only its broad words (other attention variants, other
+    web-scale datasets, other text-in-image papers: 6-10 citations with the list's cut-off) are
+    not named; a broad yes/no keeps the list (next test)."""
+    answer = pipeline.answer(question)
+    assert answer.text.startswith("Yes"), answer.text
+    assert any(re.search(paper, c.title) for c in answer.citations), answer.text
+    assert len({c.paper_id for c in answer.citations}) <= 3, answer.text
+
+
 @pytest.mark.parametrize("question", ["has anyone worked on network pruning?",
                                       "Is there any paper on self-supervised learning?"])
 def test_a_yes_no_question_many_papers_answer_lists_them(pipeline, question):
