@@ -17,7 +17,7 @@ Short words (up to MAX_ABBREVIATION letters) are read as abbreviations, in two c
   and ends with its last ("txt" -> "text", but "dpo" is not "deploy"), most held first.
 
 A compound typed closed that the abstracts write open or hyphenated ("fewshot", "zeroshot",
-"finetuning", "selfsupervised") is split where the two parts make a phrase that most papers
+"superresolution", "crossattention") is split where the two parts make a phrase that most papers
 hold ("few-shot"), before any edit is tried: its parts are what the index holds, and as one
 word it would read as a topic no abstract covers. A word whose parts no abstract puts side by
 side ("deepfake" here) is left to the abstention model.
