@@ -195,7 +195,17 @@ def quoted(sentence: str) -> str:
     return escape_md(unmarked(sentence))
 
 
-def best_sentences(sentences: list[str], scorer: SentenceScorer, n: int = 1) -> list[str]:
+_AUTHORS = re.compile(r"\b(we|our|this (paper|work|study|article|abstract))\b", re.I)
+
+
+def _after_background(scorer: SentenceScorer, sentences: list[str]) -> Callable[[str, int], float]:
+    """`scorer`, less CUE_BONUS for the sentences before the first in the authors' voice (none
+    when no sentence is)."""
+    start = next((i for i, sentence in enumerate(sentences) if _AUTHORS.search(sentence)), 0)
+    return lambda sentence, position: scorer(sentence, position) - (CUE_BONUS if position < start else 0.0)
+
+
+def best_sentences(sentences: list[str], scorer: Callable[[str, int], float], n: int = 1) -> list[str]:
     """The `n` best sentences, in abstract order."""
     ranked = sorted(range(len(sentences)), key=lambda i: -scorer(sentences[i], i))[:n]
     return [sentences[i] for i in sorted(ranked)]
@@ -279,7 +289,7 @@ class Extractive:
         else:
             if kind == Kind.ORIGIN and not single:
                 used = self._originator(question, used, sentences_of)
-            answer = self._fact(question, used, scorer, sentences_of)
+            answer = self._fact(question, used, scorer, sentences_of, background=kind == Kind.HOW)
         return _as_asked(answer, asked)
 
     def _list(self, question: str, used: list[Source], scorer: SentenceScorer,
@@ -299,9 +309,15 @@ class Extractive:
         return Answer(question=question, text="\n".join(lines), citations=cites, sources=used)
 
     def _fact(self, question: str, used: list[Source], scorer: SentenceScorer,
-              sentences_of: Callable[[str], list[str]]) -> Answer:
+              sentences_of: Callable[[str], list[str]], background: bool = False) -> Answer:
+        """The top paper's three best sentences. `background`: the sentences before the authors
+        first speak ("we", "this paper") set the scene, so they score CUE_BONUS less: how a
+        method works is stated after "we propose X", not in "X have emerged as ..."."""
         top = used[0]
-        quotes = best_sentences(sentences_of(top.paper_id), scorer, 3)
+        sentences = sentences_of(top.paper_id)
+        if background:
+            scorer = _after_background(scorer, sentences)
+        quotes = best_sentences(sentences, scorer, 3)
         # The sentence that states the value comes first, its context after.
         quotes.sort(key=lambda s: -scorer(s, 0))
         text = " ".join(f"{quoted(q)} [1]" for q in quotes) + f"\n\n(From **{escape_md(top.title)}** [1].)"

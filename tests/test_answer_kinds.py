@@ -142,6 +142,22 @@ def test_how_a_named_method_works_is_told_from_its_paper_by_its_mechanism(pipeli
     assert "coarse level" in answer.text or "cross attention" in answer.text, answer.text
 
 
+@pytest.mark.parametrize(("question", "mechanism", "scene"), [
+    ("How does Eigen-CAM work?", "principle components", "Making sense of such complex models"),
+    ("How does CatGCN work?", "interaction modeling", "Recent studies on Graph Convolutional Networks"),
+    ("How does kMaX-DeepLab work?", "clustering process", "Originated from Natural Language Processing"),
+    ("how does the parallel transformer layer from the neural ODE view work?", "parallel to each other",
+     "As the transformer layers use residual connections"),
+])
+def test_how_a_method_works_is_told_after_the_abstracts_scene_setting(pipeline, question, mechanism, scene):
+    """Abstracts open with the field's background ("Making sense of such complex models ...
+    remains challenging"), which shares the question's words; the mechanism is stated once the
+    authors speak ("The proposed Eigen-CAM computes ..."). The sentences before that score less."""
+    answer = pipeline.answer(question)
+    assert not answer.abstained and mechanism in answer.text, answer.text
+    assert scene not in answer.text, answer.text
+
+
 @pytest.mark.parametrize("question", ["Which paper introduced Grad-CAM?", "Who proposed Grad-CAM?",
                                       "where does Grad-CAM come from?"])
 def test_origin_questions_name_the_introducing_paper(pipeline, question):
