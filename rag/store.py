@@ -81,6 +81,11 @@ def store_location(settings: Settings) -> str:
 
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHROMA_TABLES = {"collections", "migrations", "embeddings"}
+# The two tables Chroma creates before its first migration. A process killed while Chroma
+# was creating the store leaves only these (seen in CI: `rag ingest` killed 1 s into its
+# start-up); each migration commits on its own, so the next open finishes the rest.
+_CHROMA_BOOTSTRAP = {"migrations", "acquire_write"}
 # PRAGMA quick_check reads the whole file (about 60 ms for the bundled corpus's 20 MB);
 # above this size it is left out and damage shows up when the damaged pages are read.
 QUICK_CHECK_MAX_BYTES = 512 * 1024 * 1024
@@ -113,7 +118,7 @@ def _check_sqlite(db: Path) -> None:
             conn.close()
     except sqlite3.Error as err:
         raise StoreError(f"the store at {db.parent} is damaged ({err}); {remedy}") from None
-    if tables and not {"collections", "migrations", "embeddings"} <= tables:
+    if tables and not (_CHROMA_TABLES <= tables or _CHROMA_BOOTSTRAP <= tables):
         shown = ", ".join(sorted(tables)[:5])
         raise StoreError(f"{db} is an SQLite database of something else (tables {shown}), not a Chroma store; {remedy}")
 

@@ -210,6 +210,35 @@ def test_index_segment_files_lost_or_garbled(bundled_settings, embedder, tmp_pat
         assert answers(s, embedder) == expected
 
 
+def test_a_store_killed_while_chroma_created_it_is_finished_by_the_next_ingest(tmp_path, embedder, real_papers,
+                                                                                write_corpus):
+    """A process killed while Chroma was creating chroma.sqlite3 leaves only the two tables
+    Chroma makes before its first migration (seen in CI: `rag ingest` SIGKILLed 1 s into its
+    start-up). That is Chroma's own store, not someone else's database: the next ingest lets
+    Chroma finish it."""
+    made = Settings(data_dir=tmp_path / "made")
+    Store(open_client(made), made.embed_model)
+    real = sqlite3.connect(made.data_dir / "chroma" / "chroma.sqlite3")
+    bootstrap = [sql for (sql,) in real.execute(
+        "SELECT sql FROM sqlite_master WHERE name IN ('migrations', 'acquire_write')")]
+    real.close()
+    assert len(bootstrap) == 2
+
+    s = Settings(data_dir=tmp_path / "killed")
+    (s.data_dir / "chroma").mkdir(parents=True)
+    half = sqlite3.connect(s.data_dir / "chroma" / "chroma.sqlite3")
+    for sql in bootstrap:
+        half.execute(sql)
+    half.commit()
+    half.close()
+
+    corpus = write_corpus(tmp_path / "three.jsonl", real_papers[:3])
+    ingest([corpus], s, Store(open_client(s), s.embed_model), embedder=embedder)
+    store = Store(open_client(s, create=False), s.embed_model, create=False)
+    papers, chunks = store.counts()
+    assert papers == 3 and chunks >= 3
+
+
 def test_no_index_yet(tmp_path, rag_cli):
     s = Settings(data_dir=tmp_path / "fresh")
     with pytest.raises(StoreError, match="run `rag ingest` first"):
