@@ -381,8 +381,8 @@ class Extractive:
         def about(clause: str) -> bool:
             return bool(anchors & set(terms(clause)))
 
-        def compared(measure: str | None) -> dict[str, numbers.Reported]:
-            read = {pid: [(s, len(anchors & ts), numbers.reported(s, measure, about if named else None))
+        def compared(measure: str | None, counting: set[str] = frozenset()) -> dict[str, numbers.Reported]:
+            read = {pid: [(s, len(anchors & ts), numbers.reported(s, measure, about if named else None, counting))
                           for s, ts in sents] for pid, sents in said.items()}
             # Of the sentences that report the metric, those naming most of the anchors compete.
             most = max((n for sents in read.values() for _, n, values in sents if values), default=0)
@@ -394,7 +394,10 @@ class Extractive:
                     found[src.paper_id] = pick(values, key=lambda r: r.value)
             return found
 
-        found = compared(metric)
+        # No metric: a count superlative ("the most bounding-box annotations") compares the
+        # counts of what it names ("15.4M bounding boxes"), not any number ("9.2M images").
+        counting = numbers.counted(question, metric)
+        found = (counting and compared(metric, counting)) or compared(metric)
         if not found and metric is not None and named:
             # No paper names the metric beside the benchmark: one may state it in other words
             # ("surpass the performance of BYOL (71.04%) ... (76.87%) on the STL10 dataset").

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rag.text import query_terms
+
 # metric word (regex) -> True when a lower value is better
 METRICS: dict[str, bool] = {
     r"error(?:\s+rates?)?|err": True, r"loss": True,
@@ -34,7 +36,15 @@ _HIGH = re.compile(r"\b(highest|most|largest|maximum|greatest|biggest|top|strong
 _BEST = re.compile(rf"{_LOW.pattern}|{_HIGH.pattern}|\b(best|worst|better|fastest|slowest|report(?:s|ed)?)\b", re.I)
 # A number as a value: not glued to a name ("ResNet-50", "CIFAR-10", "YOLOv3"), not a year,
 # and not signed: "+21.3% on STL10" is a gain over another method, not the accuracy reached.
-_VALUE = re.compile(r"(?<![\w.+\-−±])(\d+(?:\.\d+)?)\s*(%|percent|ms|fps|[MBG]\b|x\b|×)?", re.I)
+# A count is written with thousands separators ("21,866 images") or a magnitude ("15.4M boxes",
+# "1.3B parameters", "4 million", "4.1 GFLOPs"): read as 21866, 15.4e6, 1.3e9, 4e6 and 4.1e9, so
+# that "22.8M" is fewer parameters than "1.3B" and "15.4M" more boxes than "21,866".
+_VALUE = re.compile(r"(?<![\w.,+\-−±])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
+                    r"(%|percent|ms|fps|thousand|million|billion|trillion|"
+                    r"(?-i:[kKMGT](?:FLOPs?|FLOPS|MACs?)\b|[kKMGBT]\b)|x\b|×)?", re.I)
+_MAGNITUDE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "g": 1e9, "b": 1e9, "billion": 1e9,
+              "t": 1e12, "trillion": 1e12}
+_SCALED_UNIT = re.compile(r"[kmgt]?(flops|macs)", re.I)
 WINDOW = 60  # characters between a metric's mention and its value
 
 
@@ -84,6 +94,31 @@ def direction(question: str, metric: str | None) -> str:
     return "min" if lower_is_better(metric) else "max"
 
 
+# What a count superlative counts: the words after its superlative ("the most bounding-box
+# annotations", "the fewest training images", "the largest number of GPUs").
+_COUNTED = re.compile(rf"(?:{_LOW.pattern}|{_HIGH.pattern})\s+(?:(?:in\s+)?(?:the\s+)?(?:total\s+)?(?:number|amount|count)\s+of\s+)?"
+                      r"(?P<what>[\w-]+(?:[ \t]+(?!(?:on|in|for|of|across|among|than|with|by)\b)[\w-]+){0,2})", re.I)
+# Words that say a number is compared, not what it counts ("the highest value", "the best score").
+_UNCOUNTED = frozenset(query_terms("value values score scores result results performance number numbers"))
+# Words between a count and the thing it counts ("15.4M bounding boxes": 0; "21,866 training images": 1).
+COUNT_WINDOW = 3
+
+
+def counted(question: str, metric: str | None) -> set[str]:
+    """The stems of what a superlative without a metric counts; empty when it names a metric.
+    `counted("Which dataset has the most bounding-box annotations?", None)` -> {"bound", "box", "annot"}."""
+    if metric is not None:
+        return set()
+    found = _COUNTED.search(question)
+    return _heads(found.group("what")) - _UNCOUNTED if found else set()
+
+
+def _heads(text: str, most: int | None = None) -> set[str]:
+    """The stems of the first `most` words, a hyphenated word by its last part, which names
+    what it is: "word-images" are images, "image-level labels" are labels, not images."""
+    return set(query_terms(" ".join(w.split("-")[-1] for w in re.findall(r"[\w-]+", text)[:most])))
+
+
 @dataclass(frozen=True)
 class Reported:
     value: float
@@ -96,7 +131,11 @@ def _mentions(sentence: str, metric: str) -> list[int]:
     that is a metric itself ("box AP" as "64.3% AP on COCO", where box AP is the default;
     "error rate" as "top-1 error of 3.6%") counts, unless another qualifier makes it another
     metric ("mask AP")."""
-    found = [m.start() for m in re.finditer(rf"\b{re.escape(metric)}", sentence, re.I)]
+    # A unit with a magnitude prefix is the same metric at another scale ("GFLOPs", "600M
+    # FLOPs"): the values are read at their size, so either mention counts.
+    scaled = _SCALED_UNIT.fullmatch(metric)
+    pattern = rf"(?<![^\W\d_])\d*[kmgt]?{scaled.group(1)}" if scaled else rf"\b{re.escape(metric)}"
+    found = [m.start() for m in re.finditer(pattern, sentence, re.I)]
     words = metric.split()
     if found or len(words) == 1:
         return found
@@ -105,9 +144,11 @@ def _mentions(sentence: str, metric: str) -> list[int]:
             if not (m.group(1) and METRIC_NAME.fullmatch(f"{m.group(1).strip()} {head}"))]
 
 
-def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | None = None) -> list[Reported]:
+def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | None = None,
+             counting: set[str] = frozenset()) -> list[Reported]:
     """The values a sentence reports for `metric` (any number when `metric` is None); with
-    `about`, only those stated for the benchmark it recognises.
+    `about`, only those stated for the benchmark it recognises; with `counting` (the stems of
+    `counted`), only the counts of those things ("15.4M bounding boxes", not "9.2M images").
 
     >>> [r.value for r in reported("Our model reaches 2.1% error on CIFAR-10 and 15.6% on CIFAR-100.", "error")]
     [2.1]
@@ -121,13 +162,13 @@ def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | N
     about the benchmark gives its nearest value.
     """
     if about is None:
-        return _nearest(sentence, metric, first_only=True, sentence=sentence)
+        return _counts(_nearest(sentence, metric, first_only=True, sentence=sentence), sentence, counting)
     out, current = [], False
     for n, clause in enumerate(re.split(r"[,;]", sentence)):
         if names_a_benchmark(clause, opens_sentence=n == 0):
             current = about(clause)
         if current:
-            out += _nearest(clause, metric, first_only=False, sentence=sentence)
+            out += _counts(_nearest(clause, metric, first_only=False, sentence=sentence), clause, counting)
     return out
 
 
@@ -165,9 +206,11 @@ def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> 
         return []
     values = []
     for m in _VALUE.finditer(text):
-        number = float(m.group(1))
+        number = float(m.group(1).replace(",", ""))
         if m.group(2) is None and (1900 <= number <= 2100 and "." not in m.group(1)):
             continue  # a year
+        unit = (m.group(2) or "").lower()
+        number *= _MAGNITUDE.get(unit[:1] if _SCALED_UNIT.fullmatch(unit) else unit, 1.0)
         values.append((m.start(), Reported(number, m.group(0).strip(), sentence)))
     if not mentions:
         return [r for _, r in values]
@@ -178,6 +221,22 @@ def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> 
             near.append((dist, rep))
     near.sort(key=lambda pair: pair[0])
     return [r for _, r in (near[:1] if first_only else near)]
+
+
+def _counts(values: list[Reported], text: str, counting: set[str]) -> list[Reported]:
+    """Of `values` read from `text`, those followed within COUNT_WINDOW words by a word of
+    `counting` (all of them when it is empty)."""
+    if not counting:
+        return values
+    kept, start = [], 0
+    for r in values:
+        at = text.find(r.text, start)
+        if at < 0:
+            continue
+        start = at + len(r.text)
+        if counting & _heads(text[start:], COUNT_WINDOW):
+            kept.append(r)
+    return kept
 
 
 def best(values: dict[str, Reported], want: str) -> str | None:

@@ -215,6 +215,32 @@ def test_a_superlative_compares_the_values_stated_for_the_asked_benchmark(pipeli
     assert "83.5%" not in answer.text  # kMaX-DeepLab's Cityscapes mIoU, in its ADE20K sentence
 
 
+def _count(written: str) -> float:
+    """A count as the test reads it: "21,866" -> 21866, "15.4M" -> 15.4e6, "4 million" -> 4e6."""
+    found = re.fullmatch(r"([\d,]+(?:\.\d+)?)\s*([kKMB]|thousand|million|billion)?", written.strip())
+    assert found, written
+    scale = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+    return float(found.group(1).replace(",", "")) * scale.get((found.group(2) or "").lower(), 1.0)
+
+
+@pytest.mark.parametrize("question", ["which dataset has the most images?",
+                                      "which of these datasets contains the largest number of images?",
+                                      "which image dataset is the biggest in number of images"])
+def test_a_count_superlative_compares_counts_of_what_it_names(pipeline, question):
+    """Class: "the most <things>", with no metric, compares the counts of those things, read at
+    their size. Before, any number near the question's words competed, read as its digits:
+    "859,000 images" gave 859, and a "95.8%" accuracy beat "15 images"."""
+    answer = pipeline.answer(question)
+    assert "reports the highest" in answer.text, answer.text
+    compared = re.findall(r"^\d+\. \*\*.+?\*\* \[(\d+)\]: (.+)$", answer.text, re.M)
+    assert len(compared) >= 2, answer.text
+    quotes = {c.n: c.quote for c in answer.citations}
+    for n, written in compared:  # each value counts images in the sentence it is quoted from
+        assert re.search(rf"{re.escape(written)}(\s+[\w-]+){{0,2}}\s+([\w]+-)?images\b", quotes[int(n)]), (written, quotes[int(n)])
+    values = [_count(written) for _, written in compared]
+    assert values == sorted(values, reverse=True) and values[0] > values[-1]
+
+
 @pytest.mark.parametrize("question", ["what benchmarks are semantic segmentation methods tested on?",
                                       "which datasets do the semantic segmentation papers evaluate on",
                                       "semantic segmentation benchmarks used in these papers"])

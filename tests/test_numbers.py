@@ -76,3 +76,69 @@ def test_a_signed_number_is_a_gain_not_the_value_reached(sentence, values):
 ])
 def test_the_benchmark_a_superlative_names_is_not_its_metric(question, benchmarks):
     assert numbers.benchmarks_in(question) == benchmarks
+
+
+@pytest.mark.parametrize(("sentence", "metric", "values"), [
+    # thousands separators: one count, not two numbers
+    ("The dataset consists of 21,866 training images and 1,000 testing images.", None, [21866.0, 1000.0]),
+    ("We collect 1,234,567 question-answer pairs.", None, [1234567.0]),
+    # magnitudes as letters, glued or spaced, and as words
+    ("It offers 15.4M bounding boxes and 375k relationship annotations.", None, [15.4e6, 375e3]),
+    ("Our largest model has 1.3B parameters.", "parameters", [1.3e9]),
+    ("The small variant has 22.8 M parameters.", "parameters", [22.8e6]),
+    ("We pretrain on 4 million images.", None, [4e6]),
+    ("Trained on 300 thousand clips.", None, [300e3]),
+    # a magnitude glued to the unit it scales; either spelling of the unit is the metric
+    ("The backbone costs 4.1 GFLOPs at 224 pixels.", "gflops", [4.1e9]),
+    ("The backbone costs 4.1 GFLOPs at 224 pixels.", "flops", [4.1e9]),
+    ("The mobile variant needs 600M FLOPs.", "gflops", [600e6]),
+    ("It runs at 600 MFLOPs per image.", None, [600e6]),
+    # no magnitude: unchanged, and a comma between numbers is no separator
+    ("We reach 85.1% top-1 accuracy.", "accuracy", [85.1]),
+    ("Scores of 1,2 and 3 are given.", None, [1.0, 3.0]),
+])
+def test_counts_with_separators_and_magnitudes_are_read_at_their_size(sentence, metric, values):
+    """Class: counts written "21,866", "15.4M", "1.3B", "4 million", "4.1 GFLOPs". Read as
+    their digits they compared wrongly: "21,866" gave 866, and 1.3B parameters looked fewer
+    than 22.8M."""
+    assert [r.value for r in numbers.reported(sentence, metric)] == pytest.approx(values)
+
+
+def test_the_fewest_parameters_are_found_across_magnitudes():
+    read = {name: numbers.reported(sentence, "parameters")[0] for name, sentence in [
+        ("big", "The model has 1.3B parameters."),
+        ("small", "The model has 22.8M parameters."),
+        ("mid", "The model has 300 million parameters."),
+    ]}
+    assert numbers.best(read, numbers.direction("which paper has the fewest parameters?", "parameters")) == "small"
+    assert numbers.best(read, numbers.direction("which model has the most parameters?", "parameters")) == "big"
+
+
+@pytest.mark.parametrize(("question", "things"), [
+    ("Which dataset has the most images?", {"imag"}),
+    ("which benchmark offers the largest number of annotated bounding boxes", {"annot", "bound", "box"}),
+    ("the dataset with the fewest training images?", {"train", "imag"}),
+    ("which image dataset is the biggest in number of images", {"imag"}),
+    # a compared number that counts nothing
+    ("which paper reports the highest value on CIFAR-10?", set()),
+    ("best result in the collection?", set()),
+])
+def test_a_count_superlative_says_what_it_counts(question, things):
+    assert numbers.counted(question, None) == {t for w in things for t in terms(w)}
+
+
+def test_a_named_metric_counts_nothing():
+    assert numbers.counted("Which paper reports the lowest error on CIFAR-10?", "error") == set()
+
+
+@pytest.mark.parametrize(("sentence", "values"), [
+    ("We present a dataset of 9.2M images and 30.1M image-level labels.", [9.2e6]),
+    ("It holds 21,866 training images and 1,000 testing images.", [21866.0, 1000.0]),
+    ("The set contains over 27000 word-images from 12 languages.", [27000.0]),
+    ("Trained for 300 epochs on 1.2M images with 95.8% accuracy.", [1.2e6]),
+])
+def test_only_counts_of_the_things_asked_about_are_compared(sentence, values):
+    """Class: a number counts the noun it is followed by (within three words, a hyphenated
+    word by its last part): "30.1M image-level labels" are labels, "27000 word-images" images."""
+    got = numbers.reported(sentence, None, counting=numbers.counted("which dataset has the most images?", None))
+    assert [r.value for r in got] == pytest.approx(values)
