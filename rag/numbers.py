@@ -96,7 +96,8 @@ def direction(question: str, metric: str | None) -> str:
 
 # What a count superlative counts: the words after its superlative ("the most bounding-box
 # annotations", "the fewest training images", "the largest number of GPUs").
-_COUNTED = re.compile(rf"(?:{_LOW.pattern}|{_HIGH.pattern})\s+(?:(?:in\s+)?(?:the\s+)?(?:total\s+)?(?:number|amount|count)\s+of\s+)?"
+_COUNTED = re.compile(rf"(?:{_LOW.pattern}|{_HIGH.pattern})\s+"
+                      r"(?:(?:in\s+)?(?:the\s+)?(?:total\s+)?(?:number|amount|count)\s+of\s+)?"
                       r"(?P<what>[\w-]+(?:[ \t]+(?!(?:on|in|for|of|across|among|than|with|by)\b)[\w-]+){0,2})", re.I)
 # Words that say a number is compared, not what it counts ("the highest value", "the best score").
 _UNCOUNTED = frozenset(query_terms("value values score scores result results performance number numbers"))
