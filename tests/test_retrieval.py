@@ -201,3 +201,28 @@ def test_get_all_pages_through_a_collection(pipeline):
     whole = coll.get(include=["documents"])
     assert len(paged["ids"]) == coll.count() == len(set(paged["ids"]))
     assert dict(zip(paged["ids"], paged["documents"])) == dict(zip(whole["ids"], whole["documents"]))
+
+
+@pytest.mark.parametrize("fixture", ["pipeline", "default_pipeline"])
+def test_dense_search_of_a_small_index_is_exact(fixture, request):
+    """HNSW search is approximate, and which chunk it misses depends on how the index's graph
+    came out: two builds of the bundled corpus answered "Which papers use CIFAR-100?"
+    differently. Up to EXACT_CHUNKS chunks the dense retriever is exact: its papers and scores
+    are those of the 100 nearest chunks by brute force, whichever build."""
+    index = getattr(request.getfixturevalue(fixture), "index")
+    stored = index.store.chunks.get(include=["embeddings"])
+    ids, vectors = np.array(stored["ids"]), np.array(stored["embeddings"])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    questions = ["CIFAR-100", "vision transformers with convolutions", "which papers use ResNets?",
+                 "self-supervised learning", "object detection on COCO", "knowledge distillation",
+                 "diffusion models", "adversarial examples", "speech enhancement", "graph neural networks"]
+    for question in questions:
+        query = index.embedder.embed_query(question)
+        nearest = np.argsort(-(vectors @ query))[:100]
+        exact: dict[str, float] = {}
+        for i in nearest:
+            pid = str(ids[i]).rsplit(":", 1)[0]
+            exact[pid] = max(exact.get(pid, -1.0), float(vectors[i] @ query))
+        found = index.dense(query, 100)
+        assert found.keys() == exact.keys(), (question, found.keys() ^ exact.keys())
+        assert all(abs(found[pid] - exact[pid]) < 1e-4 for pid in exact), question
