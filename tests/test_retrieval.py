@@ -209,7 +209,7 @@ def test_dense_search_of_a_small_index_is_exact(fixture, request):
     came out: two builds of the bundled corpus answered "Which papers use CIFAR-100?"
     differently. Up to EXACT_CHUNKS chunks the dense retriever is exact: its papers and scores
     are those of the 100 nearest chunks by brute force, whichever build."""
-    index = getattr(request.getfixturevalue(fixture), "index")
+    index = request.getfixturevalue(fixture).index
     stored = index.store.chunks.get(include=["embeddings"])
     ids, vectors = np.array(stored["ids"]), np.array(stored["embeddings"])
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
