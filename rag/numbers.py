@@ -163,13 +163,13 @@ def reported(sentence: str, metric: str | None, about: Callable[[str], bool] | N
     about the benchmark gives its nearest value.
     """
     if about is None:
-        return _counts(_nearest(sentence, metric, first_only=True, sentence=sentence), sentence, counting)
+        return _nearest(sentence, metric, first_only=True, sentence=sentence, counting=counting)
     out, current = [], False
     for n, clause in enumerate(re.split(r"[,;]", sentence)):
         if names_a_benchmark(clause, opens_sentence=n == 0):
             current = about(clause)
         if current:
-            out += _counts(_nearest(clause, metric, first_only=False, sentence=sentence), clause, counting)
+            out += _nearest(clause, metric, first_only=False, sentence=sentence, counting=counting)
     return out
 
 
@@ -198,10 +198,12 @@ def names_a_benchmark(clause: str, opens_sentence: bool = True) -> bool:
     return False
 
 
-def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> list[Reported]:
+def _nearest(text: str, metric: str | None, first_only: bool, sentence: str,
+             counting: set[str] = frozenset()) -> list[Reported]:
     """The numbers within WINDOW characters of a mention of `metric` in `text` (every number
     when `metric` is None): the single nearest (`first_only`) or the nearest to each mention;
-    each reported as stated in `sentence` (the one `text` is, or a clause of it)."""
+    each reported as stated in `sentence` (the one `text` is, or a clause of it). With
+    `counting`, only numbers followed within COUNT_WINDOW words by a word of it."""
     mentions = _mentions(text, metric) if metric else []
     if metric and not mentions:
         return []
@@ -210,6 +212,8 @@ def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> 
         number = float(m.group(1).replace(",", ""))
         if m.group(2) is None and (1900 <= number <= 2100 and "." not in m.group(1)):
             continue  # a year
+        if counting and not counting & _heads(text[m.end():], COUNT_WINDOW):
+            continue  # counts something else ("9.2M images" when boxes are asked)
         unit = (m.group(2) or "").lower()
         number *= _MAGNITUDE.get(unit[:1] if _SCALED_UNIT.fullmatch(unit) else unit, 1.0)
         values.append((m.start(), Reported(number, m.group(0).strip(), sentence)))
@@ -222,22 +226,6 @@ def _nearest(text: str, metric: str | None, first_only: bool, sentence: str) -> 
             near.append((dist, rep))
     near.sort(key=lambda pair: pair[0])
     return [r for _, r in (near[:1] if first_only else near)]
-
-
-def _counts(values: list[Reported], text: str, counting: set[str]) -> list[Reported]:
-    """Of `values` read from `text`, those followed within COUNT_WINDOW words by a word of
-    `counting` (all of them when it is empty)."""
-    if not counting:
-        return values
-    kept, start = [], 0
-    for r in values:
-        at = text.find(r.text, start)
-        if at < 0:
-            continue
-        start = at + len(r.text)
-        if counting & _heads(text[start:], COUNT_WINDOW):
-            kept.append(r)
-    return kept
 
 
 def best(values: dict[str, Reported], want: str) -> str | None:
